@@ -1,0 +1,28 @@
+"""jaxgrad: a JAX-accelerated optimization lab.
+
+The public API; everything else lives in the modules and is not a contract.
+"""
+
+from jaxgrad.derivatives import directional_derivative, grad, hessian, hvp, jacobian
+from jaxgrad.numerical import (
+    GradientCheck,
+    check_gradient,
+    numerical_gradient,
+    numerical_hessian,
+    numerical_jacobian,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GradientCheck",
+    "check_gradient",
+    "directional_derivative",
+    "grad",
+    "hessian",
+    "hvp",
+    "jacobian",
+    "numerical_gradient",
+    "numerical_hessian",
+    "numerical_jacobian",
+]
