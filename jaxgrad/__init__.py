@@ -3,7 +3,9 @@
 The public API; everything else lives in the modules and is not a contract.
 """
 
+from jaxgrad.curvature import classify
 from jaxgrad.derivatives import directional_derivative, grad, hessian, hvp, jacobian
+from jaxgrad.expressions import Expression, ExpressionError, expression
 from jaxgrad.numerical import (
     GradientCheck,
     check_gradient,
@@ -15,6 +17,10 @@ from jaxgrad.numerical import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Expression",
+    "ExpressionError",
+    "classify",
+    "expression",
     "GradientCheck",
     "check_gradient",
     "directional_derivative",
