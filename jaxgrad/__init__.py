@@ -3,9 +3,12 @@
 The public API; everything else lives in the modules and is not a contract.
 """
 
+from jaxgrad.critical import CriticalPoint, critical_points
 from jaxgrad.curvature import classify
 from jaxgrad.derivatives import directional_derivative, grad, hessian, hvp, jacobian
 from jaxgrad.expressions import Expression, ExpressionError, expression
+from jaxgrad.fields import field, quantity
+from jaxgrad.grid import Grid
 from jaxgrad.numerical import (
     GradientCheck,
     check_gradient,
@@ -17,6 +20,11 @@ from jaxgrad.numerical import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "CriticalPoint",
+    "Grid",
+    "critical_points",
+    "field",
+    "quantity",
     "Expression",
     "ExpressionError",
     "classify",

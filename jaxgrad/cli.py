@@ -168,6 +168,129 @@ def _matrix(title: str, rows, cols, M, _fmt) -> None:
         print(f"{'  ' + r:<10} " + " ".join(f"{_fmt(v):>14}" for v in row))
 
 
+# --- jaxgrad field ----------------------------------------------------------------------
+
+
+def _add_field(sub) -> None:
+    from jaxgrad.fields import QUANTITIES
+
+    p = sub.add_parser(
+        "field",
+        help="a pointwise quantity of an expression over a grid (jit + vmap, chunked, sharded)",
+        description="Evaluate a quantity of a math expression at every point of a grid, in one compiled program.",
+    )
+    p.add_argument("expr", metavar="EXPR", help='e.g. "x**2*y + exp(x*y)"')
+    p.add_argument("--lower", required=True, help="the box's lower corner, e.g. -2,-2")
+    p.add_argument("--upper", required=True, help="the box's upper corner, e.g. 2,2")
+    p.add_argument("--num", default="101", help="points per axis: one number for all, or one per axis (default 101)")
+    p.add_argument("--quantity", default="grad", help=f"one of {', '.join(QUANTITIES)} (default grad)")
+    p.add_argument("--direction", help="the direction for --quantity directional, e.g. 1,1")
+    p.add_argument("--variables", help="variable order, e.g. x,y")
+    p.add_argument("--plot", metavar="PNG", help="draw the field (2-D expressions)")
+    p.add_argument("--save", metavar="NPZ", help="save the axes and the field as .npz")
+    p.add_argument("--chunk-size", type=int, help="points per lax.map batch (default: automatic)")
+    p.add_argument("--float64", action="store_true", help="compute in float64 (default float32)")
+    p.set_defaults(run=_run_field)
+
+
+def _run_field(args) -> int:
+    context, dtype = precision(args.float64)
+    with context:
+        return _field(args, dtype)
+
+
+def _field(args, dtype) -> int:
+    import time
+
+    import jax
+    import numpy as np
+
+    import jaxgrad as jg
+    from jaxgrad.curvature import KINDS
+    from jaxgrad.fields import plan_field, quantity
+    from jaxgrad.files import save_figure, write_npz
+    from jaxgrad.grid import Grid
+
+    f = jg.expression(args.expr, args.variables)
+    d = len(f.variables)
+    if d == 0:
+        raise UsageError("the expression has no variables")
+    lower = numbers(args.lower, "--lower", d)
+    upper = numbers(args.upper, "--upper", d)
+    num = numbers(args.num, "--num", None, integer=True)
+    if len(num) not in (1, d):
+        raise UsageError(f"--num: expected 1 or {d} comma-separated integers, got {len(num)}")
+    grid = Grid(lower, upper, num * d if len(num) == 1 else num)
+    direction = numbers(args.direction, "--direction", d) if args.direction else None
+    if args.quantity == "directional" and direction is None:
+        raise UsageError("--direction: needed for --quantity directional")
+    if f.is_vector and args.quantity != "jacobian":
+        raise UsageError(f"--quantity: {args.quantity!r} needs a scalar expression; use jacobian for a vector one")
+    if args.plot and d != 2:
+        raise UsageError(f"--plot: plots are drawn for 2-D expressions; this one has {d} variables")
+    fn = quantity(f, args.quantity, direction if args.quantity == "directional" else None)
+    plan = plan_field(fn, grid, chunk_size=args.chunk_size, dtype=dtype)
+    t0 = time.perf_counter()
+    compiled = plan.compile()
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    values = jax.block_until_ready(compiled(*plan.args))
+    run_s = time.perf_counter() - t0
+    host = np.asarray(values)
+
+    print(f"f({', '.join(f.variables)}) = {f.text}")
+    print(f"quantity     {args.quantity}" + (f" along ({args.direction})" if direction else ""))
+    print(f"grid         {' x '.join(map(str, grid.shape))} = {grid.size:,} points on "
+          f"[{', '.join(map(str, lower))}] .. [{', '.join(map(str, upper))}]   ({np.dtype(dtype).name})")
+    print(f"result       shape {host.shape}, {host.nbytes / 2**20:.1f} MiB")
+    if args.quantity == "kind":
+        counts = {KINDS[k]: int(np.sum(host == k)) for k in range(len(KINDS))}
+        print("kinds        " + ", ".join(f"{k} {v:,}" for k, v in counts.items() if v))
+    else:
+        finite = host[np.isfinite(host)]
+        if finite.size:
+            print(f"range        min {finite.min():.6g}, max {finite.max():.6g}"
+                  + (f"   ({host.size - finite.size:,} non-finite)" if finite.size < host.size else ""))
+    chunks = "one vmap" if plan.batch is None else f"{plan.chunks} chunks of {plan.batch:,} points (lax.map)"
+    print(f"devices      {plan.devices} x {jax.devices()[0].platform}; {chunks} per device")
+    print(f"time         compile {compile_s:.3f} s, run {run_s:.4f} s ({grid.size / max(run_s, 1e-12):,.0f} points/s)")
+
+    if args.save:
+        write_npz(args.save, values=host, expression=np.array(f.text), quantity=np.array(args.quantity),
+                  variables=np.array(f.variables), **{f"axis_{i}": a for i, a in enumerate(grid.axes)})
+        print(f"saved        {args.save}")
+    if args.plot:
+        _plot_field(f, grid, args.quantity, host, args.plot, dtype)
+        print(f"plot         {args.plot}")
+    return 0
+
+
+def _plot_field(f, grid, quantity_name, values, path, dtype) -> None:
+    """Draw a 2-D field, subsampled to at most ~400 points per axis."""
+    import math
+
+    import numpy as np
+
+    from jaxgrad.critical import critical_points
+    from jaxgrad.fields import field, quantity
+    from jaxgrad.files import save_figure
+    from jaxgrad.grid import Grid
+    from jaxgrad.plots import field_figure
+
+    strides = [max(1, math.ceil(n / 400)) for n in grid.shape]
+    axes = [a[::s] for a, s in zip(grid.axes, strides)]
+    small = Grid((axes[0][0], axes[1][0]), (axes[0][-1], axes[1][-1]), (len(axes[0]), len(axes[1])))
+    values = values[:: strides[0], :: strides[1]]
+    f_values = np.asarray(field(f, small, dtype=dtype))
+    grad = np.asarray(field(quantity(f, "grad"), small, dtype=dtype)) if quantity_name in ("grad", "value") else None
+    critical = None
+    if quantity_name in ("kind", "eigenvalues", "grad", "value"):
+        critical = [(c.point, c.kind) for c in critical_points(f, grid.lower, grid.upper)]
+    fig = field_figure(quantity_name, axes, values, f_values=f_values, grad=grad, critical=critical,
+                       title=f"f = {f.text}")
+    save_figure(fig, path)
+
+
 # --- the parser -------------------------------------------------------------------------
 
 
@@ -179,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_check(sub)
+    _add_field(sub)
     return parser
 
 

@@ -63,6 +63,26 @@ def _is_concrete(v: PyTree) -> bool:
     return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(v))
 
 
+def _memoize(factory):
+    """Return the same derivative function for the same ``f`` (and options).
+
+    Compiled programs are cached by function identity, so ``field(grad(f), grid)``
+    called twice reuses one compilation instead of tracing a fresh closure.
+    """
+    cached = functools.lru_cache(maxsize=1024)(factory)
+
+    @functools.wraps(factory)
+    def memoized(f, *args, **kwargs):
+        try:
+            hash(f)
+        except TypeError:  # an unhashable callable: build afresh
+            return factory(f, *args, **kwargs)
+        return cached(f, *args, **kwargs)
+
+    return memoized
+
+
+@_memoize
 def grad(f: Callable[..., jax.Array]) -> Callable[..., PyTree]:
     r"""The gradient :math:`\nabla f(x)` of a scalar function, by reverse mode.
 
@@ -91,6 +111,7 @@ def grad(f: Callable[..., jax.Array]) -> Callable[..., PyTree]:
     return grad_f
 
 
+@_memoize
 def directional_derivative(f: Callable[..., jax.Array], normalize: bool = True) -> Callable[..., jax.Array]:
     r"""The directional derivative :math:`D_u f(x) = \nabla f(x)\cdot u/\lVert u\rVert` by one ``jvp``.
 
@@ -134,6 +155,7 @@ def _size(tree: PyTree) -> int:
     return sum(math.prod(np.shape(leaf)) for leaf in jax.tree_util.tree_leaves(tree))
 
 
+@_memoize
 def jacobian(f: Callable[..., PyTree], mode: str = "auto") -> Callable[..., PyTree]:
     r"""The Jacobian :math:`J_{ij} = \partial f_i / \partial x_j` of ``f``.
 
@@ -169,6 +191,7 @@ def jacobian(f: Callable[..., PyTree], mode: str = "auto") -> Callable[..., PyTr
     return jac_f
 
 
+@_memoize
 def hessian(f: Callable[..., jax.Array]) -> Callable[..., PyTree]:
     r"""The Hessian :math:`H_{ij} = \partial^2 f/\partial x_i\partial x_j` (forward over reverse).
 
@@ -192,6 +215,7 @@ def hessian(f: Callable[..., jax.Array]) -> Callable[..., PyTree]:
     return hess_f
 
 
+@_memoize
 def hvp(f: Callable[..., jax.Array]) -> Callable[..., PyTree]:
     r"""The Hessian-vector product :math:`H(x)\,v` without forming :math:`H`.
 

@@ -1,0 +1,70 @@
+"""Atomic file writes: a temporary file in the same directory, then a rename.
+
+A reader (or an interrupted run) sees either the old file or the whole new one,
+never half of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["atomic_write", "write_text", "write_json", "write_npz"]
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w"):
+    """Open a temporary file beside ``path``; on success rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path, text: str) -> None:
+    with atomic_write(path) as f:
+        f.write(text)
+
+
+def write_json(path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def write_npz(path, **arrays) -> None:
+    with atomic_write(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def save_figure(fig, path) -> None:
+    """Save a matplotlib figure atomically (format from the suffix)."""
+    suffix = Path(path).suffix.lstrip(".") or "png"
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format=suffix, dpi=fig.dpi, bbox_inches="tight")
+
+
+def write_with(path, writer: Callable[[Any], None], mode: str = "wb") -> None:
+    with atomic_write(path, mode) as f:
+        writer(f)

@@ -1,0 +1,175 @@
+"""Figures. Plot code takes NumPy arrays and never calls JAX.
+
+Figures are built on ``matplotlib.figure.Figure`` directly (no pyplot, no global
+backend state), so they render headless with Agg; save them with
+:func:`jaxgrad.files.save_figure`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from matplotlib import colors as mcolors
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+__all__ = [
+    "KIND_COLORS",
+    "field_figure",
+    "gradient_field",
+    "scalar_map",
+    "kind_map",
+    "eigenvalue_maps",
+]
+
+KIND_NAMES = ("minimum", "maximum", "saddle", "degenerate")
+KIND_COLORS = ("#2b83ba", "#d7191c", "#fdae61", "#bababa")
+KIND_MARKERS = {"minimum": "o", "maximum": "^", "saddle": "X", "degenerate": "s"}
+
+
+def _figure(ncols: int = 1, width: float = 6.0, height: float = 5.0):
+    fig = Figure(figsize=(width * ncols, height), dpi=110, layout="constrained")
+    axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+    return fig, axes
+
+
+def _finish(ax, x, y, xlabel="x", ylabel="y", title=None, equal=True):
+    ax.set_xlim(x[0], x[-1])
+    ax.set_ylim(y[0], y[-1])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if equal:
+        ax.set_aspect("equal", adjustable="box")
+    if title:
+        ax.set_title(title)
+
+
+def _contour_lines(ax, x, y, f_values, levels=15, labels=True):
+    """Level curves of f (quantile-spaced levels so steep functions still show their valleys)."""
+    finite = f_values[np.isfinite(f_values)]
+    if finite.size == 0 or np.ptp(finite) == 0:
+        return None
+    lv = np.unique(np.quantile(finite, np.linspace(0.02, 0.98, levels)))
+    if lv.size < 2:
+        return None
+    cs = ax.contour(x, y, f_values.T, levels=lv, colors="0.35", linewidths=0.7, alpha=0.8)
+    if labels:
+        ax.clabel(cs, inline=True, fontsize=7, fmt="%.3g")
+    return cs
+
+
+def _mark_critical(ax, critical):
+    """Critical points as (point, kind) pairs: one marker per kind, in the legend."""
+    if not critical:
+        return
+    seen = set()
+    for point, kind in critical:
+        label = kind if kind not in seen else None
+        seen.add(kind)
+        ax.plot(point[0], point[1], KIND_MARKERS.get(kind, "o"), color="k", markerfacecolor="white",
+                markeredgewidth=1.5, markersize=9, label=label, zorder=5)
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.85, title="critical points", title_fontsize=8)
+
+
+def gradient_field(ax, x, y, f_values, grad, arrows: int = 25, title=None):
+    """Contours of f with normalised gradient arrows coloured by |∇f| (as the seeds draw them)."""
+    ax.contourf(x, y, f_values.T, levels=30, cmap="Greys", alpha=0.25)
+    _contour_lines(ax, x, y, f_values, labels=False)
+    sx = max(1, math.ceil(len(x) / arrows))
+    sy = max(1, math.ceil(len(y) / arrows))
+    gx, gy = grad[::sx, ::sy, 0], grad[::sx, ::sy, 1]
+    mag = np.hypot(gx, gy)
+    safe = np.where(mag > 0, mag, 1.0)
+    X, Y = np.meshgrid(x[::sx], y[::sy], indexing="ij")
+    q = ax.quiver(X, Y, gx / safe, gy / safe, mag, cmap="plasma", angles="xy", pivot="mid",
+                  scale=1.1 * max(len(x[::sx]), len(y[::sy])), width=0.004)
+    ax.get_figure().colorbar(q, ax=ax, label="|∇f|", shrink=0.85)
+    _finish(ax, x, y, title=title or "gradient field: arrows along ∇f, coloured by |∇f|")
+
+
+def scalar_map(ax, x, y, values, label: str, f_values=None, diverging: bool = False, title=None):
+    """A colour map of a scalar quantity, with f's level curves on top."""
+    finite = values[np.isfinite(values)]
+    if diverging and finite.size:
+        bound = float(np.max(np.abs(finite))) or 1.0
+        norm, cmap = mcolors.TwoSlopeNorm(0.0, -bound, bound), "RdBu_r"
+    else:
+        norm, cmap = None, "viridis"
+    mesh = ax.pcolormesh(x, y, values.T, shading="nearest", cmap=cmap, norm=norm)
+    ax.get_figure().colorbar(mesh, ax=ax, label=label, shrink=0.85)
+    if f_values is not None:
+        _contour_lines(ax, x, y, f_values, labels=False)
+    _finish(ax, x, y, title=title or label)
+
+
+def kind_map(ax, x, y, codes, critical=None, title=None):
+    """Regions where the Hessian is positive definite, negative definite, indefinite, singular."""
+    cmap = mcolors.ListedColormap(KIND_COLORS)
+    ax.pcolormesh(x, y, codes.T, shading="nearest", cmap=cmap, vmin=-0.5, vmax=3.5)
+    present = [k for k in range(4) if np.any(codes == k)]
+    handles = [Patch(color=KIND_COLORS[k], label=f"{KIND_NAMES[k]}-like") for k in present]
+    legend = ax.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.85, title="Hessian", title_fontsize=8)
+    ax.add_artist(legend)
+    _mark_critical(ax, critical)
+    _finish(ax, x, y, title=title or "kind of point (signs of the Hessian's eigenvalues)")
+
+
+def eigenvalue_maps(axes, x, y, eigs, f_values=None, critical=None):
+    """One diverging map per Hessian eigenvalue (λ₁ ≤ λ₂ ...), zero in white."""
+    for i, ax in enumerate(axes):
+        scalar_map(ax, x, y, eigs[..., i], label=f"λ{i + 1}", f_values=f_values, diverging=True,
+                   title=f"Hessian eigenvalue λ{i + 1} ({'smallest' if i == 0 else 'largest' if i == len(axes) - 1 else 'middle'})")
+        _mark_critical(ax, critical)
+
+
+def field_figure(
+    quantity: str,
+    axes: Sequence[np.ndarray],
+    values: np.ndarray,
+    f_values: np.ndarray | None = None,
+    grad: np.ndarray | None = None,
+    critical=None,
+    title: str | None = None,
+) -> Figure:
+    """A figure for a 2-D field of ``quantity`` (one of jaxgrad.fields.QUANTITIES).
+
+    Args:
+      axes: the grid's two coordinate arrays.
+      values: the field, shape ``(nx, ny) + out_shape``.
+      f_values: the function's values on the grid, for level curves.
+      grad: the gradient field (for ``quantity="grad"``).
+      critical: ``[(point, kind), ...]`` to mark.
+    """
+    x, y = (np.asarray(a) for a in axes)
+    values = np.asarray(values)
+    if quantity in ("grad", "value") and grad is not None and f_values is not None:
+        fig, (ax,) = _figure(1, 7.0, 5.6)
+        gradient_field(ax, x, y, f_values, grad)
+        _mark_critical(ax, critical)
+    elif quantity == "kind":
+        fig, (ax,) = _figure(1, 6.4, 5.6)
+        kind_map(ax, x, y, values, critical)
+    elif quantity == "eigenvalues":
+        fig, axs = _figure(values.shape[-1], 5.6, 4.8)
+        eigenvalue_maps(axs, x, y, values, f_values, critical)
+    elif values.ndim == 2:
+        fig, (ax,) = _figure(1, 6.4, 5.6)
+        labels = {"value": "f", "grad_norm": "|∇f|", "laplacian": "Δf = tr H", "directional": "D_u f"}
+        scalar_map(ax, x, y, values, labels.get(quantity, quantity), f_values=f_values if quantity != "value" else None,
+                   diverging=quantity in ("laplacian", "directional"))
+        if quantity == "value":
+            _contour_lines(ax, x, y, values)
+        _mark_critical(ax, critical)
+    else:  # hessian / jacobian: one panel per component
+        comps = values.reshape(values.shape[:2] + (-1,))
+        k = comps.shape[-1]
+        fig, axs = _figure(k, 4.2, 3.8)
+        rows, cols = values.shape[2:] if values.ndim == 4 else (k, 1)
+        for c, ax in enumerate(axs):
+            i, j = divmod(c, cols)
+            scalar_map(ax, x, y, comps[..., c], label=f"{quantity}[{i},{j}]", diverging=True)
+    if title:
+        fig.suptitle(title)
+    return fig
