@@ -3,9 +3,11 @@
 The public API; everything else lives in the modules and is not a contract.
 """
 
+from jaxgrad import optimizers, problems
 from jaxgrad.critical import CriticalPoint, critical_points
 from jaxgrad.curvature import classify
 from jaxgrad.derivatives import directional_derivative, grad, hessian, hvp, jacobian
+from jaxgrad.engine import Trace, minimize, minimize_from, sweep
 from jaxgrad.expressions import Expression, ExpressionError, expression
 from jaxgrad.fields import field, quantity
 from jaxgrad.grid import Grid
@@ -20,6 +22,12 @@ from jaxgrad.numerical import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Trace",
+    "minimize",
+    "minimize_from",
+    "optimizers",
+    "problems",
+    "sweep",
     "CriticalPoint",
     "Grid",
     "critical_points",

@@ -1,0 +1,331 @@
+r"""The compiled training engine: a run is one ``lax.scan``; many runs are one ``vmap``.
+
+``minimize`` runs an optimizer for a fixed number of steps inside one jitted
+``lax.scan`` and records, per step, the loss, the gradient norm and the update norm
+(and the parameters if asked). Outcomes are recorded, not raised: the first step
+whose gradient norm is within ``tol`` (``converged_step``) and the first step whose
+loss or parameters are not finite (``diverged_step``); a diverged run is frozen at
+its last finite parameters rather than filled with NaN.
+
+``sweep`` runs every (hyperparameter setting, seed) pair of a problem in one
+compiled program: the optimizer is built inside the trace from traced
+hyperparameters, so a new value never recompiles, and the runs are vmapped (and
+spread over all devices with ``shard_map`` when there are several).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import AxisType, PartitionSpec
+
+from jaxgrad import optimizers as _optimizers
+from jaxgrad.errors import InputError
+
+PyTree = Any
+
+__all__ = ["Trace", "minimize", "minimize_from", "sweep", "settings_of"]
+
+
+class Trace(NamedTuple):
+    """What a run recorded; a sweep's fields gain leading axes ``(settings, seeds)``.
+
+    Attributes:
+      loss: ``loss[k]`` after ``k`` steps, ``k = 0..steps`` (shape ``(..., steps + 1)``).
+      grad_norm: the gradient's global norm at the same points.
+      update_norm: the norm of update ``k`` (from step ``k`` to ``k + 1``), ``(..., steps)``.
+      params: the parameters after each step (leading ``steps + 1`` axis) if recorded.
+      final_params: the parameters after the last step.
+      converged_at: first ``k`` with ``grad_norm[k] <= tol``, ``-1`` if none (int32).
+      diverged_at: first ``k`` whose loss or parameters are not finite, ``-1`` if none.
+      settings: for a sweep, the hyperparameter dict of each setting.
+    """
+
+    loss: jax.Array
+    grad_norm: jax.Array
+    update_norm: jax.Array
+    params: PyTree | None
+    final_params: PyTree
+    converged_at: jax.Array
+    diverged_at: jax.Array
+    settings: tuple = ()
+
+    @property
+    def steps(self) -> int:
+        return self.update_norm.shape[-1]
+
+    @property
+    def converged_step(self):
+        """The step of convergence: an ``int`` or ``None`` for one run; an array (-1: never) for many."""
+        return _outcome(self.converged_at)
+
+    @property
+    def diverged_step(self):
+        """The step of divergence: an ``int`` or ``None`` for one run; an array (-1: never) for many."""
+        return _outcome(self.diverged_at)
+
+
+def _outcome(at):
+    at = np.asarray(at)
+    if at.ndim == 0:
+        return None if at < 0 else int(at)
+    return at
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = jax.tree_util.tree_leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.asarray(True)
+
+
+def _select(pred, a, b):
+    return jax.tree_util.tree_map(lambda x, y: jnp.where(pred, x, y), a, b)
+
+
+def _run(full_loss: Callable, step_loss: Callable | None, optimizer, params0, steps: int, tol, record: bool) -> Trace:
+    """One run: ``steps`` updates in a ``lax.scan`` (traceable; jit and vmap it outside).
+
+    A run diverges at the first step whose loss, gradient or parameters are not
+    finite (or whose update would make the parameters non-finite); from then on it
+    stays at the last parameters with a finite loss, and that loss is what is
+    recorded, so medians over runs are never NaN.
+
+    ``step_loss(params, k)`` gives the loss whose gradient drives step ``k`` (a
+    mini-batch loss); ``None`` means the full loss. The recorded loss and gradient
+    norm are always the full ones.
+    """
+    state0 = optimizer.init(params0)
+
+    def body(carry, k):
+        params, state, prev, diverged_at = carry
+        value, grads = jax.value_and_grad(full_loss)(params)
+        gnorm = optax.tree.norm(grads).astype(value.dtype)
+        frozen = diverged_at >= 0
+        # the loss overflowed here: go back to the last parameters with a finite loss
+        here = ~frozen & (~jnp.isfinite(value) | ~jnp.isfinite(gnorm) | ~_all_finite(params))
+        params = _select(here, prev[0], params)
+        value, gnorm = jnp.where(here, prev[1], value), jnp.where(here, prev[2], gnorm)
+        if step_loss is None:
+            batch_fn, batch_value, batch_grads = full_loss, value, grads
+        else:
+            batch_fn = lambda p: step_loss(p, k)  # noqa: E731
+            batch_value, batch_grads = jax.value_and_grad(batch_fn)(params)
+        updates, new_state = optimizer.update(
+            batch_grads, state, params, value=batch_value, grad=batch_grads, value_fn=batch_fn)
+        new_params = optax.apply_updates(params, updates)
+        next_bad = ~frozen & ~here & ~_all_finite(new_params)
+        diverged_at = jnp.where(here, k, jnp.where(next_bad, k + 1, diverged_at)).astype(jnp.int32)
+        stay = frozen | here | next_bad
+        params_next = _select(stay, params, new_params)
+        state_next = _select(stay, state, new_state)
+        u_norm = jnp.where(stay, 0.0, optax.tree.norm(updates)).astype(value.dtype)
+        record_k = (value, gnorm, u_norm) + ((params,) if record else ())
+        return (params_next, state_next, (params, value, gnorm), diverged_at), record_k
+
+    value0 = jnp.asarray(jnp.inf, jax.eval_shape(full_loss, params0).dtype)
+    carry0 = (params0, state0, (params0, value0, value0), jnp.asarray(-1, jnp.int32))
+    (params, _, _, diverged_at), recorded = jax.lax.scan(body, carry0, jnp.arange(steps))
+    final_value, final_grads = jax.value_and_grad(full_loss)(params)
+    loss = jnp.concatenate([recorded[0], final_value[None]])
+    grad_norm = jnp.concatenate([recorded[1], optax.tree.norm(final_grads).astype(loss.dtype)[None]])
+    last_bad = (diverged_at < 0) & ~jnp.isfinite(final_value)
+    diverged_at = jnp.where(last_bad, steps, diverged_at).astype(jnp.int32)
+    if tol is None:
+        converged_at = jnp.asarray(-1, jnp.int32)
+    else:
+        hit = grad_norm <= tol
+        converged_at = jnp.where(jnp.any(hit), jnp.argmax(hit), -1).astype(jnp.int32)
+    history = None
+    if record:
+        history = jax.tree_util.tree_map(lambda h, p: jnp.concatenate([h, p[None]]), recorded[3], params)
+    return Trace(loss, grad_norm, recorded[2], history, params, converged_at, diverged_at)
+
+
+def _check_run_args(steps, tol) -> None:
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
+        raise InputError(f"steps must be a positive integer, got {steps!r}")
+    if tol is not None and not (isinstance(tol, (int, float)) and tol >= 0):
+        raise InputError(f"tol must be a non-negative number or None, got {tol!r}")
+
+
+@functools.partial(jax.jit, static_argnames=("loss", "optimizer", "steps", "tol", "record"))
+def _minimize(params0, *, loss, optimizer, steps, tol, record):
+    return _run(loss, None, optimizer, params0, steps, tol, record)
+
+
+def minimize(
+    loss: Callable[[PyTree], jax.Array],
+    params0: PyTree,
+    optimizer: optax.GradientTransformation,
+    steps: int,
+    tol: float | None = None,
+    record_params: bool = False,
+) -> Trace:
+    r"""Run ``optimizer`` on ``loss`` from ``params0`` for ``steps`` steps in one jitted ``lax.scan``.
+
+    Args:
+      loss: ``loss(params) -> scalar``.
+      params0: the starting parameters (an array or a pytree).
+      optimizer: an optax transformation (e.g. from :func:`jaxgrad.optimizers.make`);
+        it is called as ``update(grads, state, params, value=, grad=, value_fn=)``.
+      steps: the number of updates.
+      tol: gradient-norm tolerance for ``converged_step``.
+      record_params: keep the parameters after every step.
+
+    Returns:
+      A :class:`Trace`. Compiled once per (loss, optimizer, steps, tol, shapes):
+      calling again with new starting values does not retrace.
+
+    Example:
+      >>> f = lambda x: jnp.sum((x - 3.0) ** 2)
+      >>> t = minimize(f, jnp.zeros(2), optimizers.make("sgd", learning_rate=0.1), 100, tol=1e-6)
+      >>> t.loss[-1] < 1e-12, t.converged_step
+    """
+    _check_run_args(steps, tol)
+    return _minimize(params0, loss=loss, optimizer=optimizer, steps=int(steps),
+                     tol=None if tol is None else float(tol), record=bool(record_params))
+
+
+@functools.partial(jax.jit, static_argnames=("loss", "optimizer", "steps", "tol", "record"))
+def _minimize_from(starts, *, loss, optimizer, steps, tol, record):
+    return jax.vmap(lambda p0: _run(loss, None, optimizer, p0, steps, tol, record))(starts)
+
+
+def minimize_from(
+    loss: Callable, starts: jax.Array, optimizer, steps: int, tol: float | None = None, record_params: bool = False
+) -> Trace:
+    """:func:`minimize` from every row of ``starts`` (shape ``(N, d)``) in one vmapped program.
+
+    The fields of the returned :class:`Trace` gain a leading ``N`` axis; this is the
+    engine behind basins of attraction.
+    """
+    _check_run_args(steps, tol)
+    return _minimize_from(jnp.asarray(starts), loss=loss, optimizer=optimizer, steps=int(steps),
+                          tol=None if tol is None else float(tol), record=bool(record_params))
+
+
+# --- sweeps ------------------------------------------------------------------------------
+
+
+def settings_of(hyperparams: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
+    """The product of the hyperparameter lists, in key order (the sweep's settings axis)."""
+    keys = list(hyperparams)
+    lists = [list(v) if isinstance(v, (list, tuple, np.ndarray)) else [v] for v in hyperparams.values()]
+    return [dict(zip(keys, combo)) for combo in itertools.product(*lists)]
+
+
+@functools.lru_cache(maxsize=8)
+def _mesh(n: int):
+    return jax.make_mesh((n,), ("runs",), axis_types=(AxisType.Auto,), devices=jax.devices()[:n])
+
+
+@functools.partial(
+    jax.jit, static_argnames=("problem", "name", "names", "fixed", "steps", "tol", "record", "batch_size", "n_dev"))
+def _sweep_program(values, params0, keys, data, *, problem, name, names, fixed, steps, tol, record, batch_size, n_dev):
+    fixed = dict(fixed)
+
+    def one(hp_row, p0, key, data):
+        hp = {k: hp_row[i] for i, k in enumerate(names)}
+        opt = _optimizers.make(name, **hp, **fixed)
+        full = lambda p: problem.objective(p, data)  # noqa: E731
+        step_loss = None
+        if batch_size is not None:
+            step_loss = lambda p, k: problem.batch_loss(p, jax.random.fold_in(key, k), batch_size, data)  # noqa: E731
+        return _run(full, step_loss, opt, p0, steps, tol, record)
+
+    runs = jax.vmap(one, in_axes=(0, 0, 0, None))
+    if n_dev == 1:
+        return runs(values, params0, keys, data)
+    spec = PartitionSpec("runs")
+    # runs are independent (nothing is reduced across devices), so the per-device scan
+    # carries need no varying-axis annotations
+    return jax.shard_map(runs, mesh=_mesh(n_dev), in_specs=(spec, spec, spec, PartitionSpec()),
+                         out_specs=spec, check_vma=False)(values, params0, keys, data)
+
+
+def sweep(
+    problem,
+    optimizer: str,
+    hyperparams: Mapping[str, Sequence[float]] | None = None,
+    seeds: int = 8,
+    steps: int = 1000,
+    *,
+    keys: jax.Array | None = None,
+    tol: float | None = None,
+    record_params: bool = False,
+    batch_size: int | None = None,
+    fixed: Mapping[str, Any] | None = None,
+    devices: int | None = None,
+) -> Trace:
+    """Run every (setting, seed) of ``optimizer`` on ``problem`` in one compiled program.
+
+    Args:
+      problem: a :class:`~jaxgrad.problems.Problem`.
+      optimizer: a registry name (``"adam"``, ``"newton"``, ...).
+      hyperparams: float hyperparameters to sweep, ``{name: [values]}``; the settings
+        are the product of the lists in key order.
+      seeds: runs per setting; seed ``s`` starts at ``problem.init(PRNGKey(s))``
+        unless ``keys`` (shape ``(seeds, 2)``) are given.
+      steps, tol, record_params: as in :func:`minimize`.
+      batch_size: mini-batch size for stochastic gradients (drawn deterministically
+        from each run's key and the step); the recorded loss stays the full one.
+      fixed: other (static) hyperparameters: booleans, integers, schedules.
+      devices: spread the runs over this many devices (default: all).
+
+    Returns:
+      A :class:`Trace` whose fields have leading axes ``(settings, seeds)``, e.g.
+      ``loss.shape == (settings, seeds, steps + 1)``; ``trace.settings`` lists the
+      hyperparameters of each setting.
+
+    Example:
+      >>> t = sweep(problems.make("rosenbrock"), "adam", {"learning_rate": [1e-3, 1e-2]}, seeds=8, steps=1000)
+      >>> t.loss.shape
+      (2, 8, 1001)
+    """
+    _check_run_args(steps, tol)
+    hyperparams = dict(hyperparams or {})
+    fixed = dict(fixed or {})
+    spec = _optimizers.spec(optimizer)
+    for key, values in hyperparams.items():
+        if key not in spec:
+            _optimizers.make(optimizer, **{key: None})  # raises the suggestion error
+        if spec[key].kind not in ("float", "optional_float"):
+            raise InputError(f"optimizer {optimizer!r}: only float hyperparameters can be swept as data; "
+                             f"pass {key!r} in fixed= (one program per value)")
+    settings = settings_of(hyperparams)
+    for setting in settings:  # validate every concrete value (and the fixed ones) up front
+        _optimizers.make(optimizer, **setting, **fixed)
+    if keys is None:
+        if not isinstance(seeds, (int, np.integer)) or seeds < 1:
+            raise InputError(f"seeds must be a positive integer, got {seeds!r}")
+        keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(int(seeds)))
+    keys = jnp.asarray(keys)
+    n_seeds = keys.shape[0]
+    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    params0 = jax.vmap(problem.init)(keys)
+    dtype = jax.tree_util.tree_leaves(params0)[0].dtype
+    names = tuple(hyperparams)
+    values = jnp.asarray([[s[k] for k in names] for s in settings], dtype).reshape(len(settings), len(names))
+    n_runs = len(settings) * n_seeds
+    n_dev = jax.device_count() if devices is None else int(devices)
+    n_dev = max(1, min(n_dev, n_runs))
+    pad = -n_runs % n_dev
+    flat_values = jnp.repeat(values, n_seeds, axis=0)
+    flat_params = jax.tree_util.tree_map(lambda p: jnp.tile(p, (len(settings),) + (1,) * (p.ndim - 1)), params0)
+    flat_keys = jnp.tile(keys, (len(settings), 1))
+    if pad:
+        grow = lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])  # noqa: E731
+        flat_values, flat_keys = grow(flat_values), grow(flat_keys)
+        flat_params = jax.tree_util.tree_map(grow, flat_params)
+    trace = _sweep_program(
+        flat_values, flat_params, flat_keys, problem.data, problem=problem, name=optimizer, names=names,
+        fixed=tuple(sorted(fixed.items())), steps=int(steps), tol=None if tol is None else float(tol),
+        record=bool(record_params), batch_size=batch_size, n_dev=n_dev)
+    shaped = jax.tree_util.tree_map(lambda a: a[:n_runs].reshape((len(settings), n_seeds) + a.shape[1:]), trace)
+    return shaped._replace(settings=tuple(settings))

@@ -1,0 +1,241 @@
+r"""Optimizers: ``make(name, **hp)`` returns an ``optax.GradientTransformationExtraArgs``.
+
+SGD, momentum, Nesterov, Adam, AdamW, RMSProp, Adagrad and L-BFGS are optax's own;
+Newton and Newton-CG are in :mod:`jaxgrad.optimizers.newton`. Every update accepts
+``value=``, ``grad=`` and ``value_fn=`` (the ones that need them use them), so one
+loop drives them all. Hyperparameters keep optax's names.
+
+Conventions (PyTorch's and optax's):
+
+* ``momentum``: :math:`v \leftarrow \mu v + g,\ x \leftarrow x - \eta v`.
+* ``nesterov``: :math:`v \leftarrow \mu v + g,\ x \leftarrow x - \eta(g + \mu v)`.
+
+Common options for every optimizer: ``clip_norm`` (clip the gradient's global norm
+first) and a learning-rate ``schedule`` (``constant``, ``cosine``, ``exponential``,
+``warmup_cosine``, with ``decay_steps``, ``decay_rate``, ``warmup_steps``, ``alpha``).
+
+Float hyperparameters may be traced values (``make`` inside ``jit``/``vmap``), which is
+how :func:`jaxgrad.sweep` runs many settings in one compiled program.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable
+
+import optax
+
+from jaxgrad.errors import InputError
+from jaxgrad.optimizers.newton import NewtonState, newton, newton_cg
+
+__all__ = ["make", "names", "spec", "Hyper", "SCHEDULES", "NewtonState", "newton", "newton_cg"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Hyper:
+    """A hyperparameter: its default and its kind (float hyperparameters can be swept as data)."""
+
+    default: Any
+    kind: str = "float"  # float | optional_float | int | bool | str
+    minimum: float | None = 0.0  # values must be >= minimum (floats and ints)
+    strict: bool = False  # values must be > minimum
+    maximum: float | None = None  # values must be < maximum
+    doc: str = ""
+
+
+_LR = Hyper(1e-2, strict=True, doc="step size η")
+_COMMON = {
+    "clip_norm": Hyper(None, "optional_float", strict=True, doc="clip the gradient's global norm to this first"),
+    "schedule": Hyper("constant", "str", None, doc="learning-rate schedule: " + ", ".join(
+        ("constant", "cosine", "exponential", "warmup_cosine"))),
+    "decay_steps": Hyper(1000, "int", 1, doc="schedule length (cosine) or period (exponential)"),
+    "decay_rate": Hyper(0.5, "float", strict=True, doc="exponential schedule: factor per decay_steps"),
+    "warmup_steps": Hyper(0, "int", 0, doc="warmup_cosine: linear warmup steps"),
+    "alpha": Hyper(0.0, "float", doc="cosine schedules: final value as a fraction of the peak"),
+}
+SCHEDULES = ("constant", "cosine", "exponential", "warmup_cosine")
+
+
+def _betas(b1=0.9, b2=0.999):
+    return {"b1": Hyper(b1, maximum=1.0, doc="first-moment decay"), "b2": Hyper(b2, maximum=1.0, doc="second-moment decay")}
+
+
+_SPECS: dict[str, tuple[Callable, dict[str, Hyper], str]] = {
+    "sgd": (lambda learning_rate: optax.sgd(learning_rate), {"learning_rate": _LR}, "gradient descent"),
+    "momentum": (
+        lambda learning_rate, momentum: optax.sgd(learning_rate, momentum=momentum),
+        {"learning_rate": _LR, "momentum": Hyper(0.9, maximum=1.0, doc="μ")},
+        "heavy-ball momentum (PyTorch/optax convention)",
+    ),
+    "nesterov": (
+        lambda learning_rate, momentum: optax.sgd(learning_rate, momentum=momentum, nesterov=True),
+        {"learning_rate": _LR, "momentum": Hyper(0.9, maximum=1.0, doc="μ")},
+        "Nesterov momentum (PyTorch/optax convention)",
+    ),
+    "adam": (
+        lambda learning_rate, b1, b2, eps: optax.adam(learning_rate, b1=b1, b2=b2, eps=eps),
+        {"learning_rate": Hyper(1e-3, strict=True, doc="step size η"), **_betas(), "eps": Hyper(1e-8, doc="ε")},
+        "Adam (Kingma & Ba 2015)",
+    ),
+    "adamw": (
+        lambda learning_rate, b1, b2, eps, weight_decay: optax.adamw(
+            learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay),
+        {"learning_rate": Hyper(1e-3, strict=True, doc="step size η"), **_betas(), "eps": Hyper(1e-8, doc="ε"),
+         "weight_decay": Hyper(1e-4, doc="decoupled weight decay")},
+        "Adam with decoupled weight decay (Loshchilov & Hutter 2019)",
+    ),
+    "rmsprop": (
+        lambda learning_rate, decay, eps: optax.rmsprop(learning_rate, decay=decay, eps=eps),
+        {"learning_rate": Hyper(1e-3, strict=True, doc="step size η"), "decay": Hyper(0.9, maximum=1.0),
+         "eps": Hyper(1e-8)},
+        "RMSProp (Tieleman & Hinton 2012)",
+    ),
+    "adagrad": (
+        lambda learning_rate, initial_accumulator_value, eps: optax.adagrad(
+            learning_rate, initial_accumulator_value=initial_accumulator_value, eps=eps),
+        {"learning_rate": Hyper(0.1, strict=True, doc="step size η"), "initial_accumulator_value": Hyper(0.1),
+         "eps": Hyper(1e-7)},
+        "Adagrad (Duchi et al. 2011)",
+    ),
+    "lbfgs": (
+        lambda learning_rate, memory_size: optax.lbfgs(learning_rate, memory_size=memory_size),
+        {"learning_rate": Hyper(None, "optional_float", strict=True, doc="scale (default: the line search's step)"),
+         "memory_size": Hyper(10, "int", 1, doc="pairs kept")},
+        "L-BFGS with a zoom line search (optax)",
+    ),
+    "newton": (
+        newton,
+        {"learning_rate": Hyper(1.0, strict=True, doc="η (1: the full step)"), "damping": Hyper(0.0, doc="λ"),
+         "adaptive": Hyper(False, "bool", doc="Levenberg–Marquardt damping"),
+         "saddle_free": Hyper(False, "bool", doc="use |H|"), "linesearch": Hyper(False, "bool", doc="backtracking")},
+        "Newton's method, exact undamped step by default",
+    ),
+    "newton_cg": (
+        newton_cg,
+        {"learning_rate": Hyper(1.0, strict=True), "damping": Hyper(0.0), "max_iters": Hyper(50, "int", 1),
+         "tol": Hyper(1e-6, strict=True), "linesearch": Hyper(True, "bool")},
+        "Hessian-free Newton: conjugate gradients on Hessian-vector products",
+    ),
+}
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_SPECS)
+
+
+def spec(name: str) -> dict[str, Hyper]:
+    """Every hyperparameter of ``name`` (its own, then the common options)."""
+    _check_name(name)
+    return {**_SPECS[name][1], **_COMMON}
+
+
+def describe(name: str) -> str:
+    _check_name(name)
+    return _SPECS[name][2]
+
+
+def _check_name(name: str) -> None:
+    if name not in _SPECS:
+        import difflib
+
+        hint = difflib.get_close_matches(str(name), list(_SPECS), n=1)
+        tip = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise InputError(f"unknown optimizer {name!r}{tip}; known: {', '.join(_SPECS)}")
+
+
+def check_value(name: str, key: str, value, hyper: Hyper) -> None:
+    """Raise an InputError naming the hyperparameter if a concrete value is out of range."""
+    import numbers
+
+    where = f"optimizer {name!r}: {key}"
+    if hyper.kind == "bool":
+        if not isinstance(value, bool):
+            raise InputError(f"{where} must be true or false, got {value!r}")
+        return
+    if hyper.kind == "str":
+        if key == "schedule" and value not in SCHEDULES:
+            raise InputError(f"{where} must be one of {', '.join(SCHEDULES)}, got {value!r}")
+        return
+    if value is None and hyper.kind == "optional_float":
+        return
+    if hyper.kind == "int" and not (isinstance(value, numbers.Integral) and not isinstance(value, bool)):
+        raise InputError(f"{where} must be an integer, got {value!r}")
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        if hasattr(value, "shape"):  # a traced or array value: checked by its user
+            return
+        raise InputError(f"{where} must be a number, got {value!r}")
+    if hyper.minimum is not None and (value < hyper.minimum or (hyper.strict and value == hyper.minimum)):
+        sign = ">" if hyper.strict else ">="
+        raise InputError(f"{where} must be {sign} {hyper.minimum}, got {value!r}")
+    if hyper.maximum is not None and not value < hyper.maximum:
+        raise InputError(f"{where} must be < {hyper.maximum}, got {value!r}")
+
+
+def _schedule(learning_rate, options):
+    kind = options["schedule"]
+    if kind == "constant" or learning_rate is None:
+        return learning_rate
+    if kind == "cosine":
+        return optax.cosine_decay_schedule(learning_rate, options["decay_steps"], options["alpha"])
+    if kind == "exponential":
+        return optax.exponential_decay(learning_rate, options["decay_steps"], options["decay_rate"])
+    return optax.warmup_cosine_decay_schedule(
+        0.0, learning_rate, options["warmup_steps"], options["decay_steps"], learning_rate * options["alpha"])
+
+
+def _hashable(hp) -> bool:
+    try:
+        hash(tuple(sorted(hp.items())))
+        return True
+    except TypeError:
+        return False
+
+
+def make(name: str, **hp) -> optax.GradientTransformationExtraArgs:
+    """Build an optimizer by name with optax's hyperparameter names.
+
+    Raises:
+      InputError: unknown name or hyperparameter (the nearest is suggested), or a
+        value out of range (checked for concrete values; traced ones pass through).
+
+    The same concrete hyperparameters return the same object, so ``minimize`` reuses
+    its compiled program.
+
+    Example:
+      >>> opt = make("momentum", learning_rate=0.1, momentum=0.9)
+    """
+    _check_name(name)
+    allowed = spec(name)
+    for key in hp:
+        if key not in allowed:
+            import difflib
+
+            hint = difflib.get_close_matches(key, list(allowed), n=1)
+            tip = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise InputError(f"optimizer {name!r} has no hyperparameter {key!r}{tip}; "
+                             f"it has {', '.join(allowed)}")
+    for key, value in hp.items():
+        check_value(name, key, value, allowed[key])
+    if name in ("newton", "newton_cg") and hp.get("schedule", "constant") != "constant":
+        raise InputError(f"optimizer {name!r}: schedule must be 'constant' (its step is set by its curvature model)")
+    if _hashable(hp):
+        return _make_cached(name, tuple(sorted(hp.items())))
+    return _build(name, hp)
+
+
+@functools.lru_cache(maxsize=1024)
+def _make_cached(name, items):
+    return _build(name, dict(items))
+
+
+def _build(name: str, hp: dict) -> optax.GradientTransformationExtraArgs:
+    factory, own, _ = _SPECS[name]
+    values = {k: hp.get(k, h.default) for k, h in own.items()}
+    options = {k: hp.get(k, h.default) for k, h in _COMMON.items()}
+    if "learning_rate" in values:
+        values["learning_rate"] = _schedule(values["learning_rate"], options)
+    tx = factory(**values)
+    if options["clip_norm"] is not None:
+        tx = optax.chain(optax.clip_by_global_norm(options["clip_norm"]), tx)
+    return optax.with_extra_args_support(tx)
