@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 
 from jaxgrad.errors import InputError
 
@@ -291,6 +292,143 @@ def _plot_field(f, grid, quantity_name, values, path, dtype) -> None:
     save_figure(fig, path)
 
 
+# --- jaxgrad run / plot / list -----------------------------------------------------------
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="run an experiment config (TOML) and write its results",
+                       description="Run every problem x optimizer group of a TOML config; write a run directory.")
+    p.add_argument("config", metavar="CONFIG", help="a TOML config, e.g. configs/quickstart.toml")
+    p.add_argument("--out", metavar="DIR", help="the run directory (default: [output] directory or runs/<name>-<time>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a field by its dotted path, e.g. steps=200 or optimizers.1.learning_rate=0.003 "
+                        "(list indices from 0); repeatable")
+    p.add_argument("--dry-run", action="store_true", help="validate and print the plan; compute nothing")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not use the persistent compilation cache ($XDG_CACHE_HOME/jaxgrad/xla; "
+                        "JAXGRAD_CACHE_DIR overrides, JAXGRAD_NO_CACHE=1 disables)")
+    p.set_defaults(run=_run_run)
+
+
+def enable_compilation_cache() -> str | None:
+    """Turn on JAX's persistent compilation cache (an entry point's global switch).
+
+    Repeat runs of a config then skip XLA compilation (measured: the quickstart in
+    about 4.5 s instead of 7.6 s). Every program is cached, however fast it compiled.
+    """
+    import os
+
+    import jax
+
+    if os.environ.get("JAXGRAD_NO_CACHE"):
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.environ.get("JAXGRAD_CACHE_DIR") or os.path.join(base, "jaxgrad", "xla")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return None  # a read-only home: run without the cache
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path
+
+
+def _run_run(args) -> int:
+    from rich.console import Console
+
+    from jaxgrad.config import load_config
+    from jaxgrad.experiment import Interrupted, describe_plan, run_experiment, summary_table
+
+    config = load_config(args.config, args.overrides)
+    if args.dry_run:
+        print(describe_plan(config), end="")
+        return 0
+    if not args.no_cache:
+        enable_compilation_cache()
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    try:
+        result = run_experiment(config, args.out, progress=not args.quiet, console=console, plots=not args.no_plots)
+    except Interrupted as err:
+        print(f"error: interrupted ({err})", file=sys.stderr)
+        return 143 if str(err).startswith("SIGTERM") else 130
+    summary_table(result.summary, console)
+    pngs = sorted(p.name for p in result.run_dir.glob("*.png"))
+    console.print(f"results in {result.run_dir}: config.toml, summary.json, metrics.csv, arrays.npz"
+                  + (f", {len(pngs)} plots" if pngs else ""))
+    return 0
+
+
+def _add_plot(sub) -> None:
+    p = sub.add_parser("plot", help="redraw a run directory's plots from its saved files",
+                       description="Redraw the PNG plots of a run directory without recomputing anything.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--kind", action="append", dest="kinds", metavar="KIND",
+                   help="only these plots (repeatable): loss, grad_norm, paths, fit, landscape, lr_sensitivity")
+    p.set_defaults(run=_run_plot)
+
+
+def _run_plot(args) -> int:
+    from jaxgrad import report
+
+    written = report.draw(args.run_dir, args.kinds)
+    for path in written:
+        print(path)
+    if not written:
+        print("no plots apply to this run", file=sys.stderr)
+    return 0
+
+
+def _add_list(sub) -> None:
+    p = sub.add_parser("list", help="problems, optimizers (with hyperparameters) and shipped configs",
+                       description="List the registered problems and optimizers and the configs that ship.")
+    p.set_defaults(run=_run_list)
+
+
+def _shipped_configs():
+    from pathlib import Path
+
+    seen, out = set(), []
+    for root in (Path.cwd() / "configs", Path(__file__).resolve().parent.parent / "configs"):
+        if root.is_dir():
+            for path in sorted(root.glob("*.toml")):
+                if path.resolve() not in seen:
+                    seen.add(path.resolve())
+                    out.append(path)
+    return out
+
+
+def _run_list(args) -> int:
+    import tomllib
+
+    from jaxgrad import optimizers, problems
+
+    print("problems (jaxgrad.problems.make(name, **options)):")
+    for name in problems.names():
+        opts = ", ".join(f"{k}" if v is problems._problem.REQUIRED else f"{k}={v!r}"
+                         for k, v in problems.signature(name).items())
+        print(f"  {name:<20} {opts}")
+    print("\noptimizers (jaxgrad.optimizers.make(name, **hyperparameters)):")
+    for name in optimizers.names():
+        own = {k: v for k, v in optimizers.spec(name).items() if k not in optimizers._COMMON}
+        hp = ", ".join(f"{k}={h.default!r}" for k, h in own.items())
+        print(f"  {name:<12} {optimizers.describe(name)}")
+        print(f"  {'':<12} {hp}")
+    common = ", ".join(f"{k}={h.default!r}" for k, h in optimizers._COMMON.items())
+    print(f"  every optimizer also takes: {common}")
+    configs = _shipped_configs()
+    print("\nconfigs:" + ("" if configs else " none found (run from the repository root)"))
+    for path in configs:
+        try:
+            description = tomllib.loads(path.read_text()).get("description", "")
+        except (OSError, tomllib.TOMLDecodeError):
+            description = "(unreadable)"
+        print(f"  {str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path):<40} {description}")
+    return 0
+
+
 # --- the parser -------------------------------------------------------------------------
 
 
@@ -301,8 +439,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_run(sub)
     _add_check(sub)
     _add_field(sub)
+    _add_plot(sub)
+    _add_list(sub)
     return parser
 
 

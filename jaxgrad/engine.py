@@ -30,7 +30,7 @@ from jaxgrad.errors import InputError
 
 PyTree = Any
 
-__all__ = ["Trace", "minimize", "minimize_from", "sweep", "settings_of"]
+__all__ = ["Trace", "SweepPlan", "minimize", "minimize_from", "plan_sweep", "sweep", "settings_of"]
 
 
 class Trace(NamedTuple):
@@ -248,6 +248,89 @@ def _sweep_program(values, params0, keys, data, *, problem, name, names, fixed, 
                          out_specs=spec, check_vma=False)(values, params0, keys, data)
 
 
+class SweepPlan(NamedTuple):
+    """A sweep ready to run: ``plan.run()`` executes, ``plan.compile()`` compiles ahead of time."""
+
+    program: Callable
+    args: tuple
+    kwargs: dict
+    settings: tuple
+    n_seeds: int
+    n_runs: int
+
+    def compile(self):
+        return self.program.lower(*self.args, **self.kwargs).compile()
+
+    def finish(self, flat: Trace) -> Trace:
+        """Reshape the flat runs of an executed program to ``(settings, seeds)``."""
+        shaped = jax.tree_util.tree_map(
+            lambda a: a[: self.n_runs].reshape((len(self.settings), self.n_seeds) + a.shape[1:]), flat)
+        return shaped._replace(settings=self.settings)
+
+    def run(self, executable=None) -> Trace:
+        if executable is None:
+            return self.finish(self.program(*self.args, **self.kwargs))
+        return self.finish(executable(*self.args))
+
+
+def plan_sweep(
+    problem,
+    optimizer: str,
+    hyperparams: Mapping[str, Sequence[float]] | None = None,
+    seeds: int = 8,
+    steps: int = 1000,
+    *,
+    keys: jax.Array | None = None,
+    tol: float | None = None,
+    record_params: bool = False,
+    batch_size: int | None = None,
+    fixed: Mapping[str, Any] | None = None,
+    devices: int | None = None,
+) -> SweepPlan:
+    """Validate and lay out a :func:`sweep` without running it; see there for the arguments."""
+    _check_run_args(steps, tol)
+    hyperparams = dict(hyperparams or {})
+    fixed = dict(fixed or {})
+    spec = _optimizers.spec(optimizer)
+    for key, values in hyperparams.items():
+        if key not in spec:
+            _optimizers.make(optimizer, **{key: None})  # raises the suggestion error
+        if spec[key].kind not in ("float", "optional_float"):
+            raise InputError(f"optimizer {optimizer!r}: only float hyperparameters can be swept as data; "
+                             f"pass {key!r} in fixed= (one program per value)")
+    settings = settings_of(hyperparams)
+    for setting in settings:  # validate every concrete value (and the fixed ones) up front
+        _optimizers.make(optimizer, **setting, **fixed)
+    if keys is None:
+        if not isinstance(seeds, (int, np.integer)) or seeds < 1:
+            raise InputError(f"seeds must be a positive integer, got {seeds!r}")
+        keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(int(seeds)))
+    keys = jnp.asarray(keys)
+    n_seeds = keys.shape[0]
+    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    params0 = jax.vmap(problem.init)(keys)
+    dtype = jax.tree_util.tree_leaves(params0)[0].dtype
+    names = tuple(hyperparams)
+    values = jnp.asarray([[s[k] for k in names] for s in settings], dtype).reshape(len(settings), len(names))
+    n_runs = len(settings) * n_seeds
+    n_dev = jax.device_count() if devices is None else int(devices)
+    n_dev = max(1, min(n_dev, n_runs))
+    pad = -n_runs % n_dev
+    flat_values = jnp.repeat(values, n_seeds, axis=0)
+    flat_params = jax.tree_util.tree_map(lambda p: jnp.tile(p, (len(settings),) + (1,) * (p.ndim - 1)), params0)
+    flat_keys = jnp.tile(keys, (len(settings), 1))
+    if pad:
+        grow = lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])  # noqa: E731
+        flat_values, flat_keys = grow(flat_values), grow(flat_keys)
+        flat_params = jax.tree_util.tree_map(grow, flat_params)
+    kwargs = dict(problem=problem, name=optimizer, names=names, fixed=tuple(sorted(fixed.items())), steps=int(steps),
+                  tol=None if tol is None else float(tol), record=bool(record_params), batch_size=batch_size,
+                  n_dev=n_dev)
+    return SweepPlan(_sweep_program, (flat_values, flat_params, flat_keys, problem.data), kwargs,
+                     tuple(settings), n_seeds, n_runs)
+
+
 def sweep(
     problem,
     optimizer: str,
@@ -287,45 +370,5 @@ def sweep(
       >>> t.loss.shape
       (2, 8, 1001)
     """
-    _check_run_args(steps, tol)
-    hyperparams = dict(hyperparams or {})
-    fixed = dict(fixed or {})
-    spec = _optimizers.spec(optimizer)
-    for key, values in hyperparams.items():
-        if key not in spec:
-            _optimizers.make(optimizer, **{key: None})  # raises the suggestion error
-        if spec[key].kind not in ("float", "optional_float"):
-            raise InputError(f"optimizer {optimizer!r}: only float hyperparameters can be swept as data; "
-                             f"pass {key!r} in fixed= (one program per value)")
-    settings = settings_of(hyperparams)
-    for setting in settings:  # validate every concrete value (and the fixed ones) up front
-        _optimizers.make(optimizer, **setting, **fixed)
-    if keys is None:
-        if not isinstance(seeds, (int, np.integer)) or seeds < 1:
-            raise InputError(f"seeds must be a positive integer, got {seeds!r}")
-        keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(int(seeds)))
-    keys = jnp.asarray(keys)
-    n_seeds = keys.shape[0]
-    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
-    params0 = jax.vmap(problem.init)(keys)
-    dtype = jax.tree_util.tree_leaves(params0)[0].dtype
-    names = tuple(hyperparams)
-    values = jnp.asarray([[s[k] for k in names] for s in settings], dtype).reshape(len(settings), len(names))
-    n_runs = len(settings) * n_seeds
-    n_dev = jax.device_count() if devices is None else int(devices)
-    n_dev = max(1, min(n_dev, n_runs))
-    pad = -n_runs % n_dev
-    flat_values = jnp.repeat(values, n_seeds, axis=0)
-    flat_params = jax.tree_util.tree_map(lambda p: jnp.tile(p, (len(settings),) + (1,) * (p.ndim - 1)), params0)
-    flat_keys = jnp.tile(keys, (len(settings), 1))
-    if pad:
-        grow = lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])  # noqa: E731
-        flat_values, flat_keys = grow(flat_values), grow(flat_keys)
-        flat_params = jax.tree_util.tree_map(grow, flat_params)
-    trace = _sweep_program(
-        flat_values, flat_params, flat_keys, problem.data, problem=problem, name=optimizer, names=names,
-        fixed=tuple(sorted(fixed.items())), steps=int(steps), tol=None if tol is None else float(tol),
-        record=bool(record_params), batch_size=batch_size, n_dev=n_dev)
-    shaped = jax.tree_util.tree_map(lambda a: a[:n_runs].reshape((len(settings), n_seeds) + a.shape[1:]), trace)
-    return shaped._replace(settings=tuple(settings))
+    return plan_sweep(problem, optimizer, hyperparams, seeds, steps, keys=keys, tol=tol,
+                      record_params=record_params, batch_size=batch_size, fixed=fixed, devices=devices).run()

@@ -7,3 +7,23 @@ any other exception is a real fault (exit status 1).
 
 class InputError(ValueError):
     """Bad input from a user (an argument, an expression, a config), explained in one line."""
+
+
+def nearest(word, choices) -> str | None:
+    """The valid name a user most likely meant: a prefix or containment match first
+    (``record`` -> ``record_params``), else the closest spelling (``learnig_rate``)."""
+    import difflib
+
+    word, choices = str(word), [str(c) for c in choices]
+    lowered = word.lower()
+    for candidate in choices:
+        if len(lowered) >= 3 and (candidate.lower().startswith(lowered) or lowered.startswith(candidate.lower())):
+            return candidate
+    hint = difflib.get_close_matches(word, choices, n=1)
+    return hint[0] if hint else None
+
+
+def did_you_mean(word, choices) -> str:
+    """`` (did you mean 'x'?)`` or an empty string."""
+    hint = nearest(word, choices)
+    return f" (did you mean {hint!r}?)" if hint else ""

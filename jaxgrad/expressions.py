@@ -13,7 +13,6 @@ people type it; Python's own ``^`` (xor) has no meaning here.
 from __future__ import annotations
 
 import ast
-import difflib
 import io
 import math
 import re
@@ -24,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.special
 
-from jaxgrad.errors import InputError
+from jaxgrad.errors import InputError, nearest
 
 __all__ = ["expression", "Expression", "ExpressionError", "FUNCTIONS", "CONSTANTS", "natural_order"]
 
@@ -246,8 +245,8 @@ def _refuse_unknown(src: _Source, tree: ast.AST) -> None:
                 _fail(src, node, "only calls of the function table are allowed (no call of a call or an attribute)")
             name = _canonical(node.func.id)
             if name not in FUNCTIONS:
-                hint = difflib.get_close_matches(node.func.id, list(FUNCTIONS) + list(_ALIASES), n=1)
-                tip = f"; did you mean {hint[0]!r}?" if hint else f"; allowed: {', '.join(FUNCTIONS)}"
+                hint = nearest(node.func.id, list(FUNCTIONS) + list(_ALIASES))
+                tip = f"; did you mean {hint!r}?" if hint else f"; allowed: {', '.join(FUNCTIONS)}"
                 _fail(src, node, f"unknown function {node.func.id!r}{tip}")
         if isinstance(node, ast.List) and node is not tree:
             _fail(src, node, "a list is allowed only as the whole expression")

@@ -11,7 +11,6 @@ bounds are data: a new box of the same shape reuses the compiled program.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import math
 from typing import Any, Callable, Sequence
@@ -22,7 +21,7 @@ import numpy as np
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 from jaxgrad import curvature, derivatives
-from jaxgrad.errors import InputError
+from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.grid import Grid, point_at
 
 __all__ = ["QUANTITIES", "quantity", "field", "plan_field", "FieldPlan", "DEFAULT_MEMORY_BUDGET"]
@@ -75,9 +74,7 @@ def quantity(f: Callable, name: str, direction: Sequence[float] | None = None) -
       (3, 3, 2)
     """
     if name not in QUANTITIES:
-        hint = difflib.get_close_matches(str(name), QUANTITIES, n=1)
-        tip = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise InputError(f"quantity must be one of {', '.join(QUANTITIES)}; got {name!r}{tip}")
+        raise InputError(f"quantity must be one of {', '.join(QUANTITIES)}; got {name!r}{did_you_mean(name, QUANTITIES)}")
     if (name == "directional") != (direction is not None):
         raise InputError("a direction is needed for, and only for, the 'directional' quantity")
     if direction is not None:

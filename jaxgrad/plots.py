@@ -173,3 +173,115 @@ def field_figure(
     if title:
         fig.suptitle(title)
     return fig
+
+
+# --- optimizer runs ---------------------------------------------------------------------
+
+RUN_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+
+
+def color(i: int) -> str:
+    return RUN_COLORS[i % len(RUN_COLORS)]
+
+
+def loss_curves(ax, curves, ylabel: str = "loss", log: bool = True, title: str | None = None):
+    """Median over seeds with a min–max band, one colour per optimizer.
+
+    Args:
+      curves: ``[(label, median (T,), low (T,), high (T,), diverged_step or None), ...]``.
+    """
+    for i, (label, median, low, high, diverged) in enumerate(curves):
+        steps = np.arange(len(median))
+        c = color(i)
+        ax.plot(steps, median, color=c, lw=1.8, label=label)
+        ax.fill_between(steps, low, high, color=c, alpha=0.18, lw=0)
+        if diverged is not None:
+            ax.plot(diverged, median[min(diverged, len(median) - 1)], "x", color=c, ms=9, mew=2)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8, loc="best")
+    if title:
+        ax.set_title(title)
+
+
+def _log_levels(z, n=25):
+    finite = z[np.isfinite(z)]
+    lo, hi = float(np.min(finite)), float(np.max(finite))
+    shift = lo - max(1e-12, 1e-6 * (hi - lo))  # levels of z - min on a log scale: valleys stay visible
+    return shift + np.geomspace(max(1e-12, 1e-6 * (hi - lo)), hi - shift, n)
+
+
+def paths_on_contours(ax, x, y, z, paths, minimizers=(), xlabel="x", ylabel="y", title=None):
+    """Optimizer paths over log-spaced contours of the loss; start ○, end ■, minima ★.
+
+    Args:
+      paths: ``[(label, points (T, 2), color), ...]``.
+    """
+    levels = _log_levels(z)
+    # one colour step per (log-spaced) band, so the valley floor is as visible as the walls
+    ax.contourf(x, y, z.T, levels=levels, cmap="Greys_r", norm=mcolors.BoundaryNorm(levels, 256), alpha=0.55)
+    ax.contour(x, y, z.T, levels=levels, colors="0.45", linewidths=0.5, alpha=0.7)
+    for label, pts, c in paths:
+        pts = np.asarray(pts)
+        ax.plot(pts[:, 0], pts[:, 1], "-", color=c, lw=1.4, alpha=0.9, label=label)
+        ax.plot(pts[0, 0], pts[0, 1], "o", color=c, mfc="white", ms=7, mew=1.5)
+        ax.plot(pts[-1, 0], pts[-1, 1], "s", color=c, ms=6)
+    for k, m in enumerate(minimizers):
+        ax.plot(m[0], m[1], "*", color="gold", mec="k", ms=15, zorder=6, label="minimum" if k == 0 else None)
+    _finish(ax, x, y, xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=8, loc="upper right", framealpha=0.85)
+
+
+def lr_sensitivity(ax, lines, ylabel="median final loss", title=None):
+    """Final loss against learning rate per optimizer (log-log); diverged settings marked ×.
+
+    Args:
+      lines: ``[(label, learning_rates, values, diverged_fraction), ...]``.
+    """
+    for i, (label, lrs, values, diverged) in enumerate(lines):
+        lrs, values, diverged = (np.asarray(a, float) for a in (lrs, values, diverged))
+        c = color(i)
+        ax.plot(lrs, values, "o-", color=c, label=label, ms=5)
+        bad = diverged > 0
+        if np.any(bad):
+            ax.plot(lrs[bad], values[bad], "x", color="k", ms=9, mew=2)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8, title="× some runs diverged", title_fontsize=7)
+    if title:
+        ax.set_title(title)
+
+
+def fit_plot(ax, X, t, fits, classification: bool = False, minimizer=None, title=None):
+    """Data with each optimizer's fitted line (regression) or probability curve (classification).
+
+    Args:
+      X, t: 1-D inputs and targets.
+      fits: ``[(label, b, w, color), ...]``.
+      minimizer: ``(b, w)`` of the exact optimum, drawn dashed.
+    """
+    X, t = np.asarray(X), np.asarray(t)
+    grid = np.linspace(X.min() - 0.1 * np.ptp(X), X.max() + 0.1 * np.ptp(X), 300)
+    link = (lambda z: 1 / (1 + np.exp(-z))) if classification else (lambda z: z)
+    if classification:
+        ax.scatter(X, t, c=t, cmap="coolwarm", s=18, edgecolors="k", linewidths=0.4, label="data", zorder=3)
+        ax.axhline(0.5, color="0.5", ls=":", lw=1, label="p = 0.5")
+    else:
+        ax.scatter(X, t, s=14, color="0.35", alpha=0.75, label="data", zorder=3)
+    for label, b, w, c in fits:
+        ax.plot(grid, link(w * grid + b), color=c, lw=2, label=f"{label}: w={w:.3g}, b={b:.3g}")
+    if minimizer is not None:
+        b, w = minimizer[0], minimizer[-1]
+        ax.plot(grid, link(w * grid + b), "k--", lw=1.2, label=f"optimum: w={w:.3g}, b={b:.3g}")
+    ax.set_xlabel("x")
+    ax.set_ylabel("probability / class" if classification else "y")
+    ax.grid(True, alpha=0.25)
+    ax.legend(fontsize=8, loc="best")
+    if title:
+        ax.set_title(title)

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import optax
 
-from jaxgrad.errors import InputError
+from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.optimizers.newton import NewtonState, newton, newton_cg
 
 __all__ = ["make", "names", "spec", "Hyper", "SCHEDULES", "NewtonState", "newton", "newton_cg"]
@@ -137,11 +137,7 @@ def describe(name: str) -> str:
 
 def _check_name(name: str) -> None:
     if name not in _SPECS:
-        import difflib
-
-        hint = difflib.get_close_matches(str(name), list(_SPECS), n=1)
-        tip = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise InputError(f"unknown optimizer {name!r}{tip}; known: {', '.join(_SPECS)}")
+        raise InputError(f"unknown optimizer {name!r}{did_you_mean(name, _SPECS)}; known: {', '.join(_SPECS)}")
 
 
 def check_value(name: str, key: str, value, hyper: Hyper) -> None:
@@ -209,11 +205,7 @@ def make(name: str, **hp) -> optax.GradientTransformationExtraArgs:
     allowed = spec(name)
     for key in hp:
         if key not in allowed:
-            import difflib
-
-            hint = difflib.get_close_matches(key, list(allowed), n=1)
-            tip = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise InputError(f"optimizer {name!r} has no hyperparameter {key!r}{tip}; "
+            raise InputError(f"optimizer {name!r} has no hyperparameter {key!r}{did_you_mean(key, allowed)}; "
                              f"it has {', '.join(allowed)}")
     for key, value in hp.items():
         check_value(name, key, value, allowed[key])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import inspect
 from typing import Any, Callable
 
@@ -12,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxgrad.errors import InputError
+from jaxgrad.errors import InputError, did_you_mean
 
 PyTree = Any
 
@@ -113,11 +112,6 @@ def signature(name: str) -> dict[str, Any]:
     return {p.name: p.default for p in inspect.signature(_REGISTRY[name]).parameters.values()}
 
 
-def nearest(word: str, choices) -> str:
-    hint = difflib.get_close_matches(str(word), list(choices), n=1)
-    return f" (did you mean {hint[0]!r}?)" if hint else ""
-
-
 def make(name: str, **kwargs) -> Problem:
     """Build a registered problem by name; see ``jaxgrad.problems`` for the list.
 
@@ -131,12 +125,12 @@ def make(name: str, **kwargs) -> Problem:
       Array(0., dtype=float32)
     """
     if name not in _REGISTRY:
-        raise InputError(f"unknown problem {name!r}{nearest(name, _REGISTRY)}; known: {', '.join(_REGISTRY)}")
+        raise InputError(f"unknown problem {name!r}{did_you_mean(name, _REGISTRY)}; known: {', '.join(_REGISTRY)}")
     allowed = signature(name)
     for key in kwargs:
         if key not in allowed:
             raise InputError(
-                f"problem {name!r} has no option {key!r}{nearest(key, allowed)}; options: {', '.join(allowed) or 'none'}"
+                f"problem {name!r} has no option {key!r}{did_you_mean(key, allowed)}; options: {', '.join(allowed) or 'none'}"
             )
     missing = [k for k, v in allowed.items() if v is REQUIRED and k not in kwargs]
     if missing:

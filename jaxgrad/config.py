@@ -1,0 +1,386 @@
+"""Experiment configs: the TOML schema, its validation, ``--set`` overrides.
+
+A config is resolved into immutable dataclasses in this one place; errors name the
+file and the field (``optimizers.1.learning_rate``, 0-based) and say what is
+wrong, with the nearest valid key for a typo. Validation happens before anything
+is computed.
+
+Schema::
+
+    name = "rosenbrock-shootout"     # default: the file's stem
+    steps = 500
+    seeds = 4                        # initialisations per optimizer setting
+    precision = "float32"            # or "float64"
+    tol = 1e-6                       # optional: gradient-norm tolerance
+    batch_size = 32                  # optional: mini-batch gradients
+
+    [[problems]]
+    name = "rosenbrock"              # a registry name with its options ...
+    dim = 2
+    # expr = "(1-x)**2 + 100*(y-x**2)**2"  # ... or an expression,
+    # init = [-1.5, 2.0]                   # with its start and optional bounds
+
+    [[optimizers]]
+    name = "sgd"
+    learning_rate = [1e-4, 3e-4, 1e-3]   # a list sweeps (lists sweep their product)
+
+    [output]
+    directory = "runs/shootout"      # default runs/<name>-<timestamp>
+    plots = ["loss", "paths"]        # default: chosen per problem kind
+    record_params = true             # default: for 2-D problems and 1-feature regressions
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import numbers
+import tomllib
+from pathlib import Path
+from typing import Any, Sequence
+
+from jaxgrad import optimizers as _optimizers
+from jaxgrad import problems as _problems
+from jaxgrad.errors import InputError, did_you_mean
+
+__all__ = ["Config", "ProblemConfig", "OptimizerConfig", "OutputConfig", "ConfigError", "load_config",
+           "parse_config", "apply_overrides", "to_toml", "PLOT_KINDS"]
+
+PLOT_KINDS = ("loss", "grad_norm", "paths", "lr_sensitivity", "fit", "landscape", "basins", "race")
+_TOP = {"name", "description", "steps", "seeds", "precision", "tol", "batch_size", "problems", "optimizers", "output"}
+_OUTPUT = {"directory", "plots", "record_params"}
+_PRECISIONS = ("float32", "float64")
+
+
+class ConfigError(InputError):
+    """A config that does not validate: ``<file>: <field>: <what is wrong>``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ProblemConfig:
+    name: str
+    options: dict
+    label: str
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """One compiled group: float lists in ``sweep`` (their product), everything else in ``fixed``."""
+
+    name: str
+    sweep: dict
+    fixed: dict
+    label: str
+    index: int  # position in the config's [[optimizers]]
+
+    @property
+    def settings(self) -> list[dict]:
+        keys = list(self.sweep)
+        return [dict(zip(keys, combo)) for combo in itertools.product(*self.sweep.values())]
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    directory: str | None
+    plots: tuple[str, ...] | None  # None: defaults per problem kind
+    record_params: bool | None  # None: automatic
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    name: str
+    description: str
+    steps: int
+    seeds: int
+    precision: str
+    tol: float | None
+    batch_size: int | None
+    problems: tuple[ProblemConfig, ...]
+    optimizers: tuple[OptimizerConfig, ...]
+    output: OutputConfig
+    raw: dict  # the resolved TOML data (after overrides)
+    source: str
+
+
+class _Checker:
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, field: str, message: str):
+        raise ConfigError(f"{self.source}: {field}: {message}" if field else f"{self.source}: {message}")
+
+    def keys(self, table: dict, allowed, field: str, what: str) -> None:
+        for key in table:
+            if key not in allowed:
+                where = f"{field}.{key}" if field else key
+                self.fail(where, f"unknown {what} key{did_you_mean(key, allowed)}; allowed: {', '.join(sorted(allowed))}")
+
+    def integer(self, value, field: str, minimum: int = 1) -> int:
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            self.fail(field, f"must be an integer, got {value!r}")
+        if value < minimum:
+            self.fail(field, f"must be at least {minimum}, got {value}")
+        return int(value)
+
+    def number(self, value, field: str, minimum: float | None = None) -> float:
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            self.fail(field, f"must be a number, got {value!r}")
+        if not math.isfinite(value):
+            self.fail(field, f"must be finite, got {value!r}")
+        if minimum is not None and value < minimum:
+            self.fail(field, f"must be >= {minimum}, got {value}")
+        return float(value)
+
+    def string(self, value, field: str) -> str:
+        if not isinstance(value, str) or not value:
+            self.fail(field, f"must be a non-empty string, got {value!r}")
+        return value
+
+
+def _problem(check: _Checker, table: Any, i: int) -> ProblemConfig:
+    field = f"problems.{i}"
+    if not isinstance(table, dict):
+        check.fail(field, "must be a table ([[problems]])")
+    table = dict(table)
+    label = table.pop("label", None)
+    if "expr" in table:
+        name = table.pop("name", "expression")
+        if name != "expression":
+            check.fail(f"{field}.name", f"a problem with expr is an expression problem, not {name!r}")
+    elif "name" not in table:
+        check.fail(field, "needs name (a registry problem) or expr (an expression)")
+    else:
+        name = table.pop("name")
+    if not isinstance(name, str) or name not in _problems.names():
+        check.fail(f"{field}.name", f"unknown problem {name!r}{did_you_mean(name, _problems.names())}; "
+                                    f"known: {', '.join(_problems.names())}")
+    allowed = _problems.signature(name)
+    check.keys(table, set(allowed) | {"label"}, field, f"{name}")
+    try:  # build once to validate values (expressions are parsed here, never run)
+        _problems.make(name, **table)
+    except InputError as err:
+        message = str(err)
+        key = next((k for k in table if message.startswith(f"{k} ") or f" {k} " in message or f"{k}:" in message), None)
+        if name == "expression" and key is None and "expr" in table:
+            key = "expr"
+        check.fail(f"{field}.{key}" if key else field, message)
+    default_label = name if name != "expression" else table["expr"]
+    defaults = _problems.signature(name)
+    extra = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in table.items()
+             if k not in ("expr", "init", "bounds", "variables") and defaults.get(k) != v]
+    if extra and name != "expression":
+        default_label += f" ({', '.join(extra)})"
+    return ProblemConfig(name, table, check.string(label, f"{field}.label") if label is not None else default_label)
+
+
+def _optimizer(check: _Checker, table: Any, i: int) -> list[OptimizerConfig]:
+    field = f"optimizers.{i}"
+    if not isinstance(table, dict):
+        check.fail(field, "must be a table ([[optimizers]])")
+    table = dict(table)
+    if "name" not in table:
+        check.fail(field, "needs name")
+    name = table.pop("name")
+    label = table.pop("label", None)
+    if not isinstance(name, str) or name not in _optimizers.names():
+        check.fail(f"{field}.name", f"unknown optimizer {name!r}{did_you_mean(name, _optimizers.names())}; "
+                                    f"known: {', '.join(_optimizers.names())}")
+    spec = _optimizers.spec(name)
+    check.keys(table, set(spec) | {"label"}, field, f"{name} hyperparameter")
+    swept, static_lists, fixed = {}, {}, {}
+    for key, value in table.items():
+        hyper = spec[key]
+        values = value if isinstance(value, list) else [value]
+        if isinstance(value, list) and not value:
+            check.fail(f"{field}.{key}", "an empty list sweeps nothing")
+        for v in values:
+            try:
+                _optimizers.check_value(name, key, v, hyper)
+            except InputError as err:
+                check.fail(f"{field}.{key}", str(err).split(": ", 1)[-1].replace(f"{key} ", "", 1))
+        if isinstance(value, list):
+            if hyper.kind in ("float", "optional_float") and all(v is not None for v in values):
+                swept[key] = [float(v) for v in values]
+            else:
+                static_lists[key] = values
+        else:
+            fixed[key] = float(value) if hyper.kind == "float" else value
+    groups = []
+    combos = [dict(zip(static_lists, c)) for c in itertools.product(*static_lists.values())] or [{}]
+    for combo in combos:
+        group_fixed = {**fixed, **combo}
+        try:
+            _optimizers.make(name, **group_fixed, **{k: v[0] for k, v in swept.items()})
+        except InputError as err:
+            check.fail(field, str(err))
+        text = label if label is not None else name
+        if group_fixed and label is None:
+            short = {"learning_rate": "lr", "momentum": "mu"}
+            text += " (" + ", ".join(f"{short.get(k, k)}={v:g}" if isinstance(v, float) else f"{short.get(k, k)}={v}"
+                                     for k, v in group_fixed.items()) + ")"
+        groups.append(OptimizerConfig(name, swept, group_fixed, text, i))
+    return groups
+
+
+def parse_config(data: dict, source: str = "<config>", default_name: str = "experiment") -> Config:
+    """Validate a config's data (as TOML would give it) into a :class:`Config`."""
+    check = _Checker(source)
+    if not isinstance(data, dict):
+        check.fail("", "a config must be a TOML table")
+    check.keys(data, _TOP, "", "top-level")
+    name = check.string(data.get("name", default_name), "name")
+    steps = check.integer(data.get("steps", 500), "steps")
+    seeds = check.integer(data.get("seeds", 4), "seeds")
+    precision = data.get("precision", "float32")
+    if precision not in _PRECISIONS:
+        check.fail("precision", f"must be one of {', '.join(_PRECISIONS)}, got {precision!r}")
+    tol = data.get("tol")
+    tol = None if tol is None else check.number(tol, "tol", 0.0)
+    batch_size = data.get("batch_size")
+    batch_size = None if batch_size is None else check.integer(batch_size, "batch_size")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        check.fail("description", f"must be a string, got {description!r}")
+    raw_problems = data.get("problems")
+    if not isinstance(raw_problems, list) or not raw_problems:
+        check.fail("problems", "needs at least one [[problems]] table")
+    raw_optimizers = data.get("optimizers")
+    if not isinstance(raw_optimizers, list) or not raw_optimizers:
+        check.fail("optimizers", "needs at least one [[optimizers]] table")
+    probs = tuple(_problem(check, t, i) for i, t in enumerate(raw_problems))
+    opts = tuple(g for i, t in enumerate(raw_optimizers) for g in _optimizer(check, t, i))
+    output = data.get("output", {})
+    if not isinstance(output, dict):
+        check.fail("output", "must be a table ([output])")
+    check.keys(output, _OUTPUT, "output", "output")
+    directory = output.get("directory")
+    if directory is not None:
+        check.string(directory, "output.directory")
+    plots = output.get("plots")
+    if plots is not None:
+        if isinstance(plots, str):
+            plots = [plots]
+        if not isinstance(plots, list):
+            check.fail("output.plots", f"must be a list of plot names, got {plots!r}")
+        for j, p in enumerate(plots):
+            if p not in PLOT_KINDS and p not in ("auto", "none"):
+                check.fail(f"output.plots.{j}", f"unknown plot {p!r}{did_you_mean(p, PLOT_KINDS)}; "
+                                                f"known: {', '.join(PLOT_KINDS)}, auto, none")
+        plots = None if "auto" in plots else tuple(p for p in plots if p != "none")
+    record = output.get("record_params")
+    if record is not None and not isinstance(record, bool):
+        check.fail("output.record_params", f"must be true or false, got {record!r}")
+    return Config(name, description, steps, seeds, precision, tol, batch_size, probs, opts,
+                  OutputConfig(directory, plots, record), data, source)
+
+
+# --- overrides ------------------------------------------------------------------------------
+
+
+def _parse_value(text: str):
+    """A TOML value (``3``, ``1e-3``, ``true``, ``[1, 2]``, ``"x"``), or the text itself."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict, overrides: Sequence[str], source: str = "--set") -> dict:
+    """Apply ``key.path=value`` overrides (list indices 0-based) to a copy of ``data``."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"{source} {item!r}: expected key=value, e.g. steps=200")
+        path, text = item.split("=", 1)
+        parts = [p for p in path.strip().split(".") if p]
+        if not parts:
+            raise ConfigError(f"{source} {item!r}: empty key")
+        node = data
+        for depth, part in enumerate(parts[:-1]):
+            where = ".".join(parts[: depth + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"{source} {path}: {where}: index out of range (there are {len(node)})")
+                node = node[int(part)]
+            elif isinstance(node, dict):
+                node = node.setdefault(part, {})
+            else:
+                raise ConfigError(f"{source} {path}: {where} is a value, not a table")
+        last = parts[-1]
+        if isinstance(node, list):
+            if not last.isdigit() or int(last) >= len(node):
+                raise ConfigError(f"{source} {path}: index out of range (there are {len(node)})")
+            node[int(last)] = _parse_value(text)
+        elif isinstance(node, dict):
+            node[last] = _parse_value(text)
+        else:
+            raise ConfigError(f"{source} {path}: cannot set a key inside a value")
+    return data
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Read, override and validate a TOML config.
+
+    Raises:
+      ConfigError: (an ``InputError``) naming the file and the field.
+
+    Example:
+      >>> cfg = load_config("configs/quickstart.toml", ["steps=100"])
+      >>> cfg.steps
+      100
+    """
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: no such file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{source}: cannot read: {err}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{source}: invalid TOML: {err}") from None
+    data = apply_overrides(data, overrides, "--set")
+    return parse_config(data, source, default_name=path.stem)
+
+
+# --- writing TOML (the resolved config) ------------------------------------------------------
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        text = repr(float(value))
+        return text if math.isfinite(value) else ("inf" if value > 0 else "-inf" if value < 0 else "nan")
+    if isinstance(value, str):
+        import json
+
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def to_toml(data: dict) -> str:
+    """TOML text for a config's data: scalars, lists, one level of tables and arrays of tables."""
+    lines, tables, arrays = [], [], []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            arrays.append((key, value))
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    for key, items in arrays:
+        for item in items:
+            lines += ["", f"[[{key}]]"] + [f"{k} = {_toml_value(v)}" for k, v in item.items()]
+    for key, table in tables:
+        lines += ["", f"[{key}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"

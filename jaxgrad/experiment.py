@@ -1,0 +1,481 @@
+"""Config -> runs -> result files.
+
+Each (problem, optimizer group) of a config runs as one compiled :func:`~jaxgrad.sweep`
+(settings x seeds), compiled ahead of time so compile and run times are reported
+apart. After every group the run directory is brought up to date atomically:
+
+* ``config.toml``   the resolved config (after ``--set`` overrides);
+* ``summary.json``  versioned: status, per-run outcomes, per-setting statistics,
+  timings, versions, device, dtype;
+* ``metrics.csv``   one row per (group, setting, seed, step): loss, gradient norm;
+* ``arrays.npz``    losses, gradient norms, parameter paths (when recorded) and the
+  contour grids the pictures need, so ``jaxgrad plot`` redraws without recomputing;
+* PNG plots (:mod:`jaxgrad.report`).
+
+An interrupted run (Ctrl-C, SIGTERM) keeps every completed group and says
+``"status": "incomplete"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import io
+import math
+import platform
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from jaxgrad import files, problems as _problems
+from jaxgrad.config import Config
+from jaxgrad.engine import plan_sweep
+
+__all__ = ["SCHEMA_VERSION", "Group", "Result", "plan", "describe_plan", "run_experiment", "Interrupted"]
+
+SCHEMA_VERSION = 1
+CONTOUR_POINTS = 201
+
+
+class Interrupted(BaseException):
+    """Raised by the SIGTERM handler (Ctrl-C raises KeyboardInterrupt)."""
+
+
+@dataclasses.dataclass
+class Group:
+    index: int
+    problem_index: int
+    problem: Any  # a Problem
+    problem_label: str
+    optimizer: Any  # an OptimizerConfig
+    dim: int  # evaluated at plan time, inside the config's precision
+    point_function: bool
+
+    @property
+    def settings(self) -> list[dict]:
+        return self.optimizer.settings
+
+    @property
+    def label(self) -> str:
+        return f"{self.problem_label} / {self.optimizer.label}"
+
+
+@dataclasses.dataclass
+class Result:
+    run_dir: Path
+    summary: dict
+
+    @property
+    def complete(self) -> bool:
+        return self.summary["status"] == "complete"
+
+
+def precision_context(config: Config):
+    return jax.enable_x64(True) if config.precision == "float64" else contextlib.nullcontext()
+
+
+def _record_params(config: Config, problem) -> bool:
+    if config.output.record_params is not None:
+        return config.output.record_params
+    return problem.bounds is not None  # 2-D functions and 1-feature regressions: paths are drawn
+
+
+def plan(config: Config) -> list[Group]:
+    """Build the problems (inside the config's precision) and the groups to run."""
+    groups = []
+    with precision_context(config):
+        for j, pc in enumerate(config.problems):
+            problem = _problems.make(pc.name, **pc.options)
+            dim, point = problem.dim, problem.is_point_function
+            for oc in config.optimizers:
+                groups.append(Group(len(groups), j, problem, pc.label, oc, dim, point))
+    return groups
+
+
+def _bytes(config: Config, group: Group) -> int:
+    item = 8 if config.precision == "float64" else 4
+    runs = len(group.settings) * config.seeds
+    dim = group.dim
+    history = (config.steps + 1) * 3 * item
+    if _record_params(config, group.problem):
+        history += (config.steps + 1) * dim * item
+    working = dim * 4 * item + (dim * dim * item if group.optimizer.name == "newton" else 0)
+    return runs * (history + working)
+
+
+def describe_plan(config: Config) -> str:
+    """The --dry-run text: every group, its runs, one compiled program each, memory."""
+    groups = plan(config)
+    out = io.StringIO()
+    out.write(f"{config.name}: {len(config.problems)} problem(s) x {len(config.optimizers)} optimizer group(s), "
+              f"{config.steps} steps, {config.seeds} seeds, {config.precision}"
+              + (f", tol {config.tol:g}" if config.tol is not None else "")
+              + (f", batch_size {config.batch_size}" if config.batch_size else "") + "\n")
+    total_runs = total_bytes = 0
+    for g in groups:
+        runs = len(g.settings) * config.seeds
+        mem = _bytes(config, g)
+        total_runs += runs
+        total_bytes += mem
+        swept = ", ".join(f"{k} x{len(v)}" for k, v in g.optimizer.sweep.items()) or "one setting"
+        out.write(f"  [{g.index}] {g.label}: {len(g.settings)} setting(s) ({swept}) x {config.seeds} seeds = "
+                  f"{runs} runs, dim {g.dim}, ~{mem / 2**20:.1f} MiB\n")
+    out.write(f"total: {total_runs} runs in {len(groups)} compiled programs, ~{total_bytes / 2**20:.1f} MiB of results "
+              f"and optimizer state\n")
+    return out.getvalue()
+
+
+_SHORT = {"learning_rate": "lr", "momentum": "mu", "weight_decay": "wd"}
+
+
+def _setting_label(setting: dict) -> str:
+    return ", ".join(f"{_SHORT.get(k, k)}={v:g}" if isinstance(v, float) else f"{_SHORT.get(k, k)}={v}"
+                     for k, v in setting.items()) or "default"
+
+
+def _stats(group: Group, trace, config: Config, compile_s: float, run_s: float) -> dict:
+    loss = np.asarray(trace.loss, np.float64)
+    conv = np.asarray(trace.converged_at)
+    div = np.asarray(trace.diverged_at)
+    minimum = group.problem.minimum
+    settings = []
+    for i, setting in enumerate(group.settings):
+        final = loss[i, :, -1]
+        reached = conv[i][conv[i] >= 0]
+        runs = [
+            {"seed": s, "final_loss": float(final[s]), "best_loss": float(loss[i, s].min()),
+             "converged_step": int(conv[i, s]) if conv[i, s] >= 0 else None,
+             "diverged_step": int(div[i, s]) if div[i, s] >= 0 else None}
+            for s in range(loss.shape[1])
+        ]
+        settings.append({
+            "hyperparams": setting,
+            "label": _setting_label(setting),
+            "median_final_loss": float(np.median(final)),
+            "best_final_loss": float(np.min(final)),
+            "median_loss_gap": None if minimum is None else float(np.median(final) - minimum),
+            "converged": int(reached.size),
+            "median_steps_to_tol": None if reached.size == 0 else float(np.median(reached)),
+            "diverged": int(np.sum(div[i] >= 0)),
+            "runs": runs,
+        })
+    return {
+        "index": group.index,
+        "problem": group.problem_label,
+        "problem_name": group.problem.name,
+        "problem_index": group.problem_index,
+        "optimizer": group.optimizer.name,
+        "optimizer_label": group.optimizer.label,
+        "fixed": group.optimizer.fixed,
+        "swept": list(group.optimizer.sweep),
+        "minimum": minimum,
+        "compile_seconds": compile_s,
+        "run_seconds": run_s,
+        "settings": settings,
+    }
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("jaxgrad", "jax", "jaxlib", "optax", "numpy"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _contours(problem) -> dict | None:
+    """The loss over the problem's 2-D box, for contour pictures (computed once, saved)."""
+    if problem.bounds is None:
+        return None
+    from jaxgrad.fields import field
+    from jaxgrad.grid import Grid
+
+    (x0, x1), (y0, y1) = problem.bounds
+    grid = Grid((x0, y0), (x1, y1), CONTOUR_POINTS)
+    if problem.is_point_function:  # (called inside the precision context)
+        values = field(problem.loss, grid)
+    else:  # a (w, b) regression: the first weight and the bias
+        argmin = problem.argmin
+
+        def at(point):
+            params = {**argmin, "w": argmin["w"].at[0].set(point[0]), "b": point[1].astype(argmin["b"].dtype)}
+            return problem.loss(params)
+
+        values = field(at, grid)
+    x, y = grid.axes
+    return {"x": x, "y": y, "z": np.asarray(values, np.float64)}
+
+
+class _Writer:
+    """Keeps the run directory's files current after every group (atomically)."""
+
+    def __init__(self, run_dir: Path, config: Config, groups: list[Group]):
+        self.run_dir = run_dir
+        self.config = config
+        self.groups = groups
+        self.done: list[dict] = []
+        self.arrays: dict[str, np.ndarray] = {}
+        self.csv_parts: list[str] = []
+        self.started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+    def add(self, group: Group, trace, stats: dict) -> None:
+        prefix = f"group{group.index}"
+        self.arrays[f"{prefix}_loss"] = np.asarray(trace.loss)
+        self.arrays[f"{prefix}_grad_norm"] = np.asarray(trace.grad_norm)
+        self.arrays[f"{prefix}_converged_at"] = np.asarray(trace.converged_at)
+        self.arrays[f"{prefix}_diverged_at"] = np.asarray(trace.diverged_at)
+        if trace.params is not None:
+            flat = jax.vmap(jax.vmap(jax.vmap(lambda p: ravel_pytree(p)[0])))(trace.params)
+            self.arrays[f"{prefix}_params"] = np.asarray(flat)
+        self.done.append(stats)
+        self.csv_parts.append(_csv_rows(group, trace))
+
+    def add_contours(self, j: int, contours: dict | None) -> None:
+        if contours is not None:
+            for k, v in contours.items():
+                self.arrays[f"problem{j}_contour_{k}"] = v
+
+    def add_data(self, j: int, problem) -> None:
+        if problem.data is not None:
+            self.arrays[f"problem{j}_inputs"] = np.asarray(problem.data[0])
+            self.arrays[f"problem{j}_targets"] = np.asarray(problem.data[1])
+
+    def summary(self, status: str, interrupted_by: str | None = None) -> dict:
+        device = jax.devices()[0]
+        problems_info = []
+        for j, pc in enumerate(self.config.problems):
+            g = next(g for g in self.groups if g.problem_index == j)
+            p = g.problem
+            problems_info.append({
+                "index": j, "label": pc.label, "name": pc.name, "options": pc.options, "dim": g.dim, "kind": p.kind,
+                "minimum": p.minimum, "bounds": p.bounds, "point_function": g.point_function,
+                "minimizers": [np.asarray(ravel_pytree(m)[0]).tolist() for m in p.minimizers],
+            })
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "name": self.config.name,
+            "status": status,
+            "interrupted_by": interrupted_by,
+            "started": self.started,
+            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "groups_total": len(self.groups),
+            "groups_done": len(self.done),
+            "config": self.config.raw,
+            "steps": self.config.steps,
+            "seeds": self.config.seeds,
+            "tol": self.config.tol,
+            "dtype": self.config.precision,
+            "device": {"platform": device.platform, "kind": device.device_kind, "count": jax.device_count()},
+            "machine": {"system": platform.system(), "machine": platform.machine(), "processor": platform.processor()},
+            "versions": _versions(),
+            "problems": problems_info,
+            "groups": self.done,
+        }
+
+    def write(self, status: str, interrupted_by: str | None = None) -> dict:
+        summary = self.summary(status, interrupted_by)
+        files.write_npz(self.run_dir / "arrays.npz", **self.arrays)
+        header = "group,problem,optimizer,setting,seed,step,loss,grad_norm\n"
+        files.write_text(self.run_dir / "metrics.csv", header + "".join(self.csv_parts))
+        files.write_json(self.run_dir / "summary.json", summary)  # last: it vouches for the others
+        return summary
+
+
+def _csv_text(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\n') else value
+
+
+def _csv_rows(group: Group, trace) -> str:
+    loss = np.asarray(trace.loss)
+    gnorm = np.asarray(trace.grad_norm)
+    fmt = "%.9g" if loss.dtype == np.float32 else "%.17g"
+    lines = []
+    problem, optimizer = _csv_text(group.problem_label), _csv_text(group.optimizer.label)
+    for i, setting in enumerate(group.settings):
+        label = _csv_text(_setting_label(setting))
+        for s in range(loss.shape[1]):
+            head = f"{group.index},{problem},{optimizer},{label},{s},"
+            lines.extend(f"{head}{k},{fmt % loss[i, s, k]},{fmt % gnorm[i, s, k]}\n" for k in range(loss.shape[2]))
+    return "".join(lines)
+
+
+def default_run_dir(config: Config) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in config.name)
+    return Path(config.output.directory or Path("runs") / f"{safe}-{stamp}")
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """Turn SIGTERM into an exception (in the main thread), so files are closed properly."""
+    if sys.platform == "win32" or not _in_main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Interrupted("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def run_experiment(config: Config, out_dir: str | Path | None = None, *, progress: bool = False,
+                   console=None, plots: bool = True) -> Result:
+    """Run every group of ``config`` and write the run directory.
+
+    Args:
+      config: from :func:`jaxgrad.load_config`.
+      out_dir: the run directory (default: ``[output] directory``, else
+        ``runs/<name>-<timestamp>``).
+      progress: show a progress bar (rich) while groups run.
+      plots: draw the PNG plots at the end.
+
+    Returns:
+      A :class:`Result` with the run directory and the summary written there.
+      A Ctrl-C or SIGTERM ends the run early with ``status: "incomplete"`` and
+      every completed group saved, then re-raises.
+    """
+    run_dir = Path(out_dir) if out_dir is not None else default_run_dir(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    from jaxgrad.config import to_toml
+
+    files.write_text(run_dir / "config.toml", to_toml(config.raw))
+    groups = plan(config)
+    writer = _Writer(run_dir, config, groups)
+    bar = _progress(progress, console, len(groups))
+    try:
+        with _sigterm_raises(), precision_context(config), bar:
+            for j, pc in enumerate(config.problems):
+                problem = next(g.problem for g in groups if g.problem_index == j)
+                writer.add_contours(j, _contours(problem))
+                writer.add_data(j, problem)
+            writer.write("running")
+            for group in groups:
+                bar.start_group(group)
+                trace, compile_s, run_s = _run_group(config, group)
+                writer.add(group, trace, _stats(group, trace, config, compile_s, run_s))
+                writer.write("running")
+                bar.advance()
+    except (KeyboardInterrupt, Interrupted) as err:
+        by = "SIGTERM" if isinstance(err, Interrupted) else "SIGINT"
+        summary = writer.write("incomplete", by)
+        if plots and writer.done:
+            _draw(run_dir)
+        raise Interrupted(f"{by}: {len(writer.done)} of {len(groups)} groups saved in {run_dir}") from None
+    summary = writer.write("complete")
+    if plots:
+        _draw(run_dir)
+    return Result(run_dir, summary)
+
+
+def _run_group(config: Config, group: Group):
+    sweep_plan = plan_sweep(
+        group.problem, group.optimizer.name, group.optimizer.sweep, config.seeds, config.steps,
+        tol=config.tol, record_params=_record_params(config, group.problem), batch_size=config.batch_size,
+        fixed=group.optimizer.fixed)
+    t0 = time.perf_counter()
+    executable = sweep_plan.compile()
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    trace = jax.block_until_ready(sweep_plan.run(executable))
+    run_s = time.perf_counter() - t0
+    return trace, compile_s, run_s
+
+
+def _draw(run_dir: Path) -> list[Path]:
+    from jaxgrad import report
+
+    return report.draw(run_dir)
+
+
+class _NoProgress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def start_group(self, group):
+        pass
+
+    def advance(self):
+        pass
+
+
+class _RichProgress(_NoProgress):
+    def __init__(self, console, total: int):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console, transient=False)
+        self.task = self.progress.add_task("groups", total=total)
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def start_group(self, group):
+        self.progress.update(self.task, description=f"[{group.index}] {group.label}")
+
+    def advance(self):
+        self.progress.advance(self.task)
+
+
+def _progress(enabled: bool, console, total: int):
+    return _RichProgress(console, total) if enabled else _NoProgress()
+
+
+def summary_table(summary: dict, console=None) -> None:
+    """The end-of-run table: per problem and optimizer setting."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console(width=None if sys.stdout.isatty() else 120)
+    tol = f", tol {summary['tol']:g}" if summary.get("tol") is not None else ""
+    table = Table(title=f"{summary['name']}: {summary['status']}, {summary['dtype']}, {summary['steps']} steps, "
+                        f"{summary['seeds']} seeds{tol}", title_justify="left")
+    for col in ("problem", "optimizer", "setting", "median final", "best final", "steps to tol", "diverged",
+                "compile s", "run s"):
+        table.add_column(col, justify="left" if col in ("problem", "optimizer", "setting") else "right",
+                         overflow="fold")
+    last_problem = None
+    for g in summary["groups"]:
+        if last_problem is not None and g["problem"] != last_problem:
+            table.add_section()
+        for i, s in enumerate(g["settings"]):
+            steps = "-" if s["median_steps_to_tol"] is None else f"{s['median_steps_to_tol']:.0f} ({s['converged']}/{len(s['runs'])})"
+            first_row = i == 0
+            table.add_row(g["problem"] if first_row and g["problem"] != last_problem else "",
+                          g["optimizer_label"] if first_row else "", s["label"],
+                          f"{s['median_final_loss']:.4g}", f"{s['best_final_loss']:.4g}", steps,
+                          str(s["diverged"]) if s["diverged"] else "", f"{g['compile_seconds']:.2f}" if first_row else "",
+                          f"{g['run_seconds']:.3f}" if first_row else "")
+            last_problem = g["problem"]
+    console.print(table)
+    if any(g["minimum"] is not None for g in summary["groups"]):
+        console.print("final losses are losses (not gaps); steps to tol: median over the runs that reached it "
+                      "(reached/total); diverged: runs that hit a non-finite loss")

@@ -1,0 +1,207 @@
+"""A run directory's pictures, drawn from its saved files alone (``jaxgrad plot RUN_DIR``).
+
+Reads ``summary.json`` and ``arrays.npz`` (never JAX, never recomputing) and writes
+one PNG per (plot kind, problem). The kinds come from the config's
+``[output] plots``, or by default from the problem: loss curves always, paths
+over contours for 2-D functions, the gradient norm for higher-dimensional ones,
+the fitted curve and the (w, b) landscape for one-feature regressions, and
+learning-rate sensitivity whenever a learning rate was swept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from jaxgrad import plots
+from jaxgrad.errors import InputError
+from jaxgrad.files import save_figure
+
+__all__ = ["draw", "default_kinds"]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:40] or "problem"
+
+
+def _best(group: dict) -> int:
+    return int(np.argmin([s["median_final_loss"] for s in group["settings"]]))
+
+
+def _label(group: dict, i: int) -> str:
+    setting = group["settings"][i]["label"]
+    return group["optimizer_label"] + ("" if setting == "default" else f" ({setting})")
+
+
+def _gap(values: np.ndarray, minimum) -> tuple[np.ndarray, bool, str]:
+    """Loss minus the known minimum on a log scale, or the loss itself."""
+    if minimum is not None:
+        floor = np.finfo(np.float64).eps * max(1.0, abs(minimum))
+        return np.maximum(values - minimum, floor), True, "loss - minimum"
+    return values, bool(np.all(values > 0)), "loss"
+
+
+def default_kinds(problem: dict, groups: list[dict], arrays) -> list[str]:
+    j = problem["index"]
+    kinds = ["loss"]
+    has_paths = all(f"group{g['index']}_params" in arrays for g in groups)
+    if problem["point_function"] and f"problem{j}_contour_z" in arrays and has_paths:
+        kinds.append("paths")
+    elif problem["point_function"]:
+        kinds.append("grad_norm")
+    if f"problem{j}_inputs" in arrays and arrays[f"problem{j}_inputs"].shape[1] == 1:
+        kinds.append("fit")
+        if f"problem{j}_contour_z" in arrays and has_paths:
+            kinds.append("landscape")
+    if any("learning_rate" in g["swept"] and len(g["settings"]) > 1 for g in groups):
+        kinds.append("lr_sensitivity")
+    return kinds
+
+
+def _curves(problem, groups, arrays, field: str):
+    curves = []
+    for g in groups:
+        i = _best(g)
+        values = np.asarray(arrays[f"group{g['index']}_{field}"][i], np.float64)  # (seeds, T+1)
+        if field == "loss":
+            values, log, ylabel = _gap(values, problem["minimum"])
+        else:
+            values, log, ylabel = np.maximum(values, 1e-300), True, "gradient norm"
+        div = np.asarray(arrays[f"group{g['index']}_diverged_at"][i])
+        first = int(div[div >= 0].min()) if np.any(div >= 0) else None
+        curves.append((_label(g, i), np.median(values, 0), values.min(0), values.max(0), first))
+    return curves, log, ylabel
+
+
+def _loss(problem, groups, arrays, summary, field="loss"):
+    fig, (ax,) = plots._figure(1, 7.5, 4.8)
+    curves, log, ylabel = _curves(problem, groups, arrays, field)
+    plots.loss_curves(ax, curves, ylabel=ylabel, log=log,
+                      title=f"{problem['label']}: {'loss' if field == 'loss' else 'gradient norm'} "
+                            f"(best setting per optimizer; median over {summary['seeds']} seeds, band min–max)")
+    return fig
+
+
+def _grad_norm(problem, groups, arrays, summary):
+    return _loss(problem, groups, arrays, summary, field="grad_norm")
+
+
+def _path_list(groups, arrays, seeds=1):
+    paths = []
+    for k, g in enumerate(groups):
+        i = _best(g)
+        params = arrays[f"group{g['index']}_params"][i]  # (seeds, T+1, d)
+        for s in range(min(seeds, params.shape[0])):
+            paths.append((_label(g, i) if s == 0 else None, params[s, :, :2], plots.color(k)))
+    return paths
+
+
+def _paths(problem, groups, arrays, summary):
+    j = problem["index"]
+    x, y, z = (arrays[f"problem{j}_contour_{k}"] for k in "xyz")
+    fig, (ax,) = plots._figure(1, 6.8, 6.0)
+    minimizers = [m for m in problem["minimizers"] if len(m) == 2]
+    plots.paths_on_contours(ax, x, y, z, _path_list(groups, arrays), minimizers,
+                            title=f"{problem['label']}: paths of seed 0 (best setting per optimizer)")
+    return fig
+
+
+def _landscape(problem, groups, arrays, summary):
+    j = problem["index"]
+    x, y, z = (arrays[f"problem{j}_contour_{k}"] for k in "xyz")
+    fig, (ax,) = plots._figure(1, 6.8, 6.0)
+    minimizers = [(m[-1], m[0]) for m in problem["minimizers"]]  # ravel order is (b, w): plot (w, b)
+    paths = [(label, pts[:, ::-1], c) for label, pts, c in _path_list(groups, arrays)]
+    plots.paths_on_contours(ax, x, y, z, paths, minimizers, xlabel="weight w", ylabel="bias b",
+                            title=f"{problem['label']}: loss over (w, b) with optimizer paths")
+    return fig
+
+
+def _fit(problem, groups, arrays, summary):
+    j = problem["index"]
+    X, t = arrays[f"problem{j}_inputs"][:, 0], arrays[f"problem{j}_targets"]
+    fig, (ax,) = plots._figure(1, 7.0, 4.8)
+    fits = []
+    for k, g in enumerate(groups):
+        key = f"group{g['index']}_params"
+        if key not in arrays:
+            continue
+        i = _best(g)
+        theta = arrays[key][i, 0, -1]  # (b, w) for regressions
+        fits.append((_label(g, i), theta[0], theta[1], plots.color(k)))
+    plots.fit_plot(ax, X, t, fits, classification=problem["kind"] == "classification",
+                   minimizer=problem["minimizers"][0] if problem["minimizers"] else None,
+                   title=f"{problem['label']}: fitted model (seed 0, best setting)")
+    return fig
+
+
+def _lr(problem, groups, arrays, summary):
+    lines = []
+    for g in groups:
+        if "learning_rate" not in g["swept"] or len(g["settings"]) < 2:
+            continue
+        by_lr: dict[float, tuple[float, float]] = {}
+        for s in g["settings"]:
+            lr = s["hyperparams"]["learning_rate"]
+            value = s["median_final_loss"] - (problem["minimum"] or 0.0)
+            diverged = s["diverged"] / len(s["runs"])
+            if lr not in by_lr or value < by_lr[lr][0]:
+                by_lr[lr] = (value, diverged)
+        lrs = sorted(by_lr)
+        floor = np.finfo(np.float64).eps
+        lines.append((g["optimizer_label"], lrs, [max(by_lr[v][0], floor) for v in lrs], [by_lr[v][1] for v in lrs]))
+    if not lines:
+        return None
+    fig, (ax,) = plots._figure(1, 6.5, 4.6)
+    plots.lr_sensitivity(ax, lines, ylabel="median final loss" + (" - minimum" if problem["minimum"] is not None else ""),
+                         title=f"{problem['label']}: learning-rate sensitivity")
+    return fig
+
+
+DRAWERS: dict[str, Callable] = {
+    "loss": _loss,
+    "grad_norm": _grad_norm,
+    "paths": _paths,
+    "landscape": _landscape,
+    "fit": _fit,
+    "lr_sensitivity": _lr,
+}
+
+
+def draw(run_dir: str | Path, kinds: list[str] | None = None) -> list[Path]:
+    """Write the run's PNGs and return their paths; unknown or inapplicable kinds are skipped."""
+    run_dir = Path(run_dir)
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+        arrays = dict(np.load(run_dir / "arrays.npz"))
+    except FileNotFoundError as err:
+        raise InputError(f"{run_dir}: not a run directory ({Path(err.filename).name} is missing)") from None
+    except (json.JSONDecodeError, ValueError, OSError) as err:
+        raise InputError(f"{run_dir}: unreadable run files: {err}") from None
+    if kinds is None:
+        requested = summary["config"].get("output", {}).get("plots")
+        kinds = None if requested in (None, "auto") or "auto" in (requested or []) else list(requested)
+    written = []
+    for problem in summary["problems"]:
+        groups = [g for g in summary["groups"] if g["problem_index"] == problem["index"]]
+        if not groups:
+            continue
+        wanted = kinds if kinds is not None else default_kinds(problem, groups, arrays)
+        applicable = set(default_kinds(problem, groups, arrays)) | {"loss", "grad_norm"}
+        if problem["point_function"] and any(f"group{g['index']}_params" in arrays for g in groups) and \
+                f"problem{problem['index']}_contour_z" in arrays:
+            applicable.add("paths")
+        for kind in wanted:
+            if kind not in DRAWERS or kind not in applicable:
+                continue
+            fig = DRAWERS[kind](problem, groups, arrays, summary)
+            if fig is None:
+                continue
+            path = run_dir / f"{kind}-{problem['index']}-{_slug(problem['label'])}.png"
+            save_figure(fig, path)
+            written.append(path)
+    return written
