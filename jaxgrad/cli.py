@@ -188,6 +188,10 @@ def _add_field(sub) -> None:
     p.add_argument("--direction", help="the direction for --quantity directional, e.g. 1,1")
     p.add_argument("--variables", help="variable order, e.g. x,y")
     p.add_argument("--plot", metavar="PNG", help="draw the field (2-D expressions)")
+    p.add_argument("--style", choices=("map", "streamlines", "surface", "polar"), default="map",
+                   help="for --plot: the quantity's map (default; arrows for grad), streamlines of -grad f, "
+                        "a 3-D surface of f, or the directional derivative around --at (polar)")
+    p.add_argument("--at", help="for --style polar: the point, e.g. 1,2")
     p.add_argument("--save", metavar="NPZ", help="save the axes and the field as .npz")
     p.add_argument("--chunk-size", type=int, help="points per lax.map batch (default: automatic)")
     p.add_argument("--float64", action="store_true", help="compute in float64 (default float32)")
@@ -261,22 +265,51 @@ def _field(args, dtype) -> int:
                   variables=np.array(f.variables), **{f"axis_{i}": a for i, a in enumerate(grid.axes)})
         print(f"saved        {args.save}")
     if args.plot:
-        _plot_field(f, grid, args.quantity, host, args.plot, dtype)
+        at = numbers(args.at, "--at", d) if args.at else None
+        if args.style == "polar" and at is None:
+            raise UsageError("--at: needed for --style polar")
+        _plot_field(f, grid, args.quantity, host, args.plot, dtype, args.style, at)
         print(f"plot         {args.plot}")
     return 0
 
 
-def _plot_field(f, grid, quantity_name, values, path, dtype) -> None:
+def _plot_field(f, grid, quantity_name, values, path, dtype, style="map", at=None) -> None:
     """Draw a 2-D field, subsampled to at most ~400 points per axis."""
     import math
 
+    import jax.numpy as jnp
     import numpy as np
 
+    from jaxgrad import plots
     from jaxgrad.critical import critical_points
-    from jaxgrad.fields import field, quantity
+    from jaxgrad.fields import directional_profile, field, quantity
     from jaxgrad.files import save_figure
     from jaxgrad.grid import Grid
     from jaxgrad.plots import field_figure
+
+    if style in ("streamlines", "surface", "polar"):
+        small = Grid(grid.lower, grid.upper, [min(n, 201) for n in grid.shape])
+        x, y = small.axes
+        f_values = np.asarray(field(f, small, dtype=dtype))
+        if style == "streamlines":
+            fig, (ax,) = plots._figure(1, 7.0, 5.6)
+            plots.streamlines(ax, x, y, f_values, np.asarray(field(quantity(f, "grad"), small, dtype=dtype)))
+        elif style == "surface":
+            from matplotlib.figure import Figure
+
+            fig = Figure(figsize=(7.5, 6.0), dpi=110)
+            plots.surface(fig, x, y, f_values)
+        else:
+            from matplotlib.figure import Figure
+
+            point = jnp.asarray(at, dtype)
+            angles, dd = directional_profile(f, point)
+            fig = Figure(figsize=(6.0, 6.0), dpi=110, layout="constrained")
+            ax = fig.add_subplot(projection="polar")
+            plots.directional_polar(ax, angles, dd, np.asarray(quantity(f, "grad")(point)), at)
+        fig.suptitle(f"f = {f.text}")
+        save_figure(fig, path)
+        return
 
     strides = [max(1, math.ceil(n / 400)) for n in grid.shape]
     axes = [a[::s] for a, s in zip(grid.axes, strides)]

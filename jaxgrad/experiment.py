@@ -43,6 +43,7 @@ __all__ = ["SCHEMA_VERSION", "Group", "Result", "plan", "describe_plan", "run_ex
 
 SCHEMA_VERSION = 1
 CONTOUR_POINTS = 201
+BASIN_POINTS = 81
 
 
 class Interrupted(BaseException):
@@ -242,6 +243,12 @@ class _Writer:
         self.done.append(stats)
         self.csv_parts.append(_csv_rows(group, trace))
 
+    def add_basins(self, group: Group, b) -> None:
+        self.arrays[f"group{group.index}_basins_label"] = b.label
+        self.arrays[f"group{group.index}_basins_steps"] = b.steps
+        self.arrays[f"problem{group.problem_index}_basins_x"] = b.axes[0]
+        self.arrays[f"problem{group.problem_index}_basins_y"] = b.axes[1]
+
     def add_contours(self, j: int, contours: dict | None) -> None:
         if contours is not None:
             for k, v in contours.items():
@@ -374,7 +381,10 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
             for group in groups:
                 bar.start_group(group)
                 trace, compile_s, run_s = _run_group(config, group)
-                writer.add(group, trace, _stats(group, trace, config, compile_s, run_s))
+                stats = _stats(group, trace, config, compile_s, run_s)
+                writer.add(group, trace, stats)
+                if _wants_basins(config, group):
+                    writer.add_basins(group, _basins(config, group, stats))
                 writer.write("running")
                 bar.advance()
     except (KeyboardInterrupt, Interrupted) as err:
@@ -401,6 +411,21 @@ def _run_group(config: Config, group: Group):
     trace = jax.block_until_ready(sweep_plan.run(executable))
     run_s = time.perf_counter() - t0
     return trace, compile_s, run_s
+
+
+def _wants_basins(config: Config, group: Group) -> bool:
+    plots = config.output.plots or ()
+    return "basins" in plots and group.point_function and group.dim == 2 and bool(group.problem.minimizers)
+
+
+def _basins(config: Config, group: Group, stats: dict):
+    """Basins of the group's best setting (by median final loss), one vmapped program."""
+    from jaxgrad import optimizers
+    from jaxgrad.basins import basins
+
+    best = int(np.argmin([s["median_final_loss"] for s in stats["settings"]]))
+    opt = optimizers.make(group.optimizer.name, **group.settings[best], **group.optimizer.fixed)
+    return basins(group.problem, opt, num=BASIN_POINTS, steps=config.steps, tol=config.tol or 1e-6)
 
 
 def _draw(run_dir: Path) -> list[Path]:

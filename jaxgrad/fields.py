@@ -176,7 +176,9 @@ def plan_field(
         raise InputError("a field needs at least one point")
     if n >= 2**31 and not jax.config.jax_enable_x64:
         raise InputError(f"{n} points need 64-bit indices: enable float64 (jax_enable_x64)")
-    out = _out_struct(fn, d, dtype, jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), args))
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    structs = tuple(jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)) for a in leaves)
+    out = _out_struct(fn, d, dtype, treedef, structs)
     if not isinstance(out, jax.ShapeDtypeStruct):
         raise InputError("a field's function must return one array per point, not a pytree")
     bytes_per_point = _WORKING_SET_FACTOR * (d * dtype.itemsize + max(1, math.prod(out.shape)) * out.dtype.itemsize)
@@ -211,16 +213,16 @@ def plan_field(
 
 
 @functools.lru_cache(maxsize=512)
-def _out_struct_cached(fn, d, dtype, arg_structs):
-    return jax.eval_shape(fn, jax.ShapeDtypeStruct((d,), dtype), *arg_structs)
+def _out_struct_cached(fn, d, dtype, treedef, structs):
+    return jax.eval_shape(fn, jax.ShapeDtypeStruct((d,), dtype), *treedef.unflatten(structs))
 
 
-def _out_struct(fn, d, dtype, arg_structs):
+def _out_struct(fn, d, dtype, treedef, structs):
     """``fn``'s output shape for one point, traced once per (fn, d, dtype, argument shapes)."""
     try:
-        return _out_struct_cached(fn, d, dtype, arg_structs)
-    except TypeError:  # unhashable fn or arguments
-        return jax.eval_shape(fn, jax.ShapeDtypeStruct((d,), dtype), *arg_structs)
+        return _out_struct_cached(fn, d, dtype, treedef, structs)
+    except TypeError:  # an unhashable fn
+        return jax.eval_shape(fn, jax.ShapeDtypeStruct((d,), dtype), *treedef.unflatten(structs))
 
 
 class _Program:
@@ -376,3 +378,21 @@ def _points_program(points, args, *, fn, batch, mesh, n_pad):
         return _map(lambda x: fn(x, *args), pts, batch)
 
     return _distribute(_unpad(_spread(evaluate, points, args, mesh=mesh), n), mesh)
+
+
+def directional_profile(f: Callable, x, num: int = 360):
+    """The directional derivative of a 2-D ``f`` at ``x`` for ``num`` directions around the circle.
+
+    Returns:
+      ``(angles, values)``: ``values[k] = ∇f(x)·(cos θ_k, sin θ_k)``, one vmapped ``jvp`` per angle.
+
+    Example:
+      >>> a, v = directional_profile(lambda p: p @ p, jnp.array([1.0, 2.0]), 4)  # v = [2, 4, -2, -4]
+    """
+    x = jnp.asarray(x)
+    if x.shape != (2,):
+        raise InputError(f"a directional profile needs a 2-D point, got shape {x.shape}")
+    angles = jnp.linspace(0.0, 2 * jnp.pi, num, endpoint=False, dtype=x.dtype)
+    units = jnp.stack([jnp.cos(angles), jnp.sin(angles)], axis=1)
+    dd = derivatives.directional_derivative(f)
+    return np.asarray(angles), np.asarray(jax.vmap(lambda u: dd(x, u))(units))

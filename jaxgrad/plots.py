@@ -285,3 +285,166 @@ def fit_plot(ax, X, t, fits, classification: bool = False, minimizer=None, title
     ax.legend(fontsize=8, loc="best")
     if title:
         ax.set_title(title)
+
+
+# --- more pictures of fields --------------------------------------------------------------
+
+
+def streamlines(ax, x, y, f_values, grad, title=None):
+    """Streamlines of -∇f (the paths of gradient flow), coloured by |∇f|, over f's level curves."""
+    ax.contourf(x, y, f_values.T, levels=30, cmap="Greys", alpha=0.25)
+    _contour_lines(ax, x, y, f_values, labels=False)
+    gx, gy = -grad[..., 0].T, -grad[..., 1].T
+    mag = np.hypot(gx, gy)
+    strm = ax.streamplot(x, y, gx, gy, color=mag, cmap="plasma", density=1.3, linewidth=1.0, arrowsize=1.0)
+    ax.get_figure().colorbar(strm.lines, ax=ax, label="|∇f|", shrink=0.85)
+    _finish(ax, x, y, title=title or "gradient flow: streamlines of -∇f")
+
+
+def directional_polar(ax, angles, values, grad, point, title=None):
+    """D_u f at a point as a function of the direction's angle (polar).
+
+    Positive values are drawn outward in one colour, negative ones in another (as
+    |D_u f|): the curve is the pair of circles |∇f| cos(θ - θ_∇), largest along ∇f,
+    zero across it.
+    """
+    angles, values = np.asarray(angles), np.asarray(values)
+    ax.plot(angles, np.where(values >= 0, values, np.nan), color="#d62728", lw=2, label="D_u f > 0 (ascent)")
+    ax.plot(angles, np.where(values < 0, -values, np.nan), color="#1f77b4", lw=2, label="D_u f < 0 (descent), |D_u f|")
+    g = np.asarray(grad)
+    norm = float(np.hypot(*g))
+    theta = float(np.arctan2(g[1], g[0]))
+    ax.annotate("", xy=(theta, norm), xytext=(0, 0), arrowprops=dict(arrowstyle="->", color="k", lw=1.5))
+    ax.plot([theta + np.pi / 2, theta - np.pi / 2], [0, 0], "ko", ms=4)
+    ax.set_title(title or f"directional derivative at ({point[0]:g}, {point[1]:g}): max |∇f| = {norm:.3g} along ∇f, "
+                          f"0 across", fontsize=9)
+    ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(-0.1, -0.12))
+
+
+def surface(fig, x, y, f_values, title=None):
+    """A 3-D surface with filled contours underneath; returns the 3-D axes."""
+    ax = fig.add_subplot(1, 1, 1, projection="3d")
+    X, Y = np.meshgrid(x, y, indexing="ij")
+    Z = f_values
+    zmin, zmax = float(np.nanmin(Z)), float(np.nanmax(Z))
+    floor = zmin - 0.35 * (zmax - zmin)
+    ax.plot_surface(X, Y, Z, cmap="viridis", rstride=max(1, len(x) // 60), cstride=max(1, len(y) // 60),
+                    linewidth=0, antialiased=True, alpha=0.9)
+    ax.contourf(X, Y, Z, zdir="z", offset=floor, levels=20, cmap="viridis", alpha=0.8)
+    ax.set_zlim(floor, zmax)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_zlabel("f")
+    ax.view_init(elev=28, azim=-55)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def basins_map(ax, x, y, labels, steps, minimizers, max_steps, title=None):
+    """Each start coloured by the minimum it reached, darker the more steps it took; diverged ×."""
+    base = [mcolors.to_rgb(color(i)) for i in range(max(1, len(minimizers)))]
+    rgb = np.ones(labels.shape + (3,))
+    shade = 1.0 - 0.65 * np.clip(steps / max(max_steps, 1), 0, 1)[..., None]  # 1 fast .. 0.35 slow
+    for i, c in enumerate(base):
+        mask = labels == i
+        rgb[mask] = np.asarray(c)[None, :] * shade[mask]
+    rgb[labels == -1] = 0.85
+    rgb[labels == -2] = 0.15
+    ax.imshow(np.transpose(rgb, (1, 0, 2)), origin="lower", extent=(x[0], x[-1], y[0], y[-1]), aspect="auto",
+              interpolation="nearest")
+    handles = [Patch(color=base[i], label=f"→ ({m[0]:.3g}, {m[1]:.3g})") for i, m in enumerate(minimizers)]
+    if np.any(labels == -1):
+        handles.append(Patch(color="0.85", label="elsewhere"))
+    if np.any(labels == -2):
+        handles.append(Patch(color="0.15", label="diverged"))
+    for i, m in enumerate(minimizers):
+        ax.plot(m[0], m[1], "*", color="gold", mec="k", ms=14, zorder=5)
+    ax.legend(handles=handles, fontsize=7, loc="upper right", framealpha=0.9, title="minimum reached (darker: slower)",
+              title_fontsize=7)
+    _finish(ax, x, y, title=title)
+
+
+def landscape_1d(ax, alphas, curves, xlabel="α", title=None):
+    """Loss along lines through parameter space: ``curves = [(label, losses), ...]``."""
+    for i, (label, losses) in enumerate(curves):
+        ax.plot(alphas, losses, color=color(i), lw=2, label=label)
+    ax.set_yscale("log" if all(np.all(np.asarray(c) > 0) for _, c in curves) else "linear")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("loss")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+
+
+def landscape_2d(ax, alphas, betas, losses, path=None, xlabel="α (direction 1)", ylabel="β (direction 2)", title=None):
+    """Loss over a plane (log-spaced contours), with an optional projected path."""
+    levels = _log_levels(losses, 30)
+    cf = ax.contourf(alphas, betas, losses.T, levels=levels, cmap="viridis", norm=mcolors.BoundaryNorm(levels, 256))
+    ax.contour(alphas, betas, losses.T, levels=levels[::3], colors="w", linewidths=0.4, alpha=0.6)
+    ax.get_figure().colorbar(cf, ax=ax, label="loss", shrink=0.85, format="%.3g", ticks=levels[::5])
+    if path is not None:
+        ax.plot(path[:, 0], path[:, 1], "-", color="#ff7f0e", lw=1.6, label="optimizer path")
+        ax.plot(path[0, 0], path[0, 1], "o", color="#ff7f0e", mfc="white", ms=7, mew=1.5, label="start")
+        ax.plot(path[-1, 0], path[-1, 1], "s", color="#ff7f0e", ms=6, label="end")
+        ax.legend(fontsize=8, loc="upper right")
+    ax.plot(0, 0, "+", color="w", ms=10, mew=2)
+    ax.set_xlim(alphas[0], alphas[-1])
+    ax.set_ylim(betas[0], betas[-1])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+
+
+def race_gif(path, x, y, z, paths, labels, minimizers=(), fps: int = 12, frames: int = 60, title=None) -> None:
+    """An optimizer race on a 2-D function as a GIF (matplotlib animation, Pillow writer).
+
+    Args:
+      paths: ``[(T, 2) array, ...]`` one per optimizer; ``labels`` alike.
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    fig, (ax,) = _figure(1, 6.0, 5.4)
+    fig.set_dpi(80)
+    levels = _log_levels(z)
+    ax.contourf(x, y, z.T, levels=levels, cmap="Greys_r", norm=mcolors.BoundaryNorm(levels, 256), alpha=0.55)
+    for m in minimizers:
+        ax.plot(m[0], m[1], "*", color="gold", mec="k", ms=14, zorder=6)
+    lines, heads = [], []
+    for i, label in enumerate(labels):
+        (ln,) = ax.plot([], [], "-", color=color(i), lw=1.6, label=label)
+        (hd,) = ax.plot([], [], "o", color=color(i), ms=7)
+        lines.append(ln)
+        heads.append(hd)
+    _finish(ax, x, y, title=title)
+    ax.legend(fontsize=8, loc="upper right")
+    length = max(len(p) for p in paths)
+    index = np.unique(np.linspace(0, length - 1, frames).astype(int))
+    counter = ax.text(0.02, 0.02, "", transform=ax.transAxes, fontsize=9)
+
+    def update(k):
+        step = index[k]
+        for ln, hd, p in zip(lines, heads, paths):
+            s = min(step, len(p) - 1)
+            ln.set_data(p[: s + 1, 0], p[: s + 1, 1])
+            hd.set_data([p[s, 0]], [p[s, 1]])
+        counter.set_text(f"step {step}")
+        return lines + heads + [counter]
+
+    anim = FuncAnimation(fig, update, frames=len(index), blit=False)
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(suffix=".gif", dir=target.parent)
+    os.close(fd)
+    try:
+        anim.save(tmp, writer=PillowWriter(fps=fps))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

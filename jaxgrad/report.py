@@ -162,7 +162,34 @@ def _lr(problem, groups, arrays, summary):
     return fig
 
 
+def _basins(problem, groups, arrays, summary):
+    j = problem["index"]
+    with_basins = [g for g in groups if f"group{g['index']}_basins_label" in arrays]
+    if not with_basins:
+        return None
+    x, y = arrays[f"problem{j}_basins_x"], arrays[f"problem{j}_basins_y"]
+    fig, axes = plots._figure(len(with_basins), 5.2, 5.0)
+    for ax, g in zip(axes, with_basins):
+        i = _best(g)
+        plots.basins_map(ax, x, y, arrays[f"group{g['index']}_basins_label"], arrays[f"group{g['index']}_basins_steps"],
+                         problem["minimizers"], summary["steps"], title=_label(g, i))
+    fig.suptitle(f"{problem['label']}: basins of attraction (each start coloured by the minimum it reaches)")
+    return fig
+
+
+def _race(problem, groups, arrays, summary, path: Path):
+    j = problem["index"]
+    if f"problem{j}_contour_z" not in arrays or not all(f"group{g['index']}_params" in arrays for g in groups):
+        return None
+    x, y, z = (arrays[f"problem{j}_contour_{k}"] for k in "xyz")
+    paths = _path_list(groups, arrays)
+    plots.race_gif(path, x, y, z, [p for _, p, _ in paths], [label for label, _, _ in paths],
+                   [m for m in problem["minimizers"] if len(m) == 2], title=f"{problem['label']}: optimizer race")
+    return path
+
+
 DRAWERS: dict[str, Callable] = {
+    "basins": _basins,
     "loss": _loss,
     "grad_norm": _grad_norm,
     "paths": _paths,
@@ -195,7 +222,14 @@ def draw(run_dir: str | Path, kinds: list[str] | None = None) -> list[Path]:
         if problem["point_function"] and any(f"group{g['index']}_params" in arrays for g in groups) and \
                 f"problem{problem['index']}_contour_z" in arrays:
             applicable.add("paths")
+        if "basins" in wanted and any(f"group{g['index']}_basins_label" in arrays for g in groups):
+            applicable.add("basins")
         for kind in wanted:
+            if kind == "race" and "paths" in applicable:
+                gif = run_dir / f"race-{problem['index']}-{_slug(problem['label'])}.gif"
+                if _race(problem, groups, arrays, summary, gif):
+                    written.append(gif)
+                continue
             if kind not in DRAWERS or kind not in applicable:
                 continue
             fig = DRAWERS[kind](problem, groups, arrays, summary)

@@ -1,0 +1,136 @@
+"""Render one of every jaxgrad picture into docs/gallery/ (the README shows them).
+
+Run:  python experiments/gallery.py [--out docs/gallery]
+
+Everything here goes through the public API: compute with jaxgrad, draw with
+jaxgrad.plots (NumPy in, no JAX), save with jaxgrad.files.save_figure. It also
+times a 101 x 101 loss landscape of the default MLP (one compiled call).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from matplotlib.figure import Figure
+
+import jaxgrad as jg
+from jaxgrad import plots
+from jaxgrad.files import save_figure
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="docs/gallery")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def save(fig, name):
+        save_figure(fig, out / name)
+        print(out / name)
+
+    # 1. the seeds' gradient field of x^2 + y^2, with arrows coloured by |grad f|
+    f = jg.expression("x**2*y + exp(x*y)")
+    grid = jg.Grid((-2, -2), (2, 2), (201, 201))
+    x, y = grid.axes
+    fv = np.asarray(jg.field(f, grid))
+    gv = np.asarray(jg.field(jg.quantity(f, "grad"), grid))
+    crit = [(c.point, c.kind) for c in jg.critical_points(f, (-2, -2), (2, 2))]
+    save(plots.field_figure("grad", (x, y), gv, f_values=fv, grad=gv, critical=crit, title=f"f = {f.text}"),
+         "gradient_field.png")
+    fig, (ax,) = plots._figure(1, 7.0, 5.6)
+    plots.streamlines(ax, x, y, fv, gv, title=f"gradient flow of f = {f.text}")
+    save(fig, "streamlines.png")
+
+    # 2. the directional derivative around a point (the seeds' x^2 + y^2 at (1, 2))
+    bowl = jg.expression("x**2 + y**2")
+    angles, dd = jg.directional_profile(bowl, jnp.asarray([1.0, 2.0]))
+    fig = Figure(figsize=(6, 6), dpi=110, layout="constrained")
+    plots.directional_polar(fig.add_subplot(projection="polar"), angles, dd, np.array([2.0, 4.0]), (1, 2))
+    save(fig, "directional_derivative.png")
+
+    # 3. Himmelblau: surface, kinds of points with critical points, eigenvalue maps
+    him = jg.expression("(x**2 + y - 11)**2 + (x + y**2 - 7)**2")
+    hgrid = jg.Grid((-5, -5), (5, 5), (301, 301))
+    hx, hy = hgrid.axes
+    hv = np.asarray(jg.field(him, hgrid))
+    fig = Figure(figsize=(7.5, 6.0), dpi=110)
+    plots.surface(fig, hx, hy, hv, title="Himmelblau's function")
+    save(fig, "surface.png")
+    hcrit = [(c.point, c.kind) for c in jg.critical_points(him, (-5, -5), (5, 5))]
+    kinds = np.asarray(jg.field(jg.quantity(him, "kind"), hgrid))
+    save(plots.field_figure("kind", (hx, hy), kinds, critical=hcrit, title="Himmelblau: 4 minima, 1 maximum, 4 saddles"),
+         "kinds.png")
+    eig = np.asarray(jg.field(jg.quantity(him, "eigenvalues"), hgrid))
+    save(plots.field_figure("eigenvalues", (hx, hy), eig, f_values=hv, critical=hcrit, title="Himmelblau: Hessian eigenvalues"),
+         "eigenvalues.png")
+
+    # 4. basins of attraction of Newton with a line search on Himmelblau
+    problem = jg.problems.make("himmelblau")
+    b = jg.basins(problem, jg.optimizers.make("newton", linesearch=True), num=151, steps=60)
+    fig, (ax,) = plots._figure(1, 6.4, 5.8)
+    plots.basins_map(ax, b.axes[0], b.axes[1], b.label, b.steps, b.minimizers, 60,
+                     title="Newton + line search on Himmelblau: where each start ends")
+    save(fig, "basins.png")
+
+    # 5. optimizer runs from a config: paths, loss curves, learning-rate sensitivity, race, regression fits
+    with tempfile.TemporaryDirectory() as tmp:
+        for config, keep in [("configs/quickstart.toml", {"paths-0": "paths.png", "loss-1": "loss_curves.png",
+                                                           "lr_sensitivity-0": "lr_sensitivity.png"}),
+                             ("configs/linear_regression.toml", {"fit-0": "regression_fit.png",
+                                                                 "landscape-0": "regression_landscape.png"}),
+                             ("configs/logistic_regression.toml", {"fit-0": "logistic_fit.png"})]:
+            cfg = jg.load_config(config)
+            result = jg.run_experiment(cfg, Path(tmp) / cfg.name)
+            for png in result.run_dir.glob("*.png"):
+                for prefix, name in keep.items():
+                    if png.name.startswith(prefix + "-"):
+                        (out / name).write_bytes(png.read_bytes())
+                        print(out / name)
+            if config.endswith("quickstart.toml"):
+                from jaxgrad import report
+
+                for gif in report.draw(result.run_dir, ["race"]):
+                    if gif.name.startswith("race-0"):
+                        (out / "race.gif").write_bytes(gif.read_bytes())
+                        print(out / "race.gif")
+
+    # 6. loss landscapes of the MLP: interpolation, a random filter-normalised plane, the trajectory's plane
+    mlp = jg.problems.make("mlp")
+    params0 = mlp.init(jax.random.PRNGKey(0))
+    trace = jg.minimize(mlp.loss, params0, jg.optimizers.make("adam", learning_rate=1e-2), 500, record_params=True)
+    trained = trace.final_params
+    alphas, along = jg.landscape.interpolate(mlp.loss, params0, trained, num=101)
+    d = jg.landscape.random_direction(jax.random.PRNGKey(3), trained)
+    betas, across = jg.landscape.line(mlp.loss, trained, d, num=101)
+    fig, (ax,) = plots._figure(1, 7.0, 4.6)
+    plots.landscape_1d(ax, alphas, [("from init (α=0) to trained (α=1)", along)], xlabel="α",
+                       title="MLP: loss along the straight line from initialisation to the trained weights")
+    save(fig, "landscape_1d.png")
+    d1, d2 = jg.landscape.random_plane(jax.random.PRNGKey(4), trained)
+    jg.landscape.plane(mlp.loss, trained, d1, d2, num=101)  # compile
+    t0 = time.perf_counter()
+    sl = jg.landscape.plane(mlp.loss, trained, d1, d2, num=101)
+    seconds = time.perf_counter() - t0
+    print(f"MLP ({mlp.dim} parameters, {mlp.data[0].shape[0]} examples): 101 x 101 plane in {seconds:.2f} s "
+          f"(one compiled call, steady state)")
+    fig, (ax,) = plots._figure(1, 6.6, 5.6)
+    plots.landscape_2d(ax, sl.alphas, sl.betas, sl.losses,
+                       title="MLP: loss on a random filter-normalised plane through the trained weights")
+    save(fig, "landscape_2d.png")
+    tp = jg.landscape.trajectory_plane(mlp.loss, trace.params, num=101)
+    fig, (ax,) = plots._figure(1, 6.6, 5.6)
+    plots.landscape_2d(ax, tp.alphas, tp.betas, tp.losses, path=tp.path, xlabel="towards the start",
+                       ylabel="principal direction of the rest",
+                       title=f"MLP: Adam's path on the plane through its start and end ({100 * tp.explained:.0f}% of its motion)")
+    save(fig, "landscape_trajectory.png")
+
+
+if __name__ == "__main__":
+    main()
