@@ -47,7 +47,7 @@ BASIN_POINTS = 81
 
 
 class Interrupted(BaseException):
-    """Raised by the SIGTERM handler (Ctrl-C raises KeyboardInterrupt)."""
+    """The run stopped early on SIGTERM or Ctrl-C; every completed group is saved."""
 
 
 @dataclasses.dataclass
@@ -324,21 +324,33 @@ def default_run_dir(config: Config) -> Path:
     return Path(config.output.directory or Path("runs") / f"{safe}-{stamp}")
 
 
-@contextlib.contextmanager
-def _sigterm_raises():
-    """Turn SIGTERM into an exception (in the main thread), so files are closed properly."""
-    if sys.platform == "win32" or not _in_main_thread():
-        yield
-        return
+class _StopRequests:
+    """SIGTERM and Ctrl-C ask the run to stop after the group in flight (a second Ctrl-C aborts).
 
-    def handler(signum, frame):
-        raise Interrupted("SIGTERM")
+    The handlers only record the request: an exception raised from a signal handler
+    can land inside JAX's runtime and leave it broken (seen: a segfault at exit).
+    """
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def __init__(self):
+        self.by: str | None = None
+        self.previous = {}
+
+    def __enter__(self):
+        if sys.platform != "win32" and _in_main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if signum == signal.SIGINT and self.by is not None:
+            raise KeyboardInterrupt  # asked twice: stop now
+        self.by = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
+        print(f"\n{self.by}: stopping after the group in flight (Ctrl-C again to abort now)", file=sys.stderr)
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False
 
 
 def _in_main_thread() -> bool:
@@ -360,8 +372,9 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
 
     Returns:
       A :class:`Result` with the run directory and the summary written there.
-      A Ctrl-C or SIGTERM ends the run early with ``status: "incomplete"`` and
-      every completed group saved, then re-raises.
+      A Ctrl-C or SIGTERM stops the run after the group in flight, writes
+      ``status: "incomplete"`` with every completed group, and raises
+      :class:`Interrupted`.
     """
     run_dir = Path(out_dir) if out_dir is not None else default_run_dir(config)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -371,14 +384,17 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
     groups = plan(config)
     writer = _Writer(run_dir, config, groups)
     bar = _progress(progress, console, len(groups))
+    stop = _StopRequests()
     try:
-        with _sigterm_raises(), precision_context(config), bar:
+        with stop, precision_context(config), bar:
             for j, pc in enumerate(config.problems):
                 problem = next(g.problem for g in groups if g.problem_index == j)
                 writer.add_contours(j, _contours(problem))
                 writer.add_data(j, problem)
             writer.write("running")
             for group in groups:
+                if stop.by:
+                    break
                 bar.start_group(group)
                 trace, compile_s, run_s = _run_group(config, group)
                 stats = _stats(group, trace, config, compile_s, run_s)
@@ -387,12 +403,13 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
                     writer.add_basins(group, _basins(config, group, stats))
                 writer.write("running")
                 bar.advance()
-    except (KeyboardInterrupt, Interrupted) as err:
-        by = "SIGTERM" if isinstance(err, Interrupted) else "SIGINT"
-        summary = writer.write("incomplete", by)
+    except KeyboardInterrupt:
+        stop.by = "SIGINT"
+    if stop.by:
+        writer.write("incomplete", stop.by)
         if plots and writer.done:
             _draw(run_dir)
-        raise Interrupted(f"{by}: {len(writer.done)} of {len(groups)} groups saved in {run_dir}") from None
+        raise Interrupted(f"{stop.by}: {len(writer.done)} of {len(groups)} groups saved in {run_dir}")
     summary = writer.write("complete")
     if plots:
         _draw(run_dir)
