@@ -462,6 +462,104 @@ def _run_list(args) -> int:
     return 0
 
 
+# --- jaxgrad bench --------------------------------------------------------------------------
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="the optimizer benchmark (tuned, re-run, profiled), or throughput",
+                       description="Benchmark every optimizer on the suite under one protocol, or run the "
+                                   "field and sweep throughput benchmarks ('jaxgrad bench throughput').")
+    p.add_argument("what", nargs="?", metavar="CONFIG|throughput",
+                   help="a bench TOML (problems, optimizers, steps, tune_seeds, eval_seeds, lr_grid, precision), "
+                        "or 'throughput'")
+    p.add_argument("--quick", action="store_true", help="a small suite that finishes in under 2 minutes")
+    p.add_argument("--out", metavar="DIR", help="where bench.json and the PNGs go (default runs/bench-<time>)")
+    p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two bench.json files")
+    p.add_argument("--no-cache", action="store_true", help="do not use the persistent compilation cache")
+    p.set_defaults(run=_run_bench)
+
+
+def _load_json(path):
+    import json
+
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UsageError(f"{path}: not a bench.json ({err})") from None
+
+
+def _run_bench(args) -> int:
+    import datetime as dt
+    import tomllib
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=None if sys.stdout.isatty() else 130)
+    if args.compare:
+        from jaxgrad.bench import compare
+
+        a, b = (_load_json(p) for p in args.compare)
+        if "results" not in a or "results" not in b:
+            raise UsageError("--compare: both files must be bench.json results")
+        table = Table(title=f"{args.compare[0]} (A) vs {args.compare[1]} (B)", title_justify="left")
+        for col in ("problem", "optimizer", "steps A", "steps B", "time A ms", "time B ms", "B / A"):
+            table.add_column(col, justify="left" if col in ("problem", "optimizer") else "right")
+        fmt = lambda v, scale=1.0, f="{:.0f}": "-" if v is None else f.format(v * scale)  # noqa: E731
+        for row in compare(a, b):
+            table.add_row(row[0], row[1], fmt(row[2]), fmt(row[3]), fmt(row[4], 1e3, "{:.3g}"),
+                          fmt(row[5], 1e3, "{:.3g}"), fmt(row[6], 1.0, "{:.2f}"))
+        console.print(table)
+        return 0
+    if not args.no_cache:
+        enable_compilation_cache()
+    if args.what == "throughput":
+        from jaxgrad.bench import throughput_fields, throughput_sweep
+
+        quick = ["--points", "200000", "--repeats", "10", "--loop-points", "200"] if args.quick else []
+        throughput_fields.main(quick)
+        throughput_sweep.main(["--steps", "300", "--repeats", "2", "--part", "sweep"] if args.quick else [])
+        return 0
+    from jaxgrad import bench
+
+    config = None
+    if args.what:
+        try:
+            config = tomllib.loads(Path(args.what).read_text())
+        except FileNotFoundError:
+            raise UsageError(f"{args.what}: no such file") from None
+        except tomllib.TOMLDecodeError as err:
+            raise UsageError(f"{args.what}: invalid TOML: {err}") from None
+    out = Path(args.out or Path("runs") / f"bench-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    console.print("protocol: " + " ".join(bench.PROTOCOL.split()))
+    result = bench.run_suite(config, quick=args.quick, progress=lambda s: console.print(f"  {s}", style="dim"))
+    written = bench.write_outputs(result, out)
+    table = Table(title=f"jaxgrad bench{' --quick' if args.quick else ''}: {result['options']['precision']}, "
+                        f"{result['options']['steps']} steps, {result['options']['eval_seeds']} fresh seeds, "
+                        f"{result['wall_seconds']:.0f} s wall", title_justify="left")
+    for col in ("problem", "optimizer", "best lr", "success", "steps to target", "ms to target", "final gap",
+                "Hessians", "compile s"):
+        table.add_column(col, justify="left" if col in ("problem", "optimizer") else "right")
+    last = None
+    for r in result["results"]:
+        if last is not None and r["problem"] != last:
+            table.add_section()
+        lr = r["best_setting"].get("learning_rate")
+        gap = r.get("median_final_gap", r.get("median_final_loss"))
+        table.add_row(r["problem"] if r["problem"] != last else "", r["optimizer"],
+                      "-" if lr is None else f"{lr:.2g}", f"{100 * r['success_rate']:.0f}%",
+                      "-" if r["median_steps_to_target"] is None else f"{r['median_steps_to_target']:.0f}",
+                      "-" if r["median_time_to_target"] is None else f"{1e3 * r['median_time_to_target']:.3g}",
+                      f"{gap:.2e}", "-" if r["hessian_evaluations"] is None else f"{r['hessian_evaluations']:.0f}",
+                      f"{r['compile_seconds']['tuning_sweep']:.2f}")
+        last = r["problem"]
+    console.print(table)
+    console.print(f"results in {out}: " + ", ".join(p.name for p in written))
+    return 0
+
+
 # --- the parser -------------------------------------------------------------------------
 
 
@@ -476,6 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check(sub)
     _add_field(sub)
     _add_plot(sub)
+    _add_bench(sub)
     _add_list(sub)
     return parser
 

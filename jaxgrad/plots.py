@@ -448,3 +448,18 @@ def race_gif(path, x, y, z, paths, labels, minimizers=(), fps: int = 12, frames:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def performance_profiles(ax, taus, rho, solvers, what: str, n_problems: int):
+    """Dolan–Moré performance profiles: share of problems solved within a factor τ of the best."""
+    styles = ["-", "--", "-.", ":"]
+    for i, name in enumerate(solvers):
+        ax.step(taus, rho[i], where="post", color=color(i), ls=styles[(i // len(RUN_COLORS)) % 4], lw=1.8, label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlim(taus[0], taus[-1])
+    ax.set_xlabel(f"τ: within this factor of the best optimizer's {what}")
+    ax.set_ylabel(f"share of the {n_problems} problems solved")
+    ax.set_title(f"performance profiles ({what} to target)")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8, loc="lower right")

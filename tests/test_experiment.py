@@ -270,3 +270,12 @@ def test_sigterm_keeps_completed_groups_and_marks_incomplete(tmp_path):
     arrays = np.load(out / "arrays.npz")
     assert f"group{done - 1}_loss" in arrays and f"group{done}_loss" not in arrays
     assert not list(out.glob(".*.tmp"))
+
+
+def test_seeds_walkthrough_reproduces_every_worked_example():
+    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "seeds_walkthrough.py")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    done, _, total = last.split()[:3]
+    assert done == total and int(total) >= 30

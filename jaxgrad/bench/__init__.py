@@ -1,0 +1,320 @@
+"""An honest optimizer benchmark: every optimizer tuned the same way, reported like a paper.
+
+Protocol (printed with every result):
+
+1. Every optimizer with a learning rate is tuned on the same log grid by one
+   compiled sweep per (problem, optimizer) over ``tune_seeds`` seeds; optimizers
+   that set their own step (L-BFGS's line search, Newton's methods) run at their
+   defaults.
+2. The best setting is the one with the fewest median steps to the problem's
+   target (ties: the smaller median final loss gap).
+3. It is re-run with fresh seeds (keys ``10_000 + s``), and those runs are what is
+   reported: success rate, median steps to target over the successes, time to
+   target (steady-state time per step of one run, measured with the compiled
+   program blocked on, times those steps; compile time apart), the final loss
+   gap and the Hessian evaluations (Newton: one per step). Full-Hessian Newton
+   is not run on the MLP (newton-cg is the method for models that size).
+
+Targets: a loss gap ``loss - minimum <= gap_tol * (loss(x0) - minimum)`` where the
+minimum is known, else ``loss <= loss_target``. Performance profiles (Dolan & Moré
+2002) summarise all problems: for each optimizer, the fraction of problems it
+solves within a factor τ of the best optimizer on that problem, in steps and in
+time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import math
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgrad import files, optimizers, problems
+from jaxgrad.engine import minimize, plan_sweep
+from jaxgrad.errors import InputError, did_you_mean
+
+__all__ = ["SUITE", "OPTIMIZERS", "Spec", "run_suite", "performance_profile", "compare", "PROTOCOL"]
+
+PROTOCOL = __doc__.split("Protocol (printed with every result):")[1].split("Targets:")[0].strip()
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """A benchmark problem: a registry problem with options and its target."""
+
+    name: str
+    problem: str
+    options: dict
+    gap_tol: float = 1e-6  # relative loss gap target, when the minimum is known
+    loss_target: float | None = None  # absolute loss target otherwise
+    skip: tuple = ()  # optimizers not run on this problem
+
+
+SUITE = (
+    Spec("quadratic-k10", "quadratic", {"dim": 20, "condition_number": 10.0}),
+    Spec("quadratic-k100", "quadratic", {"dim": 20, "condition_number": 100.0}),
+    Spec("quadratic-k1000", "quadratic", {"dim": 20, "condition_number": 1000.0}),
+    Spec("rosenbrock-2d", "rosenbrock", {"dim": 2}),
+    Spec("rosenbrock-10d", "rosenbrock", {"dim": 10}),
+    Spec("beale", "beale", {"x0": [1.0, 1.0]}),
+    Spec("linear-regression", "linear_regression", {"n": 200, "features": 5}),
+    Spec("logistic-regression", "logistic_regression", {"n": 200, "features": 5}),
+    # forming the MLP's 1153 x 1153 Hessian every step is what newton-cg exists to avoid
+    Spec("mlp", "mlp", {}, loss_target=0.02, skip=("newton", "newton-lm")),
+)
+# name -> (registry optimizer, fixed hyperparameters, tuned on the grid?)
+OPTIMIZERS = {
+    "sgd": ("sgd", {}, True),
+    "momentum": ("momentum", {}, True),
+    "nesterov": ("nesterov", {}, True),
+    "adam": ("adam", {}, True),
+    "adamw": ("adamw", {}, True),
+    "rmsprop": ("rmsprop", {}, True),
+    "lbfgs": ("lbfgs", {}, False),
+    "newton": ("newton", {"linesearch": True}, False),
+    "newton-lm": ("newton", {"adaptive": True}, False),
+    "newton-cg": ("newton_cg", {}, False),
+}
+FULL = dict(steps=1000, tune_seeds=4, eval_seeds=8, lr_grid=tuple(10.0 ** np.arange(-5.0, 0.01, 0.5)),
+            problems=tuple(s.name for s in SUITE), optimizers=tuple(OPTIMIZERS), precision="float64")
+QUICK = dict(steps=300, tune_seeds=2, eval_seeds=4, lr_grid=tuple(10.0 ** np.arange(-4.0, 0.01, 1.0)),
+             problems=("quadratic-k100", "rosenbrock-2d", "logistic-regression"),
+             optimizers=("sgd", "momentum", "adam", "lbfgs", "newton"), precision="float64")
+
+
+def performance_profile(costs: np.ndarray, taus: np.ndarray) -> np.ndarray:
+    """Dolan–Moré profiles: ``rho[s, k]`` = share of problems solver ``s`` solves within ``taus[k]`` x the best.
+
+    Args:
+      costs: ``(problems, solvers)``; ``inf`` (or NaN) where a solver failed.
+      taus: ratios >= 1.
+
+    A problem no solver solves counts against every solver.
+    """
+    costs = np.where(np.isfinite(costs), costs, np.inf).astype(float)
+    best = np.min(costs, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = np.where(np.isfinite(costs), costs / best, np.inf)
+    return np.mean(ratios[:, :, None] <= np.asarray(taus)[None, None, :], axis=0)
+
+
+def _options(config: dict | None, quick: bool) -> dict:
+    opts = dict(QUICK if quick else FULL)
+    for key, value in (config or {}).items():
+        if key not in opts:
+            raise InputError(f"bench config: unknown key {key!r}{did_you_mean(key, opts)}; allowed: {', '.join(opts)}")
+        opts[key] = value
+    suite = {s.name: s for s in SUITE}
+    for p in opts["problems"]:
+        if p not in suite:
+            raise InputError(f"bench config: problems: unknown {p!r}{did_you_mean(p, suite)}; known: {', '.join(suite)}")
+    for o in opts["optimizers"]:
+        if o not in OPTIMIZERS:
+            raise InputError(f"bench config: optimizers: unknown {o!r}{did_you_mean(o, OPTIMIZERS)}; "
+                             f"known: {', '.join(OPTIMIZERS)}")
+    if not (isinstance(opts["steps"], int) and opts["steps"] >= 1):
+        raise InputError(f"bench config: steps must be a positive integer, got {opts['steps']!r}")
+    for key in ("tune_seeds", "eval_seeds"):
+        if not (isinstance(opts[key], int) and opts[key] >= 1):
+            raise InputError(f"bench config: {key} must be a positive integer, got {opts[key]!r}")
+    if not opts["lr_grid"] or any(not (isinstance(v, (int, float)) and v > 0) for v in opts["lr_grid"]):
+        raise InputError("bench config: lr_grid must be a list of positive learning rates")
+    if opts["precision"] not in ("float32", "float64"):
+        raise InputError(f"bench config: precision must be float32 or float64, got {opts['precision']!r}")
+    return opts
+
+
+def _target(spec: Spec, problem, loss0: np.ndarray):
+    """Per-seed loss thresholds (array over seeds)."""
+    if problem.minimum is not None:
+        return problem.minimum + spec.gap_tol * np.maximum(loss0 - problem.minimum, 1e-300)
+    return np.full_like(loss0, spec.loss_target)
+
+
+def _steps_to(loss: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    """First step at which each run's loss is within its threshold (-1: never); loss (..., seeds, T+1)."""
+    hit = loss <= threshold[..., None]
+    return np.where(hit.any(-1), hit.argmax(-1), -1)
+
+
+def _run(problem, name, fixed, grid, seeds, steps, keys):
+    sweep_grid = {"learning_rate": list(grid)} if grid else {}
+    plan = plan_sweep(problem, name, sweep_grid, seeds, steps, keys=keys, fixed=fixed)
+    t0 = time.perf_counter()
+    exe = plan.compile()
+    compile_s = time.perf_counter() - t0
+    trace = jax.block_until_ready(plan.run(exe))
+    return trace, compile_s
+
+
+def _time_per_step(problem, opt, steps: int, repeats: int = 3) -> tuple[float, float]:
+    """Steady-state seconds per step of one run (compiled first, blocked on, median of repeats)."""
+    params0 = problem.init(jax.random.PRNGKey(0))
+    t0 = time.perf_counter()
+    jax.block_until_ready(minimize(problem.loss, params0, opt, steps).loss)
+    first = time.perf_counter() - t0
+    times = []
+    for r in range(repeats):
+        p = problem.init(jax.random.PRNGKey(r + 1))
+        t0 = time.perf_counter()
+        jax.block_until_ready(minimize(problem.loss, p, opt, steps).loss)
+        times.append(time.perf_counter() - t0)
+    steady = statistics.median(times)
+    return steady / steps, max(first - steady, 0.0)
+
+
+def run_suite(config: dict | None = None, quick: bool = False, progress=None) -> dict:
+    """Tune, select and evaluate every (problem, optimizer) of the suite; returns the bench.json dict."""
+    opts = _options(config, quick)
+    ctx = jax.enable_x64(True) if opts["precision"] == "float64" else _Null()
+    started = time.perf_counter()
+    results = []
+    suite = {s.name: s for s in SUITE}
+    with ctx:
+        for pname in opts["problems"]:
+            spec = suite[pname]
+            problem = problems.make(spec.problem, **spec.options)
+            for oname in opts["optimizers"]:
+                if oname in spec.skip:
+                    continue
+                reg, fixed, tuned = OPTIMIZERS[oname]
+                if progress:
+                    progress(f"{pname} / {oname}")
+                grid = list(opts["lr_grid"]) if tuned else []
+                tune_keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(opts["tune_seeds"]))
+                trace, tune_compile = _run(problem, reg, fixed, grid, opts["tune_seeds"], opts["steps"], tune_keys)
+                loss = np.asarray(trace.loss, np.float64)
+                steps_to = _steps_to(loss, _target(spec, problem, loss[..., 0]))
+                big = opts["steps"] + 1
+                score = [(np.median(np.where(s >= 0, s, big)), np.median(l[:, -1])) for s, l in zip(steps_to, loss)]
+                best = min(range(len(score)), key=lambda i: score[i])
+                setting = trace.settings[best]
+                eval_keys = jax.vmap(jax.random.PRNGKey)(10_000 + jnp.arange(opts["eval_seeds"]))
+                ev, eval_compile = _run(problem, reg, {**fixed, **setting}, [], opts["eval_seeds"], opts["steps"], eval_keys)
+                ev_loss = np.asarray(ev.loss, np.float64)[0]
+                ev_steps = _steps_to(ev_loss, _target(spec, problem, ev_loss[:, 0]))
+                ok = ev_steps >= 0
+                per_step, single_compile = _time_per_step(problem, optimizers.make(reg, **fixed, **setting), opts["steps"])
+                median_steps = float(np.median(ev_steps[ok])) if ok.any() else None
+                gap = ev_loss[:, -1] - (problem.minimum if problem.minimum is not None else 0.0)
+                results.append({
+                    "problem": pname, "optimizer": oname, "registry_name": reg, "fixed": fixed,
+                    "minimum": problem.minimum,
+                    "best_setting": setting, "tuned": tuned,
+                    "tuning": [{"setting": s, "median_steps_to_target": None if sc[0] >= big else float(sc[0]),
+                                "median_final_loss": float(sc[1]),
+                                "diverged": int(np.sum(np.asarray(trace.diverged_at)[i] >= 0))}
+                               for i, (s, sc) in enumerate(zip(trace.settings, score))],
+                    "success_rate": float(ok.mean()),
+                    "median_steps_to_target": median_steps,
+                    "seconds_per_step": per_step,
+                    "median_time_to_target": None if median_steps is None else median_steps * per_step,
+                    "compile_seconds": {"tuning_sweep": tune_compile, "evaluation": eval_compile,
+                                        "single_run": single_compile},
+                    "median_final_gap" if problem.minimum is not None else "median_final_loss": float(np.median(gap)),
+                    "hessian_evaluations": median_steps if reg == "newton" else None,
+                    "target": f"gap <= {spec.gap_tol:g} x initial gap" if problem.minimum is not None
+                    else f"loss <= {spec.loss_target:g}",
+                })
+    device = jax.devices()[0]
+    return {
+        "schema_version": 1,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "quick": quick,
+        "protocol": PROTOCOL,
+        "options": {k: list(v) if isinstance(v, tuple) else v for k, v in opts.items()},
+        "wall_seconds": time.perf_counter() - started,
+        "device": {"platform": device.platform, "kind": device.device_kind, "count": jax.device_count()},
+        "machine": {"system": platform.system(), "machine": platform.machine(), "processor": platform.processor(),
+                    "python": platform.python_version()},
+        "versions": _versions(),
+        "results": results,
+    }
+
+
+class _Null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in ("jaxgrad", "jax", "jaxlib", "optax", "numpy"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def cost_table(bench: dict, key: str) -> tuple[list[str], list[str], np.ndarray]:
+    """``(problems, optimizers, costs)`` with ``inf`` where the target was not reached (median)."""
+    probs = list(dict.fromkeys(r["problem"] for r in bench["results"]))
+    opts = list(dict.fromkeys(r["optimizer"] for r in bench["results"]))
+    costs = np.full((len(probs), len(opts)), np.inf)
+    for r in bench["results"]:
+        value = r[key]
+        if value is not None and r["success_rate"] >= 0.5:
+            costs[probs.index(r["problem"]), opts.index(r["optimizer"])] = value
+    return probs, opts, costs
+
+
+def write_outputs(bench: dict, out: Path) -> list[Path]:
+    """bench.json, performance profiles (steps, time) and learning-rate sensitivity, as files."""
+    from jaxgrad import plots
+    from jaxgrad.files import save_figure
+
+    out.mkdir(parents=True, exist_ok=True)
+    files.write_json(out / "bench.json", bench)
+    written = [out / "bench.json"]
+    taus = np.logspace(0, 12, 400, base=2)  # first-order methods can be 1000x Newton's steps
+    for key, what in (("median_steps_to_target", "steps"), ("median_time_to_target", "time")):
+        probs, opts, costs = cost_table(bench, key)
+        rho = performance_profile(costs, taus)
+        fig, (ax,) = plots._figure(1, 6.8, 4.6)
+        plots.performance_profiles(ax, taus, rho, opts, what, len(probs))
+        save_figure(fig, out / f"profile_{what}.png")
+        written.append(out / f"profile_{what}.png")
+    tuned = [r for r in bench["results"] if r["tuned"]]
+    if tuned:
+        probs = list(dict.fromkeys(r["problem"] for r in tuned))
+        fig, axes = plots._figure(len(probs), 4.6, 4.0)
+        for ax, p in zip(axes, probs):
+            lines = []
+            for r in (r for r in tuned if r["problem"] == p):
+                lrs = [t["setting"]["learning_rate"] for t in r["tuning"]]
+                vals = [float(np.clip(t["median_final_loss"] - (r["minimum"] or 0.0), 1e-30, 1e30)) for t in r["tuning"]]
+                div = [t["diverged"] > 0 for t in r["tuning"]]
+                lines.append((r["optimizer"], lrs, vals, div))
+            plots.lr_sensitivity(ax, lines, ylabel="median final loss gap (tuning)", title=p)
+        save_figure(fig, out / "lr_sensitivity.png")
+        written.append(out / "lr_sensitivity.png")
+    return written
+
+
+def compare(a: dict, b: dict) -> list[tuple]:
+    """Rows ``(problem, optimizer, steps A, steps B, time A, time B, time ratio B/A)`` for shared pairs."""
+    index = {(r["problem"], r["optimizer"]): r for r in b["results"]}
+    rows = []
+    for r in a["results"]:
+        other = index.get((r["problem"], r["optimizer"]))
+        if other is None:
+            continue
+        ta, tb = r["median_time_to_target"], other["median_time_to_target"]
+        ratio = tb / ta if ta and tb else None
+        rows.append((r["problem"], r["optimizer"], r["median_steps_to_target"], other["median_steps_to_target"],
+                     ta, tb, ratio))
+    return rows

@@ -1,0 +1,81 @@
+"""The optimizer benchmark: the quick suite end to end, performance profiles, tuning."""
+
+import json
+
+import numpy as np
+import pytest
+
+from jaxgrad import bench
+from jaxgrad.cli import main
+from jaxgrad.errors import InputError
+
+
+def test_performance_profile_on_a_hand_made_table():
+    inf = np.inf
+    # 3 problems x 3 solvers (steps to target); solver 2 fails problem 1; nobody solves problem 2
+    costs = np.array([[10.0, 20.0, 40.0],
+                      [5.0, 5.0, inf],
+                      [inf, inf, inf]])
+    taus = np.array([1.0, 2.0, 3.9, 4.0, 100.0])
+    rho = bench.performance_profile(costs, taus)
+    # ratios: p0 -> 1, 2, 4; p1 -> 1, 1, inf; p2 -> inf for all
+    expected = np.array([[2 / 3, 2 / 3, 2 / 3, 2 / 3, 2 / 3],
+                         [1 / 3, 2 / 3, 2 / 3, 2 / 3, 2 / 3],
+                         [0.0, 0.0, 0.0, 1 / 3, 1 / 3]])
+    np.testing.assert_allclose(rho, expected)
+
+
+def test_tuning_picks_two_over_l_plus_mu_for_gradient_descent_on_a_quadratic():
+    kappa = 10.0  # quadratic-k10: eigenvalues in [1, 10], so L = 10, mu = 1
+    best = 2.0 / (kappa + 1.0)
+    grid = [0.5 * best, 0.8 * best, best, 1.08 * best]
+    result = bench.run_suite({"problems": ["quadratic-k10"], "optimizers": ["sgd"], "lr_grid": grid, "steps": 150,
+                              "tune_seeds": 2, "eval_seeds": 2})
+    (row,) = result["results"]
+    assert row["best_setting"]["learning_rate"] == pytest.approx(best)
+    steps = [t["median_steps_to_target"] for t in row["tuning"]]
+    assert steps[2] == min(s for s in steps if s is not None)
+    # the rate (kappa-1)/(kappa+1) per step for the slowest mode bounds the steps needed
+    assert row["median_steps_to_target"] <= np.log(1e-6) / (2 * np.log((kappa - 1) / (kappa + 1))) + 5
+
+
+def test_quick_bench_end_to_end(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert main(["bench", "--quick", "--out", str(out), "--no-cache"]) == 0
+    data = json.loads((out / "bench.json").read_text())
+    assert data["quick"] and data["protocol"].startswith("1. Every optimizer")
+    assert data["versions"]["jax"] and data["device"]["platform"] == "cpu"
+    assert len(data["results"]) == 3 * 5
+    newton = [r for r in data["results"] if r["optimizer"] == "newton"]
+    assert all(r["success_rate"] == 1.0 for r in newton)
+    q = next(r for r in newton if r["problem"] == "quadratic-k100")
+    assert q["median_steps_to_target"] == 1 and q["hessian_evaluations"] == 1
+    for name in ("profile_steps.png", "profile_time.png", "lr_sensitivity.png"):
+        assert (out / name).stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert "protocol:" in printed and "steps to target" in printed
+    assert main(["bench", "--compare", str(out / "bench.json"), str(out / "bench.json")]) == 0
+    assert "1.00" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"problems": ["rosenbrok-2d"]}, "did you mean 'rosenbrock-2d'"),
+        ({"optimizers": ["adma"]}, "did you mean 'adam'"),
+        ({"stepz": 3}, "did you mean 'steps'"),
+        ({"lr_grid": [0.1, -1.0]}, "positive learning rates"),
+    ],
+)
+def test_bench_config_errors(config, message):
+    with pytest.raises(InputError, match=message):
+        bench.run_suite(config, quick=True)
+
+
+def test_bench_cli_bad_input(tmp_path, capsys):
+    assert main(["bench", "--compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    bad = tmp_path / "b.toml"
+    bad.write_text("problems = [\n")
+    assert main(["bench", str(bad)]) == 2
+    assert "invalid TOML" in capsys.readouterr().err
