@@ -184,7 +184,8 @@ def _stats(group: Group, trace, config: Config, compile_s: float, run_s: float) 
     }
 
 
-def _versions() -> dict:
+def versions() -> dict:
+    """Versions of Python, jaxgrad and its numerical stack, for result files."""
     import importlib.metadata as md
 
     out = {"python": platform.python_version()}
@@ -286,7 +287,7 @@ class _Writer:
             "dtype": self.config.precision,
             "device": {"platform": device.platform, "kind": device.device_kind, "count": jax.device_count()},
             "machine": {"system": platform.system(), "machine": platform.machine(), "processor": platform.processor()},
-            "versions": _versions(),
+            "versions": versions(),
             "problems": problems_info,
             "groups": self.done,
         }

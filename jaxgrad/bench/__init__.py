@@ -40,6 +40,7 @@ import numpy as np
 from jaxgrad import files, optimizers, problems
 from jaxgrad.engine import minimize, plan_sweep
 from jaxgrad.errors import InputError, did_you_mean
+from jaxgrad.experiment import versions
 
 __all__ = ["SUITE", "OPTIMIZERS", "Spec", "run_suite", "performance_profile", "compare", "PROTOCOL"]
 
@@ -235,7 +236,7 @@ def run_suite(config: dict | None = None, quick: bool = False, progress=None) ->
         "device": {"platform": device.platform, "kind": device.device_kind, "count": jax.device_count()},
         "machine": {"system": platform.system(), "machine": platform.machine(), "processor": platform.processor(),
                     "python": platform.python_version()},
-        "versions": _versions(),
+        "versions": versions(),
         "results": results,
     }
 
@@ -246,18 +247,6 @@ class _Null:
 
     def __exit__(self, *a):
         return False
-
-
-def _versions() -> dict:
-    import importlib.metadata as md
-
-    out = {}
-    for pkg in ("jaxgrad", "jax", "jaxlib", "optax", "numpy"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = None
-    return out
 
 
 def cost_table(bench: dict, key: str) -> tuple[list[str], list[str], np.ndarray]:

@@ -33,6 +33,12 @@ def _init(features: int):
     return init
 
 
+def _sizes(n, features) -> tuple[int, int]:
+    check(int(n) == n and n >= 2, f"n must be an integer >= 2, got {n}")
+    check(int(features) == features and features >= 1, f"features must be a positive integer, got {features}")
+    return int(n), int(features)
+
+
 def _bounds(argmin, features: int):
     if features != 1:
         return None
@@ -48,10 +54,8 @@ def linear_regression(n: int = 100, features: int = 1, noise: float = 0.5, coef_
     ``minimum`` and ``argmin`` are the exact least-squares solution (NumPy ``lstsq`` in
     float64 on the same data).
     """
-    check(int(n) == n and n >= 2, f"n must be an integer >= 2, got {n}")
-    check(int(features) == features and features >= 1, f"features must be a positive integer, got {features}")
+    n, features = _sizes(n, features)
     check(noise >= 0, f"noise must be non-negative, got {noise}")
-    n, features = int(n), int(features)
     kx, kw, kb, ke = jax.random.split(as_key(key), 4)
     X = np.asarray(jax.random.normal(kx, (n, features), jnp.float32), np.float64)
     w_true = coef_scale * np.asarray(jax.random.normal(kw, (features,), jnp.float32), np.float64)
@@ -104,10 +108,8 @@ def logistic_regression(n: int = 200, features: int = 2, l2: float = 0.0, key=0)
     finite. Loss: mean binary cross-entropy plus ``l2 / 2 * |w|²``. ``minimum`` and
     ``argmin`` come from Newton's method (IRLS) in float64 NumPy.
     """
-    check(int(n) == n and n >= 2, f"n must be an integer >= 2, got {n}")
-    check(int(features) == features and features >= 1, f"features must be a positive integer, got {features}")
+    n, features = _sizes(n, features)
     check(l2 >= 0, f"l2 must be non-negative, got {l2}")
-    n, features = int(n), int(features)
     kx, kw, kb, ky = jax.random.split(as_key(key), 4)
     X = np.asarray(jax.random.normal(kx, (n, features), jnp.float32), np.float64)
     w_true = 2.0 * np.asarray(jax.random.normal(kw, (features,), jnp.float32), np.float64)
