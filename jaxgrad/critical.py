@@ -50,6 +50,11 @@ def _newton_from(starts: jax.Array, *, f: Callable, steps: int):
 
 
 @functools.partial(jax.jit, static_argnames=("f",))
+def _grad_norms(points: jax.Array, *, f: Callable):
+    return jnp.linalg.norm(jax.vmap(derivatives.grad(f))(points), axis=-1)
+
+
+@functools.partial(jax.jit, static_argnames=("f",))
 def _describe(points: jax.Array, *, f: Callable):
     values = jax.vmap(f)(points)
     eigs = curvature.eigvalsh(jax.vmap(derivatives.hessian(f))(points))
@@ -105,11 +110,11 @@ def critical_points(
         width = (hi - lo) / cells
         idx = jnp.stack(jnp.unravel_index(jnp.arange(grid.size), grid.shape), axis=-1)
         starts = lo[None, :] + (idx + 0.5) * width[None, :]
-        start_grad = jax.vmap(derivatives.grad(f))(starts)
+        start_norms = np.asarray(_grad_norms(starts, f=f))
         ends, gnorm = _newton_from(starts, f=f, steps=int(steps))
         ends, gnorm = np.asarray(ends), np.asarray(gnorm)
         if tol is None:
-            scale = float(np.nanmax(np.linalg.norm(np.asarray(start_grad), axis=-1), initial=0.0))
+            scale = float(np.nanmax(start_norms, initial=0.0))
             tol = 1e-8 * max(1.0, scale if np.isfinite(scale) else 1.0)
         diag = float(np.linalg.norm(np.asarray(upper) - np.asarray(lower)))
         merge_tol = 1e-6 * diag if merge_tol is None else float(merge_tol)

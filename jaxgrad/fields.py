@@ -92,6 +92,7 @@ def _mesh(n_devices: int):
     return jax.make_mesh((n_devices,), ("points",), axis_types=(AxisType.Auto,), devices=jax.devices()[:n_devices])
 
 
+@functools.lru_cache(maxsize=256)
 def _largest_divisor_at_most(n: int, limit: int) -> int:
     best = 1
     for k in range(1, math.isqrt(n) + 1):

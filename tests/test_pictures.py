@@ -201,3 +201,34 @@ def test_every_plot_function_writes_an_image(tmp_path):
     assert (tmp_path / "race.gif").read_bytes()[:6] in (b"GIF89a", b"GIF87a")
     small = {k: v for k, v in sizes.items() if v < 5_000}
     assert not small, small
+
+
+def test_second_landscape_and_critical_points_calls_do_not_retrace(mlp):
+    p, params = mlp
+    traces = []
+
+    def loss(q):
+        traces.append(1)
+        return p.loss(q)
+
+    d1, d2 = landscape.random_plane(jax.random.PRNGKey(5), params)
+    landscape.plane(loss, params, d1, d2, num=5, chunk_size=25)
+    n = len(traces)
+    e1, e2 = landscape.random_plane(jax.random.PRNGKey(6), params)  # new directions and params: data
+    moved = jax.tree_util.tree_map(lambda x: x * 1.1, params)
+    out = landscape.plane(loss, moved, e1, e2, num=5, chunk_size=25)
+    assert len(traces) == n
+    direct = loss(jax.tree_util.tree_map(lambda x, a, b: x + out.alphas[1] * a + out.betas[3] * b, moved, e1, e2))
+    assert out.losses[1, 3] == pytest.approx(float(direct), rel=1e-10)
+
+    calls = []
+
+    def f(v):
+        calls.append(1)
+        return v[0] ** 2 - v[1] ** 2
+
+    first = jg.critical_points(f, (-1, -1), (1, 1), num=4)
+    n = len(calls)
+    second = jg.critical_points(f, (-2, -2), (1, 1), num=4)
+    assert len(calls) == n
+    assert [c.kind for c in first] == [c.kind for c in second] == ["saddle"]
