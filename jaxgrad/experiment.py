@@ -443,7 +443,7 @@ def _basins(config: Config, group: Group, stats: dict):
 
     best = int(np.argmin([s["median_final_loss"] for s in stats["settings"]]))
     opt = optimizers.make(group.optimizer.name, **group.settings[best], **group.optimizer.fixed)
-    return basins(group.problem, opt, num=BASIN_POINTS, steps=config.steps, tol=config.tol or 1e-6)
+    return basins(group.problem, opt, num=BASIN_POINTS, steps=config.steps, tol=config.tol)
 
 
 def _draw(run_dir: Path) -> list[Path]:
