@@ -96,13 +96,18 @@ def _add_check(sub) -> None:
     p.add_argument("--direction", help="a direction for the directional derivative, e.g. 3,4")
     p.add_argument("--variables", help="variable order, e.g. x,y (default: natural order of the names)")
     p.add_argument("--float64", action="store_true", help="compute in float64 (default float32)")
-    p.set_defaults(run=_run_check)
+    p.set_defaults(run=_in_precision(_check))
 
 
-def _run_check(args) -> int:
-    context, dtype = precision(args.float64)
-    with context:
-        return _check(args, dtype)
+def _in_precision(command):
+    """Run ``command(args, dtype)`` inside the precision ``--float64`` asks for."""
+
+    def run(args) -> int:
+        context, dtype = precision(args.float64)
+        with context:
+            return command(args, dtype)
+
+    return run
 
 
 def _check(args, dtype) -> int:
@@ -195,13 +200,7 @@ def _add_field(sub) -> None:
     p.add_argument("--save", metavar="NPZ", help="save the axes and the field as .npz")
     p.add_argument("--chunk-size", type=int, help="points per lax.map batch (default: automatic)")
     p.add_argument("--float64", action="store_true", help="compute in float64 (default float32)")
-    p.set_defaults(run=_run_field)
-
-
-def _run_field(args) -> int:
-    context, dtype = precision(args.float64)
-    with context:
-        return _field(args, dtype)
+    p.set_defaults(run=_in_precision(_field))
 
 
 def _field(args, dtype) -> int:
@@ -213,7 +212,7 @@ def _field(args, dtype) -> int:
     import jaxgrad as jg
     from jaxgrad.curvature import KINDS
     from jaxgrad.fields import plan_field, quantity
-    from jaxgrad.files import save_figure, write_npz
+    from jaxgrad.files import write_npz
     from jaxgrad.grid import Grid
 
     f = jg.expression(args.expr, args.variables)

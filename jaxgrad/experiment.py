@@ -22,16 +22,14 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import io
-import math
 import platform
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 

@@ -24,7 +24,6 @@ Directions (Li et al., *Visualizing the Loss Landscape of Neural Nets*, 2018):
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax

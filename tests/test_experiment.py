@@ -2,7 +2,6 @@
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 
 from jaxgrad import report
 from jaxgrad.cli import main
-from jaxgrad.config import ConfigError, apply_overrides, load_config, parse_config, to_toml
+from jaxgrad.config import apply_overrides, load_config, parse_config, to_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.toml"))

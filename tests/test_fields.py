@@ -14,9 +14,9 @@ import pytest
 import jaxgrad as jg
 from jaxgrad.cli import main
 from jaxgrad.critical import critical_points
-from jaxgrad.curvature import KINDS, eigvalsh, kind_code
+from jaxgrad.curvature import eigvalsh, kind_code
 from jaxgrad.errors import InputError
-from jaxgrad.fields import QUANTITIES, field, plan_field, quantity
+from jaxgrad.fields import field, plan_field, quantity
 from jaxgrad.grid import Grid
 
 F_TEXT = "x**2*y + exp(x*y)"

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-import jaxgrad as jg
 from jaxgrad import problems
 from jaxgrad.errors import InputError
 

@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import math
 import platform
 import statistics
 import time
 from pathlib import Path
-from typing import Any
 
 import jax
 import jax.numpy as jnp

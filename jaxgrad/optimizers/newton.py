@@ -14,7 +14,7 @@ system by conjugate gradients on Hessian-vector products, never forming :math:`H
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -39,6 +39,24 @@ def _sizes(n, features) -> tuple[int, int]:
     return int(n), int(features)
 
 
+def _problem(name: str, objective, X, y, theta: np.ndarray, minimum: float, kind: str, predict) -> Problem:
+    """A regression Problem from its data and its optimum ``theta = (w..., b)`` (float64)."""
+    features = X.shape[1]
+    argmin = {"b": jnp.asarray(theta[-1], _dtype()), "w": jnp.asarray(theta[:-1], _dtype())}
+    return Problem(
+        name=name,
+        objective=objective,
+        init_fn=_init(features),
+        data=(jnp.asarray(X, _dtype()), jnp.asarray(y, _dtype())),
+        minimum=minimum,
+        argmin=argmin,
+        minimizers=(argmin,),
+        bounds=_bounds(argmin, features),
+        kind=kind,
+        predict=predict,
+    )
+
+
 def _bounds(argmin, features: int):
     if features != 1:
         return None
@@ -64,24 +82,12 @@ def linear_regression(n: int = 100, features: int = 1, noise: float = 0.5, coef_
     design = np.concatenate([X, np.ones((n, 1))], axis=1)
     coef, *_ = np.linalg.lstsq(design, y, rcond=None)
     minimum = float(np.mean((design @ coef - y) ** 2))
-    argmin = {"b": jnp.asarray(coef[-1], _dtype()), "w": jnp.asarray(coef[:-1], _dtype())}
 
     def objective(params, data):
         inputs, targets = data
         return jnp.mean((_linear(params, inputs) - targets) ** 2)
 
-    return Problem(
-        name="linear_regression",
-        objective=objective,
-        init_fn=_init(features),
-        data=(jnp.asarray(X, _dtype()), jnp.asarray(y, _dtype())),
-        minimum=minimum,
-        argmin=argmin,
-        minimizers=(argmin,),
-        bounds=_bounds(argmin, features),
-        kind="regression",
-        predict=_linear,
-    )
+    return _problem("linear_regression", objective, X, y, coef, minimum, "regression", _linear)
 
 
 def _newton_logistic(X: np.ndarray, y: np.ndarray, l2: float, steps: int = 50) -> np.ndarray:
@@ -120,22 +126,11 @@ def logistic_regression(n: int = 200, features: int = 2, l2: float = 0.0, key=0)
     theta = _newton_logistic(X, y, l2)
     z = X @ theta[:-1] + theta[-1]
     minimum = float(np.mean(np.logaddexp(0.0, z) - y * z) + 0.5 * l2 * theta[:-1] @ theta[:-1])
-    argmin = {"b": jnp.asarray(theta[-1], _dtype()), "w": jnp.asarray(theta[:-1], _dtype())}
 
     def objective(params, data):
         inputs, targets = data
         z = _linear(params, inputs)
         return jnp.mean(jax.nn.softplus(z) - targets * z) + 0.5 * l2 * jnp.sum(params["w"] ** 2)
 
-    return Problem(
-        name="logistic_regression",
-        objective=objective,
-        init_fn=_init(features),
-        data=(jnp.asarray(X, _dtype()), jnp.asarray(y, _dtype())),
-        minimum=minimum,
-        argmin=argmin,
-        minimizers=(argmin,),
-        bounds=_bounds(argmin, features),
-        kind="classification",
-        predict=lambda params, inputs: jax.nn.sigmoid(_linear(params, inputs)),
-    )
+    return _problem("logistic_regression", objective, X, y, theta, minimum, "classification",
+                    lambda params, inputs: jax.nn.sigmoid(_linear(params, inputs)))
