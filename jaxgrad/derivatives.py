@@ -74,8 +74,8 @@ def _memoize(factory):
     @functools.wraps(factory)
     def memoized(f, *args, **kwargs):
         try:
-            hash(f)
-        except TypeError:  # an unhashable callable: build afresh
+            hash((f, args, tuple(kwargs.items())))
+        except TypeError:  # an unhashable callable or option (an array step): build afresh
             return factory(f, *args, **kwargs)
         return cached(f, *args, **kwargs)
 

@@ -4,11 +4,16 @@ All perturbed points of one call are evaluated by one ``jax.lax.map`` over the b
 (batched, so memory stays bounded for large ``n``), never by a Python loop over
 coordinates. Steps scale with ``max(|x_i|, 1)`` and the dtype's machine epsilon,
 and are rounded so that ``x_i + h_i`` is exactly representable.
+
+The functions returned here are jitted and memoised (one compilation per ``f`` and
+options), so an eager call such as ``check_gradient`` compiles once; extra arguments
+after the point are traced, so they must be arrays or pytrees of arrays.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable
 
 import jax
@@ -17,6 +22,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from jaxgrad import derivatives
+from jaxgrad.derivatives import _memoize
 
 PyTree = Any
 
@@ -43,6 +49,38 @@ _STENCILS = {
 _BATCH_ELEMENTS = 1 << 17  # perturbed coordinates per batch (1 MiB in float64): batches that stay in
 # cache and reuse one buffer are 3-10x faster than one big vmap, whose temporaries are fresh
 # page-faulting allocations on every call (measured in benchmarks/numerical.py)
+
+
+# XLA:CPU gives reductions to YNNPACK fusions, which cannot take in the select that builds
+# each perturbed point, so every batch of points is written out and read back; XLA's own
+# fused loop builds the points in registers and is 2-3x faster here (benchmarks/numerical.py).
+# Other backends ignore the option; a jaxlib that does not know it goes without. JAX takes
+# compiler options only at the top level, so inside a caller's jit the caller's options rule.
+_XLA_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+
+
+@functools.cache
+def _compiler_options() -> dict | None:
+    probe = jax.jit(lambda v: jnp.sum(v * v), compiler_options=_XLA_OPTIONS)
+    try:
+        probe(jnp.ones(2))
+    except jax.errors.JaxRuntimeError:  # "No such compile option" in another jaxlib
+        return None
+    return dict(_XLA_OPTIONS)
+
+
+def _compiled(fn: Callable) -> Callable:
+    """``fn`` jitted with :data:`_XLA_OPTIONS` when called eagerly, inlined when staged."""
+    jitted = jax.jit(fn, compiler_options=_compiler_options())
+
+    @functools.wraps(fn)
+    def call(*args):
+        try:
+            return jitted(*args)
+        except ValueError:  # staged into a caller's jit, which refuses nested compiler options
+            return fn(*args)  # (a ValueError of fn's own is raised again from here)
+
+    return call
 
 
 def _check_scheme(scheme: str, allowed=SCHEMES) -> None:
@@ -103,6 +141,7 @@ def _first_partials(g: Callable, x: jax.Array, step, scheme: str) -> jax.Array:
     return combined / h.reshape((n,) + (1,) * (combined.ndim - 1))
 
 
+@_memoize
 def numerical_gradient(f: Callable[..., jax.Array], step=None, scheme: str = "central") -> Callable[..., PyTree]:
     r"""Finite-difference gradient of a scalar function.
 
@@ -137,9 +176,10 @@ def numerical_gradient(f: Callable[..., jax.Array], step=None, scheme: str = "ce
             raise TypeError(f"numerical_gradient needs a scalar function; it returned shape {out.shape}.")
         return unravel(_first_partials(lambda p: f(unravel(p), *args), flat, step, scheme))
 
-    return num_grad
+    return _compiled(num_grad)
 
 
+@_memoize
 def numerical_jacobian(f: Callable[..., jax.Array], step=None, scheme: str = "central") -> Callable[..., jax.Array]:
     """Finite-difference Jacobian, shape ``out_shape + (n,)`` (``(m, n)`` for ``R^n -> R^m``).
 
@@ -153,9 +193,10 @@ def numerical_jacobian(f: Callable[..., jax.Array], step=None, scheme: str = "ce
         d = _first_partials(lambda p: f(unravel(p), *args), flat, step, scheme)  # (n,) + out
         return jnp.moveaxis(d, 0, -1)
 
-    return num_jac
+    return _compiled(num_jac)
 
 
+@_memoize
 def numerical_hessian(f: Callable[..., jax.Array], step=None, scheme: str = "central") -> Callable[..., jax.Array]:
     r"""Finite-difference Hessian of a scalar function from function values alone.
 
@@ -193,7 +234,7 @@ def numerical_hessian(f: Callable[..., jax.Array], step=None, scheme: str = "cen
         H = estimate(1.0) if len(scales) == 1 else (4 * estimate(0.5) - estimate(1.0)) / 3
         return (H + H.T) / 2
 
-    return num_hess
+    return _compiled(num_hess)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """Finite differences and gradient checks against sympy and planted errors."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,6 +29,7 @@ BANK = [
 POINTS = [(0.3, -0.7, 1.1), (1.0, 2.0, -0.5), (-1.2, 0.4, 0.9)]
 
 
+@functools.cache  # one function per formula, so its compiled derivatives serve every point
 def to_jax(expr):
     fn = sp.lambdify(SYMS, expr, modules=[{"erf": jax.scipy.special.erf}, "jax"])
     return lambda p: fn(p[0], p[1], p[2])
@@ -107,6 +110,45 @@ def test_float32_default_step_is_dtype_aware():
     assert g.dtype == jnp.float32
     exact = np.array([2 * 2 + 2 * np.exp(2), 1 + np.exp(2)])
     assert rel_err(g, exact) < 1e-3  # eps32^(2/3) ~ 2e-5 times the function's scale
+
+
+def test_numerical_derivatives_compile_once_and_compose_with_jit_and_vmap():
+    traces = []
+
+    def f(p):
+        traces.append(None)  # runs once per trace, not per call
+        return jnp.sum(jnp.sin(p) * p[::-1])
+
+    exact = jg.grad(f)
+    x = jnp.asarray([0.3, -0.8, 1.5])
+    num = jg.numerical_gradient(f, scheme="richardson")
+    assert num is jg.numerical_gradient(f, scheme="richardson")  # memoised: one compilation
+    first, expected = num(x), exact(x + 1)
+    n_traces = len(traces)
+    np.testing.assert_allclose(num(x + 1), expected, rtol=1e-9)
+    assert len(traces) == n_traces  # the second eager call reuses the compiled program
+    # staged into a caller's jit, with the point traced or closed over, and under vmap
+    np.testing.assert_allclose(jax.jit(num)(x), first, rtol=1e-12)
+    np.testing.assert_allclose(jax.jit(lambda s: s * num(x))(2.0), 2 * first, rtol=1e-12)
+    xs = jnp.stack([x, -x, 2 * x])
+    np.testing.assert_allclose(jax.vmap(num)(xs), jax.vmap(exact)(xs), rtol=1e-9)
+    H = jax.jit(jg.numerical_hessian(f))(x)
+    np.testing.assert_allclose(H, jg.hessian(f)(x), rtol=1e-5, atol=1e-6)
+    # an array step cannot be a cache key: the function is built afresh, and still right
+    np.testing.assert_allclose(jg.numerical_gradient(f, step=jnp.full(3, 1e-5))(x), exact(x), rtol=1e-8)
+
+
+def test_unknown_compiler_option_is_dropped(monkeypatch):
+    from jaxgrad import numerical
+
+    monkeypatch.setattr(numerical, "_XLA_OPTIONS", {"xla_no_such_option_in_any_jaxlib": ""})
+    numerical._compiler_options.cache_clear()
+    try:
+        assert numerical._compiler_options() is None
+        num = numerical._compiled(jg.numerical_gradient(lambda p: p[0] ** 2 * p[1]).__wrapped__)
+        np.testing.assert_allclose(num(jnp.asarray([1.0, 2.0])), [4.0, 1.0], rtol=1e-9)
+    finally:
+        numerical._compiler_options.cache_clear()
 
 
 @pytest.mark.parametrize("bad", ["sideways", "CENTRAL"])
