@@ -474,6 +474,10 @@ def _add_bench(sub) -> None:
     p.add_argument("--quick", action="store_true", help="a small suite that finishes in under 2 minutes")
     p.add_argument("--out", metavar="DIR", help="where bench.json and the PNGs go (default runs/bench-<time>)")
     p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two bench.json files")
+    p.add_argument("--optimizer", action="append", default=[], metavar="SPEC",
+                   help="also benchmark this optimizer (repeatable): a registry name or a factory "
+                        "'module:function' / 'file.py:function', then ',key=value' hyperparameters, "
+                        "e.g. 'optax:adamw,weight_decay=1e-4'")
     p.add_argument("--no-cache", action="store_true", help="do not use the persistent compilation cache")
     p.set_defaults(run=_run_bench)
 
@@ -531,9 +535,11 @@ def _run_bench(args) -> int:
             raise UsageError(f"{args.what}: no such file") from None
         except tomllib.TOMLDecodeError as err:
             raise UsageError(f"{args.what}: invalid TOML: {err}") from None
+    extra = tuple(bench.parse_optimizer(spec) for spec in args.optimizer)
     out = Path(args.out or Path("runs") / f"bench-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     console.print("protocol: " + " ".join(bench.PROTOCOL.split()))
-    result = bench.run_suite(config, quick=args.quick, progress=lambda s: console.print(f"  {s}", style="dim"))
+    result = bench.run_suite(config, quick=args.quick, progress=lambda s: console.print(f"  {s}", style="dim"),
+                             extra=extra)
     written = bench.write_outputs(result, out)
     table = Table(title=f"jaxgrad bench{' --quick' if args.quick else ''}: {result['options']['precision']}, "
                         f"{result['options']['steps']} steps, {result['options']['eval_seeds']} fresh seeds, "

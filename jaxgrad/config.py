@@ -24,6 +24,11 @@ Schema::
     name = "sgd"
     learning_rate = [1e-4, 3e-4, 1e-3]   # a list sweeps (lists sweep their product)
 
+    [[optimizers]]
+    factory = "optax:adamw"          # or "my_opt.py:make" (relative to this file)
+    learning_rate = [1e-3, 1e-2]     # the other keys are its keyword arguments
+    weight_decay = 1e-4
+
     [output]
     directory = "runs/shootout"      # default runs/<name>-<timestamp>
     plots = ["loss", "paths"]        # default: chosen per problem kind
@@ -40,6 +45,9 @@ import tomllib
 from pathlib import Path
 from typing import Any, Sequence
 
+import optax
+
+from jaxgrad import factories
 from jaxgrad import optimizers as _optimizers
 from jaxgrad import problems as _problems
 from jaxgrad.errors import InputError, did_you_mean
@@ -66,13 +74,29 @@ class ProblemConfig:
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerConfig:
-    """One compiled group: float lists in ``sweep`` (their product), everything else in ``fixed``."""
+    """One compiled group: float lists in ``sweep`` (their product), everything else in ``fixed``.
+
+    ``name`` is the registry name, or the factory's spec (``"optax:adamw"``) when
+    ``factory`` holds the imported function.
+    """
 
     name: str
     sweep: dict
     fixed: dict
     label: str
     index: int  # position in the config's [[optimizers]]
+    factory: Any = None
+
+    @property
+    def optimizer(self):
+        """What :func:`jaxgrad.sweep` takes: the registry name or the factory."""
+        return self.name if self.factory is None else self.factory
+
+    def build(self, setting: dict):
+        """The transformation of one setting (concrete values)."""
+        if self.factory is None:
+            return _optimizers.make(self.name, **self.fixed, **setting)
+        return self.factory(**self.fixed, **setting)
 
     @property
     def settings(self) -> list[dict]:
@@ -174,15 +198,29 @@ def _problem(check: _Checker, table: Any, i: int) -> ProblemConfig:
     return ProblemConfig(name, table, check.string(label, f"{field}.label") if label is not None else default_label)
 
 
-def _optimizer(check: _Checker, table: Any, i: int) -> list[OptimizerConfig]:
+def _label(text: str, fixed: dict) -> str:
+    short = {"learning_rate": "lr", "momentum": "mu", "weight_decay": "wd"}
+    if not fixed:
+        return text
+    return text + " (" + ", ".join(f"{short.get(k, k)}={v:g}" if isinstance(v, float) else f"{short.get(k, k)}={v}"
+                                   for k, v in fixed.items()) + ")"
+
+
+def _optimizer(check: _Checker, table: Any, i: int, base: Path | None) -> list[OptimizerConfig]:
     field = f"optimizers.{i}"
     if not isinstance(table, dict):
         check.fail(field, "must be a table ([[optimizers]])")
     table = dict(table)
-    if "name" not in table:
-        check.fail(field, "needs name")
-    name = table.pop("name")
     label = table.pop("label", None)
+    if label is not None:
+        check.string(label, f"{field}.label")
+    if "factory" in table:
+        if "name" in table:
+            check.fail(f"{field}.name", "give name (a registry optimizer) or factory (your function), not both")
+        return _optimizer_factory(check, table, field, i, base, label)
+    if "name" not in table:
+        check.fail(field, "needs name (a registry optimizer) or factory = \"module:function\"")
+    name = table.pop("name")
     if not isinstance(name, str) or name not in _optimizers.names():
         check.fail(f"{field}.name", f"unknown optimizer {name!r}{did_you_mean(name, _optimizers.names())}; "
                                     f"known: {', '.join(_optimizers.names())}")
@@ -214,12 +252,57 @@ def _optimizer(check: _Checker, table: Any, i: int) -> list[OptimizerConfig]:
             _optimizers.make(name, **group_fixed, **{k: v[0] for k, v in swept.items()})
         except InputError as err:
             check.fail(field, str(err))
-        text = label if label is not None else name
-        if group_fixed and label is None:
-            short = {"learning_rate": "lr", "momentum": "mu"}
-            text += " (" + ", ".join(f"{short.get(k, k)}={v:g}" if isinstance(v, float) else f"{short.get(k, k)}={v}"
-                                     for k, v in group_fixed.items()) + ")"
+        text = label if label is not None else _label(name, group_fixed)
         groups.append(OptimizerConfig(name, swept, group_fixed, text, i))
+    return groups
+
+
+def _optimizer_factory(check: _Checker, table: dict, field: str, i: int, base: Path | None,
+                       label: str | None) -> list[OptimizerConfig]:
+    """``factory = "module:function"``: the other keys are its keyword arguments; float lists sweep."""
+    spec = table.pop("factory")
+    try:
+        factory = factories.load(spec, base)
+    except InputError as err:
+        check.fail(f"{field}.factory", str(err))
+    where = factories.label(spec, factory)
+    try:
+        factories.check_keywords(factory, list(table), where)
+    except InputError as err:
+        key = next((k for k in table if repr(k) in str(err)), None)
+        check.fail(f"{field}.{key}" if key else f"{field}.factory", str(err))
+    swept, static_lists, fixed = {}, {}, {}
+    for key, value in table.items():
+        if isinstance(value, list):
+            if not value:
+                check.fail(f"{field}.{key}", "an empty list sweeps nothing")
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                for v in value:
+                    if not math.isfinite(v):
+                        check.fail(f"{field}.{key}", f"must be finite, got {v!r}")
+                swept[key] = [float(v) for v in value]
+            else:
+                static_lists[key] = value
+        else:
+            if isinstance(value, float) and not math.isfinite(value):
+                check.fail(f"{field}.{key}", f"must be finite, got {value!r}")
+            fixed[key] = value
+    groups = []
+    combos = [dict(zip(static_lists, c)) for c in itertools.product(*static_lists.values())] or [{}]
+    for combo in combos:
+        group_fixed = {**fixed, **combo}
+        config = OptimizerConfig(spec, swept, group_fixed, label if label is not None else _label(where, group_fixed),
+                                 i, factory)
+        first = {k: v[0] for k, v in swept.items()}
+        try:
+            tx = config.build(first)
+        except Exception as err:  # the user's factory refused these values
+            check.fail(field, f"{where}({', '.join(f'{k}={v!r}' for k, v in {**group_fixed, **first}.items())}) "
+                              f"failed: {type(err).__name__}: {err}")
+        if not isinstance(tx, optax.GradientTransformation):
+            check.fail(f"{field}.factory", f"{spec} must return an optax GradientTransformation, "
+                                           f"got {type(tx).__name__}")
+        groups.append(config)
     return groups
 
 
@@ -249,7 +332,8 @@ def parse_config(data: dict, source: str = "<config>", default_name: str = "expe
     if not isinstance(raw_optimizers, list) or not raw_optimizers:
         check.fail("optimizers", "needs at least one [[optimizers]] table")
     probs = tuple(_problem(check, t, i) for i, t in enumerate(raw_problems))
-    opts = tuple(g for i, t in enumerate(raw_optimizers) for g in _optimizer(check, t, i))
+    base = Path(source).parent if source and not source.startswith("<") else None
+    opts = tuple(g for i, t in enumerate(raw_optimizers) for g in _optimizer(check, t, i, base))
     output = data.get("output", {})
     if not isinstance(output, dict):
         check.fail("output", "must be a table ([output])")

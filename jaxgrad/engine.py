@@ -15,8 +15,11 @@ spread over all devices with ``shard_map`` when there are several).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
+import numbers
+import weakref
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax
@@ -25,8 +28,9 @@ import numpy as np
 import optax
 from jax.sharding import AxisType, PartitionSpec
 
-from jaxgrad import optimizers as _optimizers
+from jaxgrad import factories, optimizers as _optimizers
 from jaxgrad.errors import InputError
+from jaxgrad.problems._problem import batch_loss
 
 PyTree = Any
 
@@ -87,7 +91,8 @@ def _select(pred, a, b):
     return jax.tree_util.tree_map(lambda x, y: jnp.where(pred, x, y), a, b)
 
 
-def _run(full_loss: Callable, step_loss: Callable | None, optimizer, params0, steps: int, tol, record: bool) -> Trace:
+def _run(full_loss: Callable, step_loss: Callable | None, update: Callable, params0, state0, steps: int, tol,
+         record: bool) -> Trace:
     """One run: ``steps`` updates in a ``lax.scan`` (traceable; jit and vmap it outside).
 
     A run diverges at the first step whose loss, gradient or parameters are not
@@ -99,7 +104,6 @@ def _run(full_loss: Callable, step_loss: Callable | None, optimizer, params0, st
     mini-batch loss); ``None`` means the full loss. The recorded loss and gradient
     norm are always the full ones.
     """
-    state0 = optimizer.init(params0)
 
     def body(carry, k):
         params, state, prev, diverged_at = carry
@@ -115,7 +119,7 @@ def _run(full_loss: Callable, step_loss: Callable | None, optimizer, params0, st
         else:
             batch_fn = lambda p: step_loss(p, k)  # noqa: E731
             batch_value, batch_grads = jax.value_and_grad(batch_fn)(params)
-        updates, new_state = optimizer.update(
+        updates, new_state = update(
             batch_grads, state, params, value=batch_value, grad=batch_grads, value_fn=batch_fn)
         new_params = optax.apply_updates(params, updates)
         next_bad = ~frozen & ~here & ~_all_finite(new_params)
@@ -149,19 +153,89 @@ def _run(full_loss: Callable, step_loss: Callable | None, optimizer, params0, st
 def _check_run_args(steps, tol) -> None:
     if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
         raise InputError(f"steps must be a positive integer, got {steps!r}")
-    if tol is not None and not (isinstance(tol, (int, float)) and tol >= 0):
+    if tol is not None and not (isinstance(tol, (int, float)) and not isinstance(tol, bool) and tol >= 0):
         raise InputError(f"tol must be a non-negative number or None, got {tol!r}")
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "optimizer", "steps", "tol", "record"))
-def _minimize(params0, *, loss, optimizer, steps, tol, record):
-    return _run(loss, None, optimizer, params0, steps, tol, record)
+def as_transformation(optimizer) -> optax.GradientTransformation:
+    """A registry name or any optax transformation, as a transformation.
+
+    Raises:
+      InputError: for anything else, saying what was received.
+    """
+    if isinstance(optimizer, str):
+        return _optimizers.make(optimizer)
+    if isinstance(optimizer, optax.GradientTransformation):
+        return optimizer
+    hint = " (a factory: call it, or pass it to sweep)" if callable(optimizer) else ""
+    raise InputError(f"optimizer must be a registry name ({', '.join(_optimizers.names())}) or an optax "
+                     f"GradientTransformation, got {type(optimizer).__name__} {optimizer!r:.80}{hint}")
+
+
+class _Stepper:
+    """A transformation's ``update`` as a static jit argument, compared as ``update`` is.
+
+    A registry optimizer's ``update`` is keyed by its structure (its floats are in its
+    state), so any learning rate shares one program; a user's transformation is
+    keyed by identity: reusing the object reuses the program.
+    """
+
+    def __init__(self, tx):
+        self.update = optax.with_extra_args_support(tx).update
+        self.key = tx.update
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __eq__(self, other):
+        return isinstance(other, _Stepper) and self.key == other.key
+
+
+_checked_losses: "weakref.WeakKeyDictionary[Callable, set]" = weakref.WeakKeyDictionary()
+
+
+def _signature(tree) -> tuple:
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return (treedef,) + tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves)
+
+
+_checked_keys: dict[Any, set] = {}
+
+
+def check_loss(loss: Callable, params, *args, key=None, what: str = "loss") -> None:
+    """Refuse a loss that is not a real scalar at ``params``; checked once per (loss, shapes).
+
+    The record is a weak reference to ``loss`` (or, given, a structural ``key`` such as
+    a registry problem's name and options): it keeps no user data alive.
+    """
+    if not callable(loss):
+        raise InputError(f"{what} must be a function of the parameters, got {type(loss).__name__}")
+    sig = (_signature(params), _signature(args), jax.config.jax_enable_x64)
+    key = None if key is loss else key
+    try:
+        seen = _checked_keys.setdefault(key, set()) if key is not None else _checked_losses.setdefault(loss, set())
+    except TypeError:  # not weak-referenceable: check every time
+        seen = set()
+    if sig in seen:
+        return
+    out = jax.eval_shape(loss, params, *args)
+    if not (isinstance(out, jax.ShapeDtypeStruct) and out.shape == () and jnp.issubdtype(out.dtype, jnp.floating)):
+        got = out.shape if isinstance(out, jax.ShapeDtypeStruct) else type(out).__name__
+        dtype = f" {out.dtype}" if isinstance(out, jax.ShapeDtypeStruct) else ""
+        raise InputError(f"{what} must return a real scalar (shape ()), got{dtype} {got}; "
+                         "reduce it (e.g. jnp.mean) before minimising")
+    seen.add(sig)
+
+
+@functools.partial(jax.jit, static_argnames=("loss", "stepper", "steps", "tol", "record"))
+def _minimize(params0, state0, *, loss, stepper, steps, tol, record):
+    return _run(loss, None, stepper.update, params0, state0, steps, tol, record)
 
 
 def minimize(
     loss: Callable[[PyTree], jax.Array],
     params0: PyTree,
-    optimizer: optax.GradientTransformation,
+    optimizer: str | optax.GradientTransformation,
     steps: int,
     tol: float | None = None,
     record_params: bool = False,
@@ -171,29 +245,36 @@ def minimize(
     Args:
       loss: ``loss(params) -> scalar``.
       params0: the starting parameters (an array or a pytree).
-      optimizer: an optax transformation (e.g. from :func:`jaxgrad.optimizers.make`);
-        it is called as ``update(grads, state, params, value=, grad=, value_fn=)``.
+      optimizer: a registry name, a :func:`jaxgrad.optimizers.make` result, or any
+        optax ``GradientTransformation`` (a user's own ``optax.chain(...)``); it is
+        called as ``update(grads, state, params, value=, grad=, value_fn=)``, so
+        optax's line searches work.
       steps: the number of updates.
       tol: gradient-norm tolerance for ``converged_step``.
       record_params: keep the parameters after every step.
 
     Returns:
-      A :class:`Trace`. Compiled once per (loss, optimizer, steps, tol, shapes):
-      calling again with new starting values does not retrace.
+      A :class:`Trace`. Compiled once per (loss, optimizer structure, steps, tol,
+      shapes): new starting values, or a registry optimizer with new float
+      hyperparameters, reuse the program; a user's transformation reuses it when
+      the same object is passed again.
 
     Example:
       >>> f = lambda x: jnp.sum((x - 3.0) ** 2)
-      >>> t = minimize(f, jnp.zeros(2), optimizers.make("sgd", learning_rate=0.1), 100, tol=1e-6)
-      >>> t.loss[-1] < 1e-12, t.converged_step
+      >>> t = minimize(f, jnp.zeros(2), optimizers.make("sgd", learning_rate=0.1), 200, tol=1e-4)
+      >>> bool(t.loss[-1] < 1e-8), t.converged_step
+      (True, 48)
     """
     _check_run_args(steps, tol)
-    return _minimize(params0, loss=loss, optimizer=optimizer, steps=int(steps),
+    tx = as_transformation(optimizer)
+    check_loss(loss, params0)
+    return _minimize(params0, tx.init(params0), loss=loss, stepper=_Stepper(tx), steps=int(steps),
                      tol=None if tol is None else float(tol), record=bool(record_params))
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "optimizer", "steps", "tol", "record"))
-def _minimize_from(starts, *, loss, optimizer, steps, tol, record):
-    return jax.vmap(lambda p0: _run(loss, None, optimizer, p0, steps, tol, record))(starts)
+@functools.partial(jax.jit, static_argnames=("loss", "stepper", "steps", "tol", "record"))
+def _minimize_from(starts, states, *, loss, stepper, steps, tol, record):
+    return jax.vmap(lambda p0, s0: _run(loss, None, stepper.update, p0, s0, steps, tol, record))(starts, states)
 
 
 def minimize_from(
@@ -201,11 +282,18 @@ def minimize_from(
 ) -> Trace:
     """:func:`minimize` from every row of ``starts`` (shape ``(N, d)``) in one vmapped program.
 
-    The fields of the returned :class:`Trace` gain a leading ``N`` axis; this is the
-    engine behind basins of attraction.
+    ``optimizer`` is anything :func:`minimize` takes. The fields of the returned
+    :class:`Trace` gain a leading ``N`` axis; this is the engine behind basins of
+    attraction.
     """
     _check_run_args(steps, tol)
-    return _minimize_from(jnp.asarray(starts), loss=loss, optimizer=optimizer, steps=int(steps),
+    tx = as_transformation(optimizer)
+    starts = jnp.asarray(starts)
+    if starts.ndim < 1 or starts.shape[0] < 1:
+        raise InputError(f"starts must have a leading axis of starting points, got shape {starts.shape}")
+    check_loss(loss, starts[0])
+    states = jax.vmap(tx.init)(starts)
+    return _minimize_from(starts, states, loss=loss, stepper=_Stepper(tx), steps=int(steps),
                           tol=None if tol is None else float(tol), record=bool(record_params))
 
 
@@ -224,19 +312,147 @@ def _mesh(n: int):
     return jax.make_mesh((n,), ("runs",), axis_types=(AxisType.Auto,), devices=jax.devices()[:n])
 
 
-@functools.partial(
-    jax.jit, static_argnames=("problem", "name", "names", "fixed", "steps", "tol", "record", "batch_size", "n_dev"))
-def _sweep_program(values, params0, keys, data, *, problem, name, names, fixed, steps, tol, record, batch_size, n_dev):
-    fixed = dict(fixed)
+class _Objective:
+    """A problem's objective as a static jit argument, compared by the problem's ``cache_key``.
 
+    A registry problem rebuilt with the same options has a new closure but the same
+    key, so it reuses the compiled program; a user's problem is keyed by its
+    objective function.
+    """
+
+    def __init__(self, problem):
+        self.fn = problem.objective
+        self.key = problem.cache_key
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __eq__(self, other):
+        return isinstance(other, _Objective) and self.key == other.key
+
+
+@dataclasses.dataclass(frozen=True)
+class _Builder:
+    """Builds a sweep's optimizer inside the trace from traced floats; a static jit argument.
+
+    ``kind`` is ``"registry"`` (``target`` a name), ``"factory"`` (a callable
+    ``factory(**hyperparameters) -> transformation``) or ``"ready"`` (a
+    transformation, used as it is). Compared by value: a factory by identity.
+    """
+
+    kind: str
+    target: Any
+    fixed: tuple = ()
+
+    def __call__(self, hp: dict) -> optax.GradientTransformation:
+        if self.kind == "registry":
+            return _optimizers.make(self.target, **hp, **dict(self.fixed))
+        if self.kind == "factory":
+            return self.target(**dict(self.fixed), **hp)
+        return self.target
+
+
+def optimizer_label(optimizer) -> str:
+    """A short name for an optimizer: the registry name, a factory's name, or the transformation's type."""
+    if isinstance(optimizer, str):
+        return optimizer
+    if isinstance(optimizer, optax.GradientTransformation):
+        return "transformation"
+    return getattr(optimizer, "__name__", type(optimizer).__name__)
+
+
+def _is_float(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral))
+
+
+def _check_sweepable(where: str, key: str, values) -> None:
+    for v in values:
+        if not _is_float(v) and not isinstance(v, numbers.Integral) or isinstance(v, bool):
+            raise InputError(f"{where}: {key}: only numbers can be swept as data, got {v!r}; "
+                             f"pass it in fixed= (one program per value)")
+        if not np.isfinite(v):
+            raise InputError(f"{where}: {key}: must be finite, got {v!r}")
+
+
+def _freeze(fixed: Mapping[str, Any], where: str) -> tuple:
+    items = tuple(sorted(fixed.items()))
+    try:
+        hash(items)
+    except TypeError:
+        bad = next(k for k, v in items if not _hashable(v))
+        raise InputError(f"{where}: fixed value {bad}={fixed[bad]!r} must be hashable (a number, string, "
+                         f"tuple or function)") from None
+    return items
+
+
+def _hashable(value) -> bool:
+    try:
+        hash(value)
+        return True
+    except TypeError:
+        return False
+
+
+def _build_checked(builder: _Builder, setting: dict, where: str):
+    try:
+        tx = builder(setting)
+    except InputError:
+        raise
+    except Exception as err:  # a user's factory: its own error, in one line
+        raise InputError(f"{where}({', '.join(f'{k}={v!r}' for k, v in setting.items())}) failed: "
+                         f"{type(err).__name__}: {err}") from None
+    if not isinstance(tx, optax.GradientTransformation):
+        raise InputError(f"{where} must return an optax GradientTransformation, got {type(tx).__name__}")
+    return tx
+
+
+def sweep_builder(optimizer, grid: Mapping[str, Sequence[float]], fixed: Mapping[str, Any]):
+    """Resolve a sweep's optimizer into a static builder and its settings, validated up front."""
+    grid, fixed = dict(grid), dict(fixed)
+    if isinstance(optimizer, str):
+        spec = _optimizers.spec(optimizer)
+        for key in list(grid) + list(fixed):
+            if key not in spec:
+                _optimizers.make(optimizer, **{key: None})  # raises the suggestion error
+        for key in grid:
+            if spec[key].kind not in ("float", "optional_float"):
+                raise InputError(f"optimizer {optimizer!r}: only float hyperparameters can be swept as data; "
+                                 f"pass {key!r} in fixed= (one program per value)")
+        builder = _Builder("registry", optimizer, _freeze(fixed, f"optimizer {optimizer!r}"))
+        settings = settings_of(grid)
+        for setting in settings:  # validate every concrete value (and the fixed ones) up front
+            _optimizers.make(optimizer, **setting, **fixed)
+        return builder, settings
+    if isinstance(optimizer, optax.GradientTransformation):
+        if grid or fixed:
+            raise InputError("a ready optax transformation has no hyperparameters to sweep; pass a factory "
+                             "(e.g. optax.adamw, or lambda learning_rate: optax.chain(...)) to sweep them")
+        return _Builder("ready", optimizer), [{}]
+    if not callable(optimizer):
+        raise InputError(f"optimizer must be a registry name, an optax GradientTransformation or a factory "
+                         f"returning one, got {type(optimizer).__name__} {optimizer!r:.80}")
+    where = f"optimizer factory {optimizer_label(optimizer)}"
+    factories.check_keywords(optimizer, list(grid) + list(fixed), where)
+    for key, values in grid.items():
+        _check_sweepable(where, key, values if isinstance(values, (list, tuple, np.ndarray)) else [values])
+    builder = _Builder("factory", optimizer, _freeze(fixed, where))
+    settings = settings_of(grid)
+    _build_checked(builder, settings[0], where)
+    return builder, settings
+
+
+@functools.partial(
+    jax.jit, static_argnames=("objective", "builder", "names", "steps", "tol", "record", "batch_size", "n_dev"))
+def _sweep_program(values, params0, keys, data, *, objective, builder, names, steps, tol, record, batch_size, n_dev):
     def one(hp_row, p0, key, data):
         hp = {k: hp_row[i] for i, k in enumerate(names)}
-        opt = _optimizers.make(name, **hp, **fixed)
-        full = lambda p: problem.objective(p, data)  # noqa: E731
+        tx = optax.with_extra_args_support(builder(hp))
+        full = lambda p: objective.fn(p, data)  # noqa: E731
         step_loss = None
         if batch_size is not None:
-            step_loss = lambda p, k: problem.batch_loss(p, jax.random.fold_in(key, k), batch_size, data)  # noqa: E731
-        return _run(full, step_loss, opt, p0, steps, tol, record)
+            step_loss = lambda p, k: batch_loss(  # noqa: E731
+                objective.fn, p, jax.random.fold_in(key, k), batch_size, data)
+        return _run(full, step_loss, tx.update, p0, tx.init(p0), steps, tol, record)
 
     runs = jax.vmap(one, in_axes=(0, 0, 0, None))
     if n_dev == 1:
@@ -275,8 +491,8 @@ class SweepPlan(NamedTuple):
 
 def plan_sweep(
     problem,
-    optimizer: str,
-    hyperparams: Mapping[str, Sequence[float]] | None = None,
+    optimizer,
+    grid: Mapping[str, Sequence[float]] | None = None,
     seeds: int = 8,
     steps: int = 1000,
     *,
@@ -289,20 +505,10 @@ def plan_sweep(
 ) -> SweepPlan:
     """Validate and lay out a :func:`sweep` without running it; see there for the arguments."""
     _check_run_args(steps, tol)
-    hyperparams = dict(hyperparams or {})
-    fixed = dict(fixed or {})
-    spec = _optimizers.spec(optimizer)
-    for key, values in hyperparams.items():
-        if key not in spec:
-            _optimizers.make(optimizer, **{key: None})  # raises the suggestion error
-        if spec[key].kind not in ("float", "optional_float"):
-            raise InputError(f"optimizer {optimizer!r}: only float hyperparameters can be swept as data; "
-                             f"pass {key!r} in fixed= (one program per value)")
-    settings = settings_of(hyperparams)
-    for setting in settings:  # validate every concrete value (and the fixed ones) up front
-        _optimizers.make(optimizer, **setting, **fixed)
+    grid = dict(grid or {})
+    builder, settings = sweep_builder(optimizer, grid, fixed or {})
     if keys is None:
-        if not isinstance(seeds, (int, np.integer)) or seeds < 1:
+        if not isinstance(seeds, (int, np.integer)) or isinstance(seeds, bool) or seeds < 1:
             raise InputError(f"seeds must be a positive integer, got {seeds!r}")
         keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(int(seeds)))
     keys = jnp.asarray(keys)
@@ -310,8 +516,11 @@ def plan_sweep(
     if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
         raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
     params0 = jax.vmap(problem.init)(keys)
+    objective = _Objective(problem)
+    check_loss(objective.fn, jax.tree_util.tree_map(lambda p: p[0], params0), problem.data,
+               key=objective.key, what=f"problem {problem.name!r}'s objective")
     dtype = jax.tree_util.tree_leaves(params0)[0].dtype
-    names = tuple(hyperparams)
+    names = tuple(grid)
     values = jnp.asarray([[s[k] for k in names] for s in settings], dtype).reshape(len(settings), len(names))
     n_runs = len(settings) * n_seeds
     n_dev = jax.device_count() if devices is None else int(devices)
@@ -324,7 +533,7 @@ def plan_sweep(
         grow = lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])  # noqa: E731
         flat_values, flat_keys = grow(flat_values), grow(flat_keys)
         flat_params = jax.tree_util.tree_map(grow, flat_params)
-    kwargs = dict(problem=problem, name=optimizer, names=names, fixed=tuple(sorted(fixed.items())), steps=int(steps),
+    kwargs = dict(objective=objective, builder=builder, names=names, steps=int(steps),
                   tol=None if tol is None else float(tol), record=bool(record_params), batch_size=batch_size,
                   n_dev=n_dev)
     return SweepPlan(_sweep_program, (flat_values, flat_params, flat_keys, problem.data), kwargs,
@@ -333,8 +542,8 @@ def plan_sweep(
 
 def sweep(
     problem,
-    optimizer: str,
-    hyperparams: Mapping[str, Sequence[float]] | None = None,
+    optimizer,
+    grid: Mapping[str, Sequence[float]] | None = None,
     seeds: int = 8,
     steps: int = 1000,
     *,
@@ -349,15 +558,19 @@ def sweep(
 
     Args:
       problem: a :class:`~jaxgrad.problems.Problem`.
-      optimizer: a registry name (``"adam"``, ``"newton"``, ...).
-      hyperparams: float hyperparameters to sweep, ``{name: [values]}``; the settings
-        are the product of the lists in key order.
+      optimizer: a registry name (``"adam"``, ``"newton"``, ...); a factory
+        ``factory(**hyperparameters) -> transformation`` (``optax.adamw``,
+        ``lambda learning_rate: optax.chain(...)``, a user's function); or a ready
+        optax transformation (then ``grid`` is empty).
+      grid: hyperparameters to sweep, ``{name: [values]}``; the settings are the
+        product of the lists in key order. Every value is traced (data): one
+        compile per structure, never one per value.
       seeds: runs per setting; seed ``s`` starts at ``problem.init(PRNGKey(s))``
         unless ``keys`` (shape ``(seeds, 2)``) are given.
       steps, tol, record_params: as in :func:`minimize`.
       batch_size: mini-batch size for stochastic gradients (drawn deterministically
         from each run's key and the step); the recorded loss stays the full one.
-      fixed: other (static) hyperparameters: booleans, integers, schedules.
+      fixed: other (static) keyword arguments: booleans, integers, schedules.
       devices: spread the runs over this many devices (default: all).
 
     Returns:
@@ -370,5 +583,5 @@ def sweep(
       >>> t.loss.shape
       (2, 8, 1001)
     """
-    return plan_sweep(problem, optimizer, hyperparams, seeds, steps, keys=keys, tol=tol,
+    return plan_sweep(problem, optimizer, grid, seeds, steps, keys=keys, tol=tol,
                       record_params=record_params, batch_size=batch_size, fixed=fixed, devices=devices).run()

@@ -106,7 +106,7 @@ def _bytes(config: Config, group: Group) -> int:
     history = (config.steps + 1) * 3 * item
     if _record_params(config, group.problem):
         history += (config.steps + 1) * dim * item
-    working = dim * 4 * item + (dim * dim * item if group.optimizer.name == "newton" else 0)
+    working = dim * 4 * item + (dim * dim * item * 3 if group.optimizer.name == "newton" else 0)
     return runs * (history + working)
 
 
@@ -417,7 +417,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
 
 def _run_group(config: Config, group: Group):
     sweep_plan = plan_sweep(
-        group.problem, group.optimizer.name, group.optimizer.sweep, config.seeds, config.steps,
+        group.problem, group.optimizer.optimizer, group.optimizer.sweep, config.seeds, config.steps,
         tol=config.tol, record_params=_record_params(config, group.problem), batch_size=config.batch_size,
         fixed=group.optimizer.fixed)
     t0 = time.perf_counter()
@@ -436,11 +436,10 @@ def _wants_basins(config: Config, group: Group) -> bool:
 
 def _basins(config: Config, group: Group, stats: dict):
     """Basins of the group's best setting (by median final loss), one vmapped program."""
-    from jaxgrad import optimizers
     from jaxgrad.basins import basins
 
     best = int(np.argmin([s["median_final_loss"] for s in stats["settings"]]))
-    opt = optimizers.make(group.optimizer.name, **group.settings[best], **group.optimizer.fixed)
+    opt = group.optimizer.build(group.settings[best])
     return basins(group.problem, opt, num=BASIN_POINTS, steps=config.steps, tol=config.tol)
 
 

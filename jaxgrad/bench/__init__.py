@@ -12,8 +12,10 @@ Protocol (printed with every result):
    reported: success rate, median steps to target over the successes, time to
    target (steady-state time per step of one run, measured with the compiled
    program blocked on, times those steps; compile time apart), the final loss
-   gap and the Hessian evaluations (Newton: one per step). Full-Hessian Newton
-   is not run on the MLP (newton-cg is the method for models that size).
+   gap and the Hessian evaluations (Newton: one per step).
+4. A user's optimizer (``--optimizer SPEC``: a registry name or a factory, with
+   ``key=value`` hyperparameters) runs under the same protocol, tuned on the same
+   grid when it takes a ``learning_rate`` that is not fixed.
 
 Targets: a loss gap ``loss - minimum <= gap_tol * (loss(x0) - minimum)`` where the
 minimum is known, else ``loss <= loss_target``. Performance profiles (Dolan & Moré
@@ -25,6 +27,7 @@ time.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 import datetime as _dt
 import platform
 import statistics
@@ -40,7 +43,8 @@ from jaxgrad.engine import minimize, plan_sweep
 from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.experiment import versions
 
-__all__ = ["SUITE", "OPTIMIZERS", "Spec", "run_suite", "performance_profile", "compare", "PROTOCOL"]
+__all__ = ["SUITE", "OPTIMIZERS", "Spec", "Contender", "parse_optimizer", "run_suite", "performance_profile",
+           "compare", "PROTOCOL"]
 
 PROTOCOL = __doc__.split("Protocol (printed with every result):")[1].split("Targets:")[0].strip()
 
@@ -55,6 +59,7 @@ class Spec:
     gap_tol: float = 1e-6  # relative loss gap target, when the minimum is known
     loss_target: float | None = None  # absolute loss target otherwise
     skip: tuple = ()  # optimizers not run on this problem
+    hessian_steps: int | None = None  # step budget for full-Hessian Newton (each step forms H)
 
 
 SUITE = (
@@ -66,22 +71,84 @@ SUITE = (
     Spec("beale", "beale", {"x0": [1.0, 1.0]}),
     Spec("linear-regression", "linear_regression", {"n": 200, "features": 5}),
     Spec("logistic-regression", "logistic_regression", {"n": 200, "features": 5}),
-    # forming the MLP's 1153 x 1153 Hessian every step is what newton-cg exists to avoid
-    Spec("mlp", "mlp", {}, loss_target=0.02, skip=("newton", "newton-lm")),
+    # full-Hessian Newton forms the MLP's 1153 x 1153 Hessian every step: slow per step, few steps
+    Spec("mlp", "mlp", {}, loss_target=0.02, hessian_steps=40),
 )
-# name -> (registry optimizer, fixed hyperparameters, tuned on the grid?)
-OPTIMIZERS = {
-    "sgd": ("sgd", {}, True),
-    "momentum": ("momentum", {}, True),
-    "nesterov": ("nesterov", {}, True),
-    "adam": ("adam", {}, True),
-    "adamw": ("adamw", {}, True),
-    "rmsprop": ("rmsprop", {}, True),
-    "lbfgs": ("lbfgs", {}, False),
-    "newton": ("newton", {"linesearch": True}, False),
-    "newton-lm": ("newton", {"adaptive": True}, False),
-    "newton-cg": ("newton_cg", {}, False),
-}
+
+
+@dataclasses.dataclass(frozen=True)
+class Contender:
+    """An optimizer in the bench: a registry name or a factory, its fixed hyperparameters, tuned or not."""
+
+    name: str  # the label in tables, bench.json and profiles
+    optimizer: Any  # a registry name, or a factory(**hyperparameters) -> transformation
+    fixed: dict = dataclasses.field(default_factory=dict)
+    tuned: bool = True
+    spec: str = ""  # what the user typed (factories), or the registry name
+
+    def build(self, setting: dict):
+        if isinstance(self.optimizer, str):
+            return optimizers.make(self.optimizer, **self.fixed, **setting)
+        return self.optimizer(**self.fixed, **setting)
+
+    @property
+    def newton(self) -> bool:
+        return self.optimizer == "newton"
+
+
+def _builtin(name, registry, fixed=None, tuned=True):
+    return name, Contender(name, registry, dict(fixed or {}), tuned, registry)
+
+
+OPTIMIZERS = dict([
+    _builtin("sgd", "sgd"),
+    _builtin("momentum", "momentum"),
+    _builtin("nesterov", "nesterov"),
+    _builtin("adam", "adam"),
+    _builtin("adamw", "adamw"),
+    _builtin("rmsprop", "rmsprop"),
+    _builtin("lbfgs", "lbfgs", tuned=False),
+    _builtin("newton", "newton", {"linesearch": True}, tuned=False),
+    _builtin("newton-lm", "newton", {"adaptive": True}, tuned=False),
+    _builtin("newton-cg", "newton_cg", tuned=False),
+])
+
+
+def parse_optimizer(text: str, base: Path | None = None) -> Contender:
+    """``--optimizer SPEC``: ``NAME_OR_FACTORY[,key=value,...]``, e.g. ``optax:adamw,weight_decay=1e-4``.
+
+    ``NAME_OR_FACTORY`` is a registry name, ``package.module:function`` or
+    ``path/to/file.py:function``; values are TOML values. It is tuned on the
+    learning-rate grid when it takes a ``learning_rate`` that is not given.
+    """
+    from jaxgrad import factories
+    from jaxgrad.config import _parse_value
+    from jaxgrad.engine import sweep_builder
+
+    target, *pairs = [part.strip() for part in text.split(",")]
+    fixed = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise InputError(f"--optimizer {text!r}: expected key=value after the name, got {pair!r}")
+        key, value = pair.split("=", 1)
+        fixed[key.strip()] = _parse_value(value.strip())
+    if target in optimizers.names():
+        optimizer, label = target, target
+        takes_lr = "learning_rate" in optimizers.spec(target)
+    else:
+        if ":" not in target:
+            raise InputError(f"--optimizer {text!r}: {target!r} is neither a registry optimizer"
+                             f"{did_you_mean(target, optimizers.names())} nor a factory 'module:function'")
+        optimizer = factories.load(target, base, what="--optimizer")
+        label = factories.label(target, optimizer)
+        named, takes_any = factories.keyword_parameters(optimizer)
+        takes_lr = "learning_rate" in named or takes_any
+    tuned = takes_lr and "learning_rate" not in fixed
+    grid = {"learning_rate": [1e-3]} if tuned else {}
+    sweep_builder(optimizer, grid, fixed)  # refuses unknown keywords and a factory that fails, up front
+    if fixed:
+        label += " (" + ", ".join(f"{k}={v}" for k, v in fixed.items()) + ")"
+    return Contender(label, optimizer, fixed, tuned, text)
 FULL = dict(steps=1000, tune_seeds=4, eval_seeds=8, lr_grid=tuple(10.0 ** np.arange(-5.0, 0.01, 0.5)),
             problems=tuple(s.name for s in SUITE), optimizers=tuple(OPTIMIZERS), precision="float64")
 QUICK = dict(steps=300, tune_seeds=2, eval_seeds=4, lr_grid=tuple(10.0 ** np.arange(-4.0, 0.01, 1.0)),
@@ -105,7 +172,7 @@ def performance_profile(costs: np.ndarray, taus: np.ndarray) -> np.ndarray:
     return np.mean(ratios[:, :, None] <= np.asarray(taus)[None, None, :], axis=0)
 
 
-def _options(config: dict | None, quick: bool) -> dict:
+def _options(config: dict | None, quick: bool, extra: tuple = ()) -> dict:
     opts = dict(QUICK if quick else FULL)
     for key, value in (config or {}).items():
         if key not in opts:
@@ -116,7 +183,7 @@ def _options(config: dict | None, quick: bool) -> dict:
         if p not in suite:
             raise InputError(f"bench config: problems: unknown {p!r}{did_you_mean(p, suite)}; known: {', '.join(suite)}")
     for o in opts["optimizers"]:
-        if o not in OPTIMIZERS:
+        if o not in OPTIMIZERS and o not in {c.name for c in extra}:
             raise InputError(f"bench config: optimizers: unknown {o!r}{did_you_mean(o, OPTIMIZERS)}; "
                              f"known: {', '.join(OPTIMIZERS)}")
     if not (isinstance(opts["steps"], int) and opts["steps"] >= 1):
@@ -144,9 +211,9 @@ def _steps_to(loss: np.ndarray, threshold: np.ndarray) -> np.ndarray:
     return np.where(hit.any(-1), hit.argmax(-1), -1)
 
 
-def _run(problem, name, fixed, grid, seeds, steps, keys):
+def _run(problem, optimizer, fixed, grid, seeds, steps, keys):
     sweep_grid = {"learning_rate": list(grid)} if grid else {}
-    plan = plan_sweep(problem, name, sweep_grid, seeds, steps, keys=keys, fixed=fixed)
+    plan = plan_sweep(problem, optimizer, sweep_grid, seeds, steps, keys=keys, fixed=fixed)
     t0 = time.perf_counter()
     exe = plan.compile()
     compile_s = time.perf_counter() - t0
@@ -170,9 +237,17 @@ def _time_per_step(problem, opt, steps: int, repeats: int = 3) -> tuple[float, f
     return steady / steps, max(first - steady, 0.0)
 
 
-def run_suite(config: dict | None = None, quick: bool = False, progress=None) -> dict:
-    """Tune, select and evaluate every (problem, optimizer) of the suite; returns the bench.json dict."""
-    opts = _options(config, quick)
+def run_suite(config: dict | None = None, quick: bool = False, progress=None, extra: tuple = ()) -> dict:
+    """Tune, select and evaluate every (problem, optimizer) of the suite; returns the bench.json dict.
+
+    ``extra``: the user's :class:`Contender` s (from :func:`parse_optimizer`), run
+    after the built-ins under the same protocol.
+    """
+    opts = _options(config, quick, tuple(extra))
+    contenders = {**OPTIMIZERS, **{c.name: c for c in extra}}
+    names = list(opts["optimizers"]) + [c.name for c in extra if c.name not in opts["optimizers"]]
+    pairs = [(p, o) for p in opts["problems"] for o in names]
+    done = 0
     ctx = jax.enable_x64(True) if opts["precision"] == "float64" else _Null()
     started = time.perf_counter()
     results = []
@@ -181,31 +256,38 @@ def run_suite(config: dict | None = None, quick: bool = False, progress=None) ->
         for pname in opts["problems"]:
             spec = suite[pname]
             problem = problems.make(spec.problem, **spec.options)
-            for oname in opts["optimizers"]:
+            for oname in names:
+                done += 1
                 if oname in spec.skip:
                     continue
-                reg, fixed, tuned = OPTIMIZERS[oname]
+                c = contenders[oname]
+                fixed, tuned = c.fixed, c.tuned
                 if progress:
-                    progress(f"{pname} / {oname}")
+                    progress(f"[{done}/{len(pairs)}] {pname} / {oname}")
                 grid = list(opts["lr_grid"]) if tuned else []
+                steps = opts["steps"]
+                if c.newton and spec.hessian_steps is not None:
+                    steps = min(steps, spec.hessian_steps)
                 tune_keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(opts["tune_seeds"]))
-                trace, tune_compile = _run(problem, reg, fixed, grid, opts["tune_seeds"], opts["steps"], tune_keys)
+                trace, tune_compile = _run(problem, c.optimizer, fixed, grid, opts["tune_seeds"], steps, tune_keys)
                 loss = np.asarray(trace.loss, np.float64)
                 steps_to = _steps_to(loss, _target(spec, problem, loss[..., 0]))
-                big = opts["steps"] + 1
+                big = steps + 1
                 score = [(np.median(np.where(s >= 0, s, big)), np.median(l[:, -1])) for s, l in zip(steps_to, loss)]
                 best = min(range(len(score)), key=lambda i: score[i])
                 setting = trace.settings[best]
                 eval_keys = jax.vmap(jax.random.PRNGKey)(10_000 + jnp.arange(opts["eval_seeds"]))
-                ev, eval_compile = _run(problem, reg, {**fixed, **setting}, [], opts["eval_seeds"], opts["steps"], eval_keys)
+                ev, eval_compile = _run(problem, c.optimizer, {**fixed, **setting}, [], opts["eval_seeds"],
+                                        steps, eval_keys)
                 ev_loss = np.asarray(ev.loss, np.float64)[0]
                 ev_steps = _steps_to(ev_loss, _target(spec, problem, ev_loss[:, 0]))
                 ok = ev_steps >= 0
-                per_step, single_compile = _time_per_step(problem, optimizers.make(reg, **fixed, **setting), opts["steps"])
+                per_step, single_compile = _time_per_step(problem, c.build(setting), steps)
                 median_steps = float(np.median(ev_steps[ok])) if ok.any() else None
                 gap = ev_loss[:, -1] - (problem.minimum if problem.minimum is not None else 0.0)
                 results.append({
-                    "problem": pname, "optimizer": oname, "registry_name": reg, "fixed": fixed,
+                    "problem": pname, "optimizer": oname, "spec": c.spec, "user": oname not in OPTIMIZERS,
+                    "fixed": {k: v if isinstance(v, (int, float, str, bool)) else repr(v) for k, v in fixed.items()},
                     "minimum": problem.minimum,
                     "best_setting": setting, "tuned": tuned,
                     "tuning": [{"setting": s, "median_steps_to_target": None if sc[0] >= big else float(sc[0]),
@@ -219,7 +301,8 @@ def run_suite(config: dict | None = None, quick: bool = False, progress=None) ->
                     "compile_seconds": {"tuning_sweep": tune_compile, "evaluation": eval_compile,
                                         "single_run": single_compile},
                     "median_final_gap" if problem.minimum is not None else "median_final_loss": float(np.median(gap)),
-                    "hessian_evaluations": median_steps if reg == "newton" else None,
+                    "hessian_evaluations": median_steps if c.newton else None,
+                    "steps": steps,
                     "target": f"gap <= {spec.gap_tol:g} x initial gap" if problem.minimum is not None
                     else f"loss <= {spec.loss_target:g}",
                 })
@@ -230,6 +313,7 @@ def run_suite(config: dict | None = None, quick: bool = False, progress=None) ->
         "quick": quick,
         "protocol": PROTOCOL,
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in opts.items()},
+        "user_optimizers": [c.spec for c in extra],
         "wall_seconds": time.perf_counter() - started,
         "device": {"platform": device.platform, "kind": device.device_kind, "count": jax.device_count()},
         "machine": {"system": platform.system(), "machine": platform.machine(), "processor": platform.processor(),

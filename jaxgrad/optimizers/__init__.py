@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
+import jax
+import jax.numpy as jnp
 import optax
 
 from jaxgrad.errors import InputError, did_you_mean
-from jaxgrad.optimizers.newton import NewtonState, newton, newton_cg
+from jaxgrad.optimizers.newton import NewtonState, newton, newton_cg, scale_by_newton, scale_by_newton_cg
 
-__all__ = ["make", "names", "spec", "Hyper", "SCHEDULES", "NewtonState", "newton", "newton_cg"]
+__all__ = ["make", "names", "spec", "describe", "Hyper", "HyperparamsState", "Recipe", "SCHEDULES", "NewtonState",
+           "newton", "newton_cg", "scale_by_newton", "scale_by_newton_cg"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +58,7 @@ _COMMON = {
     "alpha": Hyper(0.0, "float", doc="cosine schedules: final value as a fraction of the peak"),
 }
 SCHEDULES = ("constant", "cosine", "exponential", "warmup_cosine")
+_SCHEDULE_OPTIONS = ("decay_steps", "decay_rate", "warmup_steps", "alpha")
 
 
 def _betas(b1=0.9, b2=0.999):
@@ -180,26 +184,72 @@ def _schedule(learning_rate, options):
         0.0, learning_rate, options["warmup_steps"], options["decay_steps"], learning_rate * options["alpha"])
 
 
-def _hashable(hp) -> bool:
-    try:
-        hash(tuple(sorted(hp.items())))
-        return True
-    except TypeError:
-        return False
+class HyperparamsState(NamedTuple):
+    """State of a registry optimizer: its float hyperparameters (arrays) and the inner state.
+
+    As with ``optax.inject_hyperparams``, the floats are data: ``update`` reads them
+    from here, so a new learning rate is a new state, not a new program.
+    """
+
+    hyperparams: dict
+    inner_state: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How a registry optimizer is built: its name and its static (non-float) options.
+
+    A recipe is itself the ``update`` function of the optimizers it makes (a frozen
+    dataclass compares by value, where a bound method would compare by identity),
+    so compiled programs keyed on ``update`` are shared by every optimizer of the
+    same structure, whatever its float values.
+    """
+
+    name: str
+    static: tuple  # sorted (key, value) pairs
+
+    def build(self, floats: dict) -> optax.GradientTransformationExtraArgs:
+        return _build(self.name, {**dict(self.static), **floats})
+
+    def init(self, floats: tuple, params) -> HyperparamsState:
+        dtype = _float_dtype(params)
+        hyper = {k: jnp.asarray(v, dtype) for k, v in floats}
+        return HyperparamsState(hyper, self.build(hyper).init(params))
+
+    def __call__(self, updates, state: HyperparamsState, params=None, **extra):
+        tx = optax.with_extra_args_support(self.build(state.hyperparams))
+        updates, inner = tx.update(updates, state.inner_state, params, **extra)
+        return updates, HyperparamsState(state.hyperparams, inner)
+
+
+def _float_dtype(params):
+    leaves = [x for x in jax.tree_util.tree_leaves(params) if jnp.issubdtype(jnp.result_type(x), jnp.floating)]
+    return jnp.result_type(leaves[0]) if leaves else jnp.result_type(float)
+
+
+def is_float(hyper: Hyper, value) -> bool:
+    """Whether a hyperparameter value is data (a float that may be traced)."""
+    return hyper.kind in ("float", "optional_float") and value is not None
 
 
 def make(name: str, **hp) -> optax.GradientTransformationExtraArgs:
     """Build an optimizer by name with optax's hyperparameter names.
 
+    The float hyperparameters live in the optimizer's state
+    (:class:`HyperparamsState`, as with ``optax.inject_hyperparams``) and its
+    ``update`` depends only on the name and the non-float options, so
+    :func:`jaxgrad.minimize` compiles once for ``make("adam", learning_rate=lr)``
+    whatever ``lr`` is. Float values may be traced (``make`` inside ``jit``/``vmap``).
+
     Raises:
       InputError: unknown name or hyperparameter (the nearest is suggested), or a
         value out of range (checked for concrete values; traced ones pass through).
 
-    The same concrete hyperparameters return the same object, so ``minimize`` reuses
-    its compiled program.
-
     Example:
       >>> opt = make("momentum", learning_rate=0.1, momentum=0.9)
+      >>> state = opt.init(jnp.zeros(2))
+      >>> float(state.hyperparams["learning_rate"])
+      0.1
     """
     _check_name(name)
     allowed = spec(name)
@@ -211,14 +261,13 @@ def make(name: str, **hp) -> optax.GradientTransformationExtraArgs:
         check_value(name, key, value, allowed[key])
     if name in ("newton", "newton_cg") and hp.get("schedule", "constant") != "constant":
         raise InputError(f"optimizer {name!r}: schedule must be 'constant' (its step is set by its curvature model)")
-    if _hashable(hp):
-        return _make_cached(name, tuple(sorted(hp.items())))
-    return _build(name, hp)
-
-
-@functools.lru_cache(maxsize=1024)
-def _make_cached(name, items):
-    return _build(name, dict(items))
+    full = {k: hp.get(k, h.default) for k, h in allowed.items()}
+    if full["schedule"] == "constant":  # the schedule's options do not matter
+        full = {k: v for k, v in full.items() if k not in _SCHEDULE_OPTIONS}
+    floats = tuple(sorted((k, v) for k, v in full.items() if is_float(allowed[k], v)))
+    static = tuple(sorted((k, v) for k, v in full.items() if not is_float(allowed[k], v)))
+    recipe = Recipe(name, static)
+    return optax.GradientTransformationExtraArgs(functools.partial(recipe.init, floats), recipe)
 
 
 def _build(name: str, hp: dict) -> optax.GradientTransformationExtraArgs:

@@ -15,15 +15,26 @@ from jaxgrad.errors import InputError, did_you_mean
 
 PyTree = Any
 
-__all__ = ["Problem", "REQUIRED", "register", "make", "names", "signature", "as_key"]
+__all__ = ["Problem", "REQUIRED", "register", "make", "names", "signature", "as_key", "batch_loss"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Problem:
     """An optimization problem: a loss of a parameter pytree, with what is known about it.
 
-    Problems are compared and hashed by identity, so their ``objective`` and ``loss``
-    can key compiled programs.
+    Problems are compared and hashed by identity. Compiled programs are keyed by
+    :attr:`cache_key` instead: a registry problem's name and options (so the same
+    problem rebuilt reuses them), else the ``objective`` function itself.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> def objective(w, data):
+      ...     X, y = data
+      ...     return jnp.mean((X @ w - y) ** 2)
+      >>> X, y = jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), jnp.array([1.0, 2.0, 3.0])
+      >>> p = Problem("mine", objective, init_fn=lambda key: jnp.zeros(2), data=(X, y))
+      >>> float(p.loss(jnp.array([1.0, 2.0])))
+      0.0
 
     Attributes:
       name: the registry name.
@@ -38,6 +49,7 @@ class Problem:
       kind: ``"function"``, ``"regression"`` or ``"classification"``.
       predict: ``(params, inputs) -> outputs`` for data-driven problems.
       options: the keyword arguments it was made with.
+      key: a hashable structural identity (set by :func:`make`), or ``None``.
     """
 
     name: str
@@ -51,6 +63,12 @@ class Problem:
     kind: str = "function"
     predict: Callable | None = None
     options: dict = dataclasses.field(default_factory=dict)
+    key: Any = None
+
+    @property
+    def cache_key(self):
+        """What keys compiled programs of this problem: :attr:`key`, else the objective."""
+        return self.objective if self.key is None else self.key
 
     def init(self, key: jax.Array) -> PyTree:
         """Initial parameters drawn from ``key``."""
@@ -65,12 +83,7 @@ class Problem:
 
         Deterministic in ``key``; problems without data return the full loss.
         """
-        data = self.data if data is None else data
-        if data is None:
-            return self.objective(params, None)
-        inputs, targets = data
-        idx = jax.random.randint(key, (batch_size,), 0, inputs.shape[0])
-        return self.objective(params, (inputs[idx], targets[idx]))
+        return batch_loss(self.objective, params, key, batch_size, self.data if data is None else data)
 
     @property
     def dim(self) -> int:
@@ -90,6 +103,27 @@ class Problem:
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return f"Problem({self.name}{', ' + opts if opts else ''})"
+
+
+def batch_loss(objective: Callable, params: PyTree, key: jax.Array, batch_size: int, data) -> jax.Array:
+    """``objective`` on ``batch_size`` examples of ``data`` drawn (with replacement) from ``key``."""
+    if data is None:
+        return objective(params, None)
+    inputs, targets = data
+    idx = jax.random.randint(key, (batch_size,), 0, inputs.shape[0])
+    return objective(params, (inputs[idx], targets[idx]))
+
+
+def _freeze(value):
+    """A hashable copy of an option value (lists become tuples), or raise TypeError."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    hash(value)
+    if hasattr(value, "shape"):
+        raise TypeError("arrays are keyed by identity")
+    return value
 
 
 _REGISTRY: dict[str, Callable[..., Problem]] = {}
@@ -136,7 +170,11 @@ def make(name: str, **kwargs) -> Problem:
     if missing:
         raise InputError(f"problem {name!r} needs {', '.join(missing)}")
     problem = _REGISTRY[name](**kwargs)
-    return dataclasses.replace(problem, options=dict(kwargs))
+    try:
+        key = ("registry", name, _freeze(kwargs))
+    except TypeError:  # an unhashable option: keyed by its objective
+        key = None
+    return dataclasses.replace(problem, options=dict(kwargs), key=key)
 
 
 def as_key(key) -> jax.Array:
