@@ -53,9 +53,11 @@ from jaxgrad import problems as _problems
 from jaxgrad.errors import InputError, did_you_mean
 
 __all__ = ["Config", "ProblemConfig", "OptimizerConfig", "OutputConfig", "ConfigError", "load_config",
-           "parse_config", "apply_overrides", "to_toml", "PLOT_KINDS"]
+           "parse_config", "apply_overrides", "to_toml", "PLOT_KINDS", "LANDSCAPE_KINDS"]
 
-PLOT_KINDS = ("loss", "grad_norm", "paths", "lr_sensitivity", "fit", "landscape", "basins", "race")
+PLOT_KINDS = ("loss", "grad_norm", "paths", "lr_sensitivity", "fit", "landscape", "basins", "race",
+              "interpolation", "random_plane", "trajectory_plane")
+LANDSCAPE_KINDS = ("interpolation", "random_plane", "trajectory_plane")
 _TOP = {"name", "description", "steps", "seeds", "precision", "tol", "batch_size", "problems", "optimizers", "output"}
 _OUTPUT = {"directory", "plots", "record_params"}
 _PRECISIONS = ("float32", "float64")
@@ -63,13 +65,6 @@ _PRECISIONS = ("float32", "float64")
 
 class ConfigError(InputError):
     """A config that does not validate: ``<file>: <field>: <what is wrong>``."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ProblemConfig:
-    name: str
-    options: dict
-    label: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,18 +157,55 @@ class _Checker:
         return value
 
 
-def _problem(check: _Checker, table: Any, i: int) -> ProblemConfig:
+@dataclasses.dataclass(frozen=True)
+class ProblemConfig:
+    """A problem to build: a registry ``name`` with ``options``, or a user's ``factory``.
+
+    ``options`` are the keyword arguments as given; ``resolved`` are the ones passed
+    (data paths made relative to the config's folder).
+    """
+
+    name: str
+    options: dict
+    label: str
+    factory: Any = None
+    resolved: dict | None = None
+
+    def build(self):
+        """The :class:`~jaxgrad.problems.Problem` (call inside the config's precision)."""
+        kwargs = self.options if self.resolved is None else self.resolved
+        if self.factory is None:
+            return _problems.make(self.name, **kwargs)
+        problem = self.factory(**kwargs)
+        if not isinstance(problem, _problems.Problem):
+            raise InputError(f"{self.name} must return a jaxgrad.problems.Problem, got {type(problem).__name__}")
+        return problem
+
+
+def _resolve_paths(table: dict, base: Path | None) -> dict:
+    """``data`` paths are relative to the config's folder (``sklearn:NAME`` is not a path)."""
+    data = table.get("data")
+    if isinstance(data, str) and base is not None and not data.startswith("sklearn:") and not Path(data).is_absolute():
+        return {**table, "data": str(base / data)}
+    return table
+
+
+def _problem(check: _Checker, table: Any, i: int, base: Path | None) -> list[ProblemConfig]:
     field = f"problems.{i}"
     if not isinstance(table, dict):
         check.fail(field, "must be a table ([[problems]])")
     table = dict(table)
     label = table.pop("label", None)
+    if label is not None:
+        check.string(label, f"{field}.label")
+    if "factory" in table:
+        return _problem_factory(check, table, field, base, label)
     if "expr" in table:
         name = table.pop("name", "expression")
         if name != "expression":
             check.fail(f"{field}.name", f"a problem with expr is an expression problem, not {name!r}")
     elif "name" not in table:
-        check.fail(field, "needs name (a registry problem) or expr (an expression)")
+        check.fail(field, "needs name (a registry problem), expr (an expression) or factory = \"module:function\"")
     else:
         name = table.pop("name")
     if not isinstance(name, str) or name not in _problems.names():
@@ -181,21 +213,63 @@ def _problem(check: _Checker, table: Any, i: int) -> ProblemConfig:
                                     f"known: {', '.join(_problems.names())}")
     allowed = _problems.signature(name)
     check.keys(table, set(allowed) | {"label"}, field, f"{name}")
+    config = ProblemConfig(name, table, "", None, _resolve_paths(table, base))
     try:  # build once to validate values (expressions are parsed here, never run)
-        _problems.make(name, **table)
+        config.build()
     except InputError as err:
         message = str(err)
         key = next((k for k in table if message.startswith(f"{k} ") or f" {k} " in message or f"{k}:" in message), None)
         if name == "expression" and key is None and "expr" in table:
             key = "expr"
+        if key is None and "data" in table and str(table["data"]) in message:
+            key = "data"
         check.fail(f"{field}.{key}" if key else field, message)
     default_label = name if name != "expression" else table["expr"]
     defaults = _problems.signature(name)
     extra = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in table.items()
-             if k not in ("expr", "init", "bounds", "variables") and defaults.get(k) != v]
+             if k not in ("expr", "init", "bounds", "variables", "standardize", "target", "features", "data",
+                          "test_fraction")
+             and defaults.get(k) != v]
+    if isinstance(table.get("data"), str):
+        default_label += f" on {Path(table['data']).name}"
     if extra and name != "expression":
         default_label += f" ({', '.join(extra)})"
-    return ProblemConfig(name, table, check.string(label, f"{field}.label") if label is not None else default_label)
+    return [dataclasses.replace(config, label=label if label is not None else default_label)]
+
+
+def _problem_factory(check: _Checker, table: dict, field: str, base: Path | None,
+                     label: str | None) -> list[ProblemConfig]:
+    """``factory = "module:function"`` returning a Problem; a list of numbers makes one problem per value."""
+    spec = table.pop("factory")
+    if "name" in table:
+        check.fail(f"{field}.name", "give name (a registry problem) or factory (your function), not both")
+    try:
+        factory = factories.load(spec, base)
+    except InputError as err:
+        check.fail(f"{field}.factory", str(err))
+    where = factories.label(spec, factory)
+    try:
+        factories.check_keywords(factory, list(table), where)
+    except InputError as err:
+        key = next((k for k in table if repr(k) in str(err)), None)
+        check.fail(f"{field}.{key}" if key else f"{field}.factory", str(err))
+    lists = {k: v for k, v in table.items() if isinstance(v, list) and v
+             and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)}
+    combos = [dict(zip(lists, c)) for c in itertools.product(*lists.values())] or [{}]
+    out = []
+    for combo in combos:
+        options = {**table, **combo}
+        text = label if label is not None else _label(where, {k: v for k, v in options.items() if k in lists})
+        config = ProblemConfig(spec, options, text, factory, _resolve_paths(options, base))
+        try:
+            config.build()
+        except InputError as err:
+            check.fail(f"{field}.factory", str(err))
+        except Exception as err:  # the user's factory raised
+            check.fail(f"{field}.factory", f"{where}({', '.join(f'{k}={v!r}' for k, v in options.items())}) "
+                                           f"failed: {type(err).__name__}: {err}")
+        out.append(config)
+    return out
 
 
 def _label(text: str, fixed: dict) -> str:
@@ -331,8 +405,8 @@ def parse_config(data: dict, source: str = "<config>", default_name: str = "expe
     raw_optimizers = data.get("optimizers")
     if not isinstance(raw_optimizers, list) or not raw_optimizers:
         check.fail("optimizers", "needs at least one [[optimizers]] table")
-    probs = tuple(_problem(check, t, i) for i, t in enumerate(raw_problems))
     base = Path(source).parent if source and not source.startswith("<") else None
+    probs = tuple(p for i, t in enumerate(raw_problems) for p in _problem(check, t, i, base))
     opts = tuple(g for i, t in enumerate(raw_optimizers) for g in _optimizer(check, t, i, base))
     output = data.get("output", {})
     if not isinstance(output, dict):

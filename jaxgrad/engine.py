@@ -49,6 +49,8 @@ class Trace(NamedTuple):
       converged_at: first ``k`` with ``grad_norm[k] <= tol``, ``-1`` if none (int32).
       diverged_at: first ``k`` whose loss or parameters are not finite, ``-1`` if none.
       settings: for a sweep, the hyperparameter dict of each setting.
+      metrics: ``{name: (..., steps + 1)}`` recorded at the same points as ``loss``
+        (a problem's test loss and accuracy), or ``None``.
     """
 
     loss: jax.Array
@@ -59,6 +61,7 @@ class Trace(NamedTuple):
     converged_at: jax.Array
     diverged_at: jax.Array
     settings: tuple = ()
+    metrics: dict | None = None
 
     @property
     def steps(self) -> int:
@@ -92,7 +95,7 @@ def _select(pred, a, b):
 
 
 def _run(full_loss: Callable, step_loss: Callable | None, update: Callable, params0, state0, steps: int, tol,
-         record: bool) -> Trace:
+         record: bool, monitor: Callable | None = None) -> Trace:
     """One run: ``steps`` updates in a ``lax.scan`` (traceable; jit and vmap it outside).
 
     A run diverges at the first step whose loss, gradient or parameters are not
@@ -102,8 +105,11 @@ def _run(full_loss: Callable, step_loss: Callable | None, update: Callable, para
 
     ``step_loss(params, k)`` gives the loss whose gradient drives step ``k`` (a
     mini-batch loss); ``None`` means the full loss. The recorded loss and gradient
-    norm are always the full ones.
+    norm are always the full ones. ``update`` is an optax ``update`` that accepts the
+    extra arguments ``value=``, ``grad=`` and ``value_fn=``. ``monitor(params)``
+    returns ``{name: scalar}``, recorded beside the loss at every step.
     """
+    monitor = monitor or (lambda p: {})
 
     def body(carry, k):
         params, state, prev, diverged_at = carry
@@ -128,7 +134,7 @@ def _run(full_loss: Callable, step_loss: Callable | None, update: Callable, para
         params_next = _select(stay, params, new_params)
         state_next = _select(stay, state, new_state)
         u_norm = jnp.where(stay, 0.0, optax.tree.norm(updates)).astype(value.dtype)
-        record_k = (value, gnorm, u_norm) + ((params,) if record else ())
+        record_k = (value, gnorm, u_norm, monitor(params)) + ((params,) if record else ())
         return (params_next, state_next, (params, value, gnorm), diverged_at), record_k
 
     value0 = jnp.asarray(jnp.inf, jax.eval_shape(full_loss, params0).dtype)
@@ -146,8 +152,10 @@ def _run(full_loss: Callable, step_loss: Callable | None, update: Callable, para
         converged_at = jnp.where(jnp.any(hit), jnp.argmax(hit), -1).astype(jnp.int32)
     history = None
     if record:
-        history = jax.tree_util.tree_map(lambda h, p: jnp.concatenate([h, p[None]]), recorded[3], params)
-    return Trace(loss, grad_norm, recorded[2], history, params, converged_at, diverged_at)
+        history = jax.tree_util.tree_map(lambda h, p: jnp.concatenate([h, p[None]]), recorded[4], params)
+    last = monitor(params)
+    metrics = {k: jnp.concatenate([v, jnp.asarray(last[k])[None]]) for k, v in recorded[3].items()}
+    return Trace(loss, grad_norm, recorded[2], history, params, converged_at, diverged_at, (), metrics or None)
 
 
 def _check_run_args(steps, tol) -> None:
@@ -322,7 +330,8 @@ class _Objective:
 
     def __init__(self, problem):
         self.fn = problem.objective
-        self.key = problem.cache_key
+        self.metrics = problem.metrics
+        self.key = (problem.cache_key, problem.metrics if problem.key is None else None)
 
     def __hash__(self):
         return hash(self.key)
@@ -443,25 +452,28 @@ def sweep_builder(optimizer, grid: Mapping[str, Sequence[float]], fixed: Mapping
 
 @functools.partial(
     jax.jit, static_argnames=("objective", "builder", "names", "steps", "tol", "record", "batch_size", "n_dev"))
-def _sweep_program(values, params0, keys, data, *, objective, builder, names, steps, tol, record, batch_size, n_dev):
-    def one(hp_row, p0, key, data):
+def _sweep_program(values, params0, keys, data, test_data, *, objective, builder, names, steps, tol, record,
+                   batch_size, n_dev):
+    def one(hp_row, p0, key, data, test_data):
         hp = {k: hp_row[i] for i, k in enumerate(names)}
         tx = optax.with_extra_args_support(builder(hp))
         full = lambda p: objective.fn(p, data)  # noqa: E731
         step_loss = None
         if batch_size is not None:
-            step_loss = lambda p, k: batch_loss(  # noqa: E731
-                objective.fn, p, jax.random.fold_in(key, k), batch_size, data)
-        return _run(full, step_loss, tx.update, p0, tx.init(p0), steps, tol, record)
+            step_loss = lambda p, k: batch_loss(objective.fn, p, key, k, batch_size, data)  # noqa: E731
+        monitor = None
+        if objective.metrics is not None:
+            monitor = lambda p: objective.metrics(p, data, test_data)  # noqa: E731
+        return _run(full, step_loss, tx.update, p0, tx.init(p0), steps, tol, record, monitor)
 
-    runs = jax.vmap(one, in_axes=(0, 0, 0, None))
+    runs = jax.vmap(one, in_axes=(0, 0, 0, None, None))
     if n_dev == 1:
-        return runs(values, params0, keys, data)
+        return runs(values, params0, keys, data, test_data)
     spec = PartitionSpec("runs")
     # runs are independent (nothing is reduced across devices), so the per-device scan
     # carries need no varying-axis annotations
-    return jax.shard_map(runs, mesh=_mesh(n_dev), in_specs=(spec, spec, spec, PartitionSpec()),
-                         out_specs=spec, check_vma=False)(values, params0, keys, data)
+    return jax.shard_map(runs, mesh=_mesh(n_dev), in_specs=(spec, spec, spec, PartitionSpec(), PartitionSpec()),
+                         out_specs=spec, check_vma=False)(values, params0, keys, data, test_data)
 
 
 class SweepPlan(NamedTuple):
@@ -515,10 +527,12 @@ def plan_sweep(
     n_seeds = keys.shape[0]
     if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
         raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if batch_size is not None and problem.data is not None and batch_size > problem.data[0].shape[0]:
+        raise InputError(f"batch_size {batch_size} is larger than the {problem.data[0].shape[0]} training rows")
     params0 = jax.vmap(problem.init)(keys)
     objective = _Objective(problem)
     check_loss(objective.fn, jax.tree_util.tree_map(lambda p: p[0], params0), problem.data,
-               key=objective.key, what=f"problem {problem.name!r}'s objective")
+               key=problem.key, what=f"problem {problem.name!r}'s objective")
     dtype = jax.tree_util.tree_leaves(params0)[0].dtype
     names = tuple(grid)
     values = jnp.asarray([[s[k] for k in names] for s in settings], dtype).reshape(len(settings), len(names))
@@ -536,7 +550,7 @@ def plan_sweep(
     kwargs = dict(objective=objective, builder=builder, names=names, steps=int(steps),
                   tol=None if tol is None else float(tol), record=bool(record_params), batch_size=batch_size,
                   n_dev=n_dev)
-    return SweepPlan(_sweep_program, (flat_values, flat_params, flat_keys, problem.data), kwargs,
+    return SweepPlan(_sweep_program, (flat_values, flat_params, flat_keys, problem.data, problem.test_data), kwargs,
                      tuple(settings), n_seeds, n_runs)
 
 

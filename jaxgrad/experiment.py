@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
@@ -92,7 +93,7 @@ def plan(config: Config) -> list[Group]:
     groups = []
     with precision_context(config):
         for j, pc in enumerate(config.problems):
-            problem = _problems.make(pc.name, **pc.options)
+            problem = pc.build()
             dim, point = problem.dim, problem.is_point_function
             for oc in config.optimizers:
                 groups.append(Group(len(groups), j, problem, pc.label, oc, dim, point))
@@ -165,6 +166,8 @@ def _stats(group: Group, trace, config: Config, compile_s: float, run_s: float) 
             "median_steps_to_tol": None if reached.size == 0 else float(np.median(reached)),
             "diverged": int(np.sum(div[i] >= 0)),
             "runs": runs,
+            **{f"median_final_{k}": float(np.median(np.asarray(v, np.float64)[i, :, -1]))
+               for k, v in (trace.metrics or {}).items()},
         })
     return {
         "index": group.index,
@@ -236,11 +239,13 @@ class _Writer:
         self.arrays[f"{prefix}_grad_norm"] = np.asarray(trace.grad_norm)
         self.arrays[f"{prefix}_converged_at"] = np.asarray(trace.converged_at)
         self.arrays[f"{prefix}_diverged_at"] = np.asarray(trace.diverged_at)
+        for name, values in (trace.metrics or {}).items():
+            self.arrays[f"{prefix}_metric_{name}"] = np.asarray(values)
         if trace.params is not None:
             flat = jax.vmap(jax.vmap(jax.vmap(lambda p: ravel_pytree(p)[0])))(trace.params)
             self.arrays[f"{prefix}_params"] = np.asarray(flat)
         self.done.append(stats)
-        self.csv_parts.append(_csv_rows(group, trace))
+        self.csv_parts.append((group, trace))
 
     def add_basins(self, group: Group, b) -> None:
         self.arrays[f"group{group.index}_basins_label"] = b.label
@@ -268,6 +273,7 @@ class _Writer:
                 "index": j, "label": pc.label, "name": pc.name, "options": pc.options, "dim": g.dim, "kind": p.kind,
                 "minimum": p.minimum, "bounds": p.bounds, "point_function": g.point_function,
                 "minimizers": [np.asarray(ravel_pytree(m)[0]).tolist() for m in p.minimizers],
+                "source": p.source, "factory": pc.name if pc.factory is not None else None,
             })
         return {
             "schema_version": SCHEMA_VERSION,
@@ -293,8 +299,10 @@ class _Writer:
     def write(self, status: str, interrupted_by: str | None = None) -> dict:
         summary = self.summary(status, interrupted_by)
         files.write_npz(self.run_dir / "arrays.npz", **self.arrays)
-        header = "group,problem,optimizer,setting,seed,step,loss,grad_norm\n"
-        files.write_text(self.run_dir / "metrics.csv", header + "".join(self.csv_parts))
+        names = sorted({k for _, trace in self.csv_parts for k in (trace.metrics or {})})
+        header = ",".join(["group,problem,optimizer,setting,seed,step,loss,grad_norm"] + names) + "\n"
+        files.write_text(self.run_dir / "metrics.csv",
+                         header + "".join(_csv_rows(g, t, names) for g, t in self.csv_parts))
         files.write_json(self.run_dir / "summary.json", summary)  # last: it vouches for the others
         return summary
 
@@ -303,9 +311,10 @@ def _csv_text(value: str) -> str:
     return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\n') else value
 
 
-def _csv_rows(group: Group, trace) -> str:
+def _csv_rows(group: Group, trace, names=()) -> str:
     loss = np.asarray(trace.loss)
     gnorm = np.asarray(trace.grad_norm)
+    metrics = {k: np.asarray(v) for k, v in (trace.metrics or {}).items()}
     fmt = "%.9g" if loss.dtype == np.float32 else "%.17g"
     lines = []
     problem, optimizer = _csv_text(group.problem_label), _csv_text(group.optimizer.label)
@@ -313,7 +322,9 @@ def _csv_rows(group: Group, trace) -> str:
         label = _csv_text(_setting_label(setting))
         for s in range(loss.shape[1]):
             head = f"{group.index},{problem},{optimizer},{label},{s},"
-            lines.extend(f"{head}{k},{fmt % loss[i, s, k]},{fmt % gnorm[i, s, k]}\n" for k in range(loss.shape[2]))
+            for k in range(loss.shape[2]):
+                tail = "".join("," + (fmt % metrics[n][i, s, k] if n in metrics else "") for n in names)
+                lines.append(f"{head}{k},{fmt % loss[i, s, k]},{fmt % gnorm[i, s, k]}{tail}\n")
     return "".join(lines)
 
 
@@ -391,6 +402,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
                 writer.add_contours(j, _contours(problem))
                 writer.add_data(j, problem)
             writer.write("running")
+            best_runs = {}
             for group in groups:
                 if stop.by:
                     break
@@ -398,12 +410,17 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
                 trace, compile_s, run_s = _run_group(config, group)
                 stats = _stats(group, trace, config, compile_s, run_s)
                 writer.add(group, trace, stats)
+                best_runs[group.index] = _best_run(trace, stats)
                 if _wants_basins(config, group):
                     writer.add_basins(group, _basins(config, group, stats))
                 writer.write("running")
                 bar.advance()
     except KeyboardInterrupt:
         stop.by = "SIGINT"
+    if not stop.by:
+        with precision_context(config):
+            for j in range(len(config.problems)):
+                writer.arrays.update(_landscapes(config, j, [g for g in groups if g.problem_index == j], best_runs))
     if stop.by:
         writer.write("incomplete", stop.by)
         if plots and writer.done:
@@ -427,6 +444,102 @@ def _run_group(config: Config, group: Group):
     trace = jax.block_until_ready(sweep_plan.run(executable))
     run_s = time.perf_counter() - t0
     return trace, compile_s, run_s
+
+
+def _best_run(trace, stats: dict):
+    """Seed 0 of the group's best setting (by median final loss): its final parameters and path."""
+    best = int(np.argmin([s["median_final_loss"] for s in stats["settings"]]))
+    final = jax.tree_util.tree_map(lambda a: a[best, 0], trace.final_params)
+    path = None if trace.params is None else jax.tree_util.tree_map(lambda a: a[best, 0], trace.params)
+    return final, path
+
+
+def landscape_kinds(config: Config, problem) -> tuple[str, ...]:
+    """The landscape kinds to compute for a problem: those asked for, or by default
+    (any problem that is not drawn over 2-D contours) the interpolation and a plane."""
+    from jaxgrad.config import LANDSCAPE_KINDS
+
+    if config.output.plots is not None:
+        return tuple(k for k in config.output.plots if k in LANDSCAPE_KINDS)
+    if problem.bounds is not None:  # drawn over its own 2-D contours
+        return ()
+    return ("interpolation", "trajectory_plane" if _record_params(config, problem) else "random_plane")
+
+
+LANDSCAPE_POINTS = 41
+
+
+def _landscapes(config: Config, j: int, groups: list[Group], best_runs: dict) -> dict:
+    """The arrays behind the landscape plots of problem ``j`` (one compiled field each).
+
+    * ``interpolation``: the loss from each optimizer's start to its end (seed 0, best setting);
+    * ``random_plane``: a filter-normalised random plane around the best optimizer's end;
+    * ``trajectory_plane``: the plane through the best optimizer's path, every
+      optimizer's path projected onto it.
+    """
+    from jaxgrad import landscape
+
+    groups = [g for g in groups if g.index in best_runs]
+    if not groups:
+        return {}
+    problem = groups[0].problem
+    kinds = landscape_kinds(config, problem)
+    if not kinds:
+        return {}
+    out = {}
+    prefix = f"problem{j}_"
+    finals = {g.index: best_runs[g.index][0] for g in groups}
+    best = min(groups, key=lambda g: float(problem.loss(finals[g.index])))
+    if "interpolation" in kinds:
+        start = problem.init(jax.random.PRNGKey(0))
+        rows = [landscape.interpolate(problem.loss, start, finals[g.index], num=LANDSCAPE_POINTS) for g in groups]
+        out[prefix + "interp_alpha"] = rows[0][0]
+        out[prefix + "interp_loss"] = np.stack([r[1] for r in rows])
+        out[prefix + "interp_groups"] = np.asarray([g.index for g in groups])
+    if "random_plane" in kinds:
+        d1, d2 = landscape.random_plane(jax.random.PRNGKey(j), finals[best.index])
+        pl = landscape.plane(problem.loss, finals[best.index], d1, d2, num=LANDSCAPE_POINTS)
+        out.update({prefix + "rplane_alpha": pl.alphas, prefix + "rplane_beta": pl.betas,
+                    prefix + "rplane_loss": pl.losses, prefix + "rplane_group": np.asarray(best.index)})
+    paths = {g.index: best_runs[g.index][1] for g in groups if best_runs[g.index][1] is not None}
+    if "trajectory_plane" in kinds and best.index in paths:
+        out.update(_trajectory_plane(problem, prefix, best.index, paths))
+    return out
+
+
+def _trajectory_plane(problem, prefix: str, best: int, paths: dict) -> dict:
+    """The plane through the best optimizer's end and start whose second direction is the
+    principal deviation of *every* optimizer's path (so a one-step Newton path does not
+    leave the plane undetermined); every path projected onto it."""
+    from jaxgrad import landscape
+
+    flat = {i: np.asarray(jax.vmap(lambda p: ravel_pytree(p)[0])(path), np.float64) for i, path in paths.items()}
+    end = jax.tree_util.tree_map(lambda a: a[-1], paths[best])
+    origin, unravel = ravel_pytree(end)
+    origin64 = np.asarray(origin, np.float64)
+    u1 = flat[best][0] - origin64
+    if np.linalg.norm(u1) == 0:
+        return {}
+    u1 /= np.linalg.norm(u1)
+    deltas = np.concatenate([f - origin64 for f in flat.values()])
+    rest = deltas - np.outer(deltas @ u1, u1)
+    _, sv, vt = np.linalg.svd(rest, full_matrices=False)
+    u2 = vt[0] if sv.size and sv[0] > 1e-12 * np.abs(deltas).max() else landscape._any_orthogonal(u1)
+    u2 = u2 - (u2 @ u1) * u1
+    u2 /= np.linalg.norm(u2)
+    coords = {i: np.stack([(f - origin64) @ u1, (f - origin64) @ u2], axis=1) for i, f in flat.items()}
+    every = np.concatenate(list(coords.values()))
+    lo, hi = every.min(0), every.max(0)
+    pad = 0.15 * np.maximum(hi - lo, 0.05 * (hi - lo).max())
+    span = ((lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1]))
+    d1, d2 = unravel(jnp.asarray(u1, origin.dtype)), unravel(jnp.asarray(u2, origin.dtype))
+    pl = landscape.plane(problem.loss, end, d1, d2, num=LANDSCAPE_POINTS, span=span)
+    total = float(np.sum(deltas**2))
+    explained = float(np.sum(np.concatenate([deltas @ u1[:, None], deltas @ u2[:, None]], 1) ** 2) / total)
+    out = {prefix + f"tplane_path{i}": c for i, c in coords.items()}
+    out.update({prefix + "tplane_alpha": pl.alphas, prefix + "tplane_beta": pl.betas, prefix + "tplane_loss": pl.losses,
+                prefix + "tplane_group": np.asarray(best), prefix + "tplane_explained": np.asarray(explained)})
+    return out
 
 
 def _wants_basins(config: Config, group: Group) -> bool:
@@ -498,8 +611,10 @@ def summary_table(summary: dict, console=None) -> None:
     tol = f", tol {summary['tol']:g}" if summary.get("tol") is not None else ""
     table = Table(title=f"{summary['name']}: {summary['status']}, {summary['dtype']}, {summary['steps']} steps, "
                         f"{summary['seeds']} seeds{tol}", title_justify="left")
-    for col in ("problem", "optimizer", "setting", "median final", "best final", "steps to tol", "diverged",
-                "compile s", "run s"):
+    extra = [k for k in ("test_loss", "accuracy", "test_accuracy")
+             if any(f"median_final_{k}" in s for g in summary["groups"] for s in g["settings"])]
+    for col in ("problem", "optimizer", "setting", "median final", "best final") + tuple(
+            k.replace("_", " ") for k in extra) + ("steps to tol", "diverged", "compile s", "run s"):
         table.add_column(col, justify="left" if col in ("problem", "optimizer", "setting") else "right",
                          overflow="fold")
     last_problem = None
@@ -511,7 +626,9 @@ def summary_table(summary: dict, console=None) -> None:
             first_row = i == 0
             table.add_row(g["problem"] if first_row and g["problem"] != last_problem else "",
                           g["optimizer_label"] if first_row else "", s["label"],
-                          f"{s['median_final_loss']:.4g}", f"{s['best_final_loss']:.4g}", steps,
+                          f"{s['median_final_loss']:.4g}", f"{s['best_final_loss']:.4g}",
+                          *(("-" if s.get(f"median_final_{k}") is None else f"{s[f'median_final_{k}']:.4g}")
+                            for k in extra), steps,
                           str(s["diverged"]) if s["diverged"] else "", f"{g['compile_seconds']:.2f}" if first_row else "",
                           f"{g['run_seconds']:.3f}" if first_row else "")
             last_problem = g["problem"]

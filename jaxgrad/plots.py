@@ -184,12 +184,17 @@ def color(i: int) -> str:
     return RUN_COLORS[i % len(RUN_COLORS)]
 
 
-def loss_curves(ax, curves, ylabel: str = "loss", log: bool = True, title: str | None = None):
+def loss_curves(ax, curves, ylabel: str = "loss", log: bool = True, title: str | None = None, dashed=()):
     """Median over seeds with a min–max band, one colour per optimizer.
 
     Args:
       curves: ``[(label, median (T,), low (T,), high (T,), diverged_step or None), ...]``.
+      dashed: ``[(curve index, values (T,)), ...]``: held-out losses, dashed in the curve's colour.
     """
+    for i, values in dashed:
+        ax.plot(np.arange(len(values)), values, color=color(i), lw=1.4, ls="--")
+    if len(dashed):
+        ax.plot([], [], color="0.35", lw=1.4, ls="--", label="test loss (dashed)")
     for i, (label, median, low, high, diverged) in enumerate(curves):
         steps = np.arange(len(median))
         c = color(i)
@@ -378,8 +383,10 @@ def landscape_1d(ax, alphas, curves, xlabel="α", title=None):
         ax.set_title(title)
 
 
-def landscape_2d(ax, alphas, betas, losses, path=None, xlabel="α (direction 1)", ylabel="β (direction 2)", title=None):
-    """Loss over a plane (log-spaced contours), with an optional projected path."""
+def landscape_2d(ax, alphas, betas, losses, path=None, xlabel="α (direction 1)", ylabel="β (direction 2)", title=None,
+                 paths=()):
+    """Loss over a plane (log-spaced contours), with an optional projected path, or several
+    ``paths = [(label, points (T, 2), colour), ...]``."""
     levels = _log_levels(losses, 30)
     cf = ax.contourf(alphas, betas, losses.T, levels=levels, cmap="viridis", norm=mcolors.BoundaryNorm(levels, 256))
     ax.contour(alphas, betas, losses.T, levels=levels[::3], colors="w", linewidths=0.4, alpha=0.6)
@@ -389,6 +396,12 @@ def landscape_2d(ax, alphas, betas, losses, path=None, xlabel="α (direction 1)"
         ax.plot(path[0, 0], path[0, 1], "o", color="#ff7f0e", mfc="white", ms=7, mew=1.5, label="start")
         ax.plot(path[-1, 0], path[-1, 1], "s", color="#ff7f0e", ms=6, label="end")
         ax.legend(fontsize=8, loc="upper right")
+    for label, pts, c in paths:
+        ax.plot(pts[:, 0], pts[:, 1], "-", color=c, lw=1.6, label=label)
+        ax.plot(pts[0, 0], pts[0, 1], "o", color=c, mfc="white", ms=7, mew=1.5)
+        ax.plot(pts[-1, 0], pts[-1, 1], "s", color=c, ms=6)
+    if len(paths):
+        ax.legend(fontsize=8, loc="best", title="○ start  ■ end", title_fontsize=8, framealpha=0.85)
     ax.plot(0, 0, "+", color="w", ms=10, mew=2)
     ax.set_xlim(alphas[0], alphas[-1])
     ax.set_ylim(betas[0], betas[-1])

@@ -59,6 +59,10 @@ def default_kinds(problem: dict, groups: list[dict], arrays) -> list[str]:
             kinds.append("landscape")
     if any("learning_rate" in g["swept"] and len(g["settings"]) > 1 for g in groups):
         kinds.append("lr_sensitivity")
+    for kind, key in (("interpolation", "interp_loss"), ("random_plane", "rplane_loss"),
+                      ("trajectory_plane", "tplane_loss")):
+        if f"problem{j}_{key}" in arrays:
+            kinds.append(kind)
     return kinds
 
 
@@ -77,10 +81,24 @@ def _curves(problem, groups, arrays, field: str):
     return curves, log, ylabel
 
 
+def _test_curves(problem, groups, arrays):
+    """The median held-out loss per optimizer (best setting), for dashed lines beside the training loss."""
+    out = []
+    for k, g in enumerate(groups):
+        key = f"group{g['index']}_metric_test_loss"
+        if key in arrays:
+            values, _, _ = _gap(np.asarray(arrays[key][_best(g)], np.float64), None)
+            out.append((k, np.median(values, 0)))
+    return out
+
+
 def _loss(problem, groups, arrays, summary, field="loss"):
     fig, (ax,) = plots._figure(1, 7.5, 4.8)
+    dashed = _test_curves(problem, groups, arrays) if field == "loss" else []
+    if dashed:  # training and test loss on one axis: the loss itself, not the gap to the training minimum
+        problem = {**problem, "minimum": None}
     curves, log, ylabel = _curves(problem, groups, arrays, field)
-    plots.loss_curves(ax, curves, ylabel=ylabel, log=log,
+    plots.loss_curves(ax, curves, ylabel=ylabel, log=log, dashed=dashed,
                       title=f"{problem['label']}: {'loss' if field == 'loss' else 'gradient norm'} "
                             f"(best setting per optimizer; median over {summary['seeds']} seeds, band min–max)")
     return fig
@@ -118,6 +136,56 @@ def _landscape(problem, groups, arrays, summary):
     paths = [(label, pts[:, ::-1], c) for label, pts, c in _path_list(groups, arrays)]
     plots.paths_on_contours(ax, x, y, z, paths, minimizers, xlabel="weight w", ylabel="bias b",
                             title=f"{problem['label']}: loss over (w, b) with optimizer paths")
+    return fig
+
+
+def _by_index(groups):
+    return {g["index"]: (k, g) for k, g in enumerate(groups)}
+
+
+def _interpolation(problem, groups, arrays, summary):
+    j = problem["index"]
+    if f"problem{j}_interp_loss" not in arrays:
+        return None
+    index = _by_index(groups)
+    curves = [(_label(index[int(i)][1], _best(index[int(i)][1])), losses)
+              for i, losses in zip(arrays[f"problem{j}_interp_groups"], arrays[f"problem{j}_interp_loss"])]
+    fig, (ax,) = plots._figure(1, 7.0, 4.6)
+    plots.landscape_1d(ax, arrays[f"problem{j}_interp_alpha"], curves,
+                       xlabel="α: (1 - α) start + α end (seed 0, best setting)",
+                       title=f"{problem['label']}: loss from start (α = 0) to end (α = 1)")
+    return fig
+
+
+def _random_plane(problem, groups, arrays, summary):
+    j = problem["index"]
+    if f"problem{j}_rplane_loss" not in arrays:
+        return None
+    k, g = _by_index(groups)[int(arrays[f"problem{j}_rplane_group"])]
+    fig, (ax,) = plots._figure(1, 6.8, 5.6)
+    plots.landscape_2d(ax, arrays[f"problem{j}_rplane_alpha"], arrays[f"problem{j}_rplane_beta"],
+                       arrays[f"problem{j}_rplane_loss"],
+                       title=f"{problem['label']}: filter-normalised random plane\nthrough the end of "
+                             f"{_label(g, _best(g))} (+)")
+    return fig
+
+
+def _trajectory_plane(problem, groups, arrays, summary):
+    j = problem["index"]
+    if f"problem{j}_tplane_loss" not in arrays:
+        return None
+    index = _by_index(groups)
+    k, g = index[int(arrays[f"problem{j}_tplane_group"])]
+    paths = [(_label(og, _best(og)), arrays[f"problem{j}_tplane_path{i}"], plots.color(ok))
+             for i, (ok, og) in index.items() if f"problem{j}_tplane_path{i}" in arrays]
+    fig, (ax,) = plots._figure(1, 6.8, 5.6)
+    explained = float(arrays[f"problem{j}_tplane_explained"])
+    plots.landscape_2d(ax, arrays[f"problem{j}_tplane_alpha"], arrays[f"problem{j}_tplane_beta"],
+                       arrays[f"problem{j}_tplane_loss"], paths=paths,
+                       xlabel=f"distance along end → start of {_label(g, _best(g))}",
+                       ylabel="principal deviation of the paths",
+                       title=f"{problem['label']}: plane through the optimizer paths\n"
+                             f"(+: end of {_label(g, _best(g))}; {100 * explained:.0f}% of the paths' spread in it)")
     return fig
 
 
@@ -196,6 +264,9 @@ DRAWERS: dict[str, Callable] = {
     "landscape": _landscape,
     "fit": _fit,
     "lr_sensitivity": _lr,
+    "interpolation": _interpolation,
+    "random_plane": _random_plane,
+    "trajectory_plane": _trajectory_plane,
 }
 
 

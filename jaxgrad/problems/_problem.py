@@ -15,7 +15,7 @@ from jaxgrad.errors import InputError, did_you_mean
 
 PyTree = Any
 
-__all__ = ["Problem", "REQUIRED", "register", "make", "names", "signature", "as_key", "batch_loss"]
+__all__ = ["Problem", "REQUIRED", "register", "make", "names", "signature", "as_key", "batch_loss", "batch_indices"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -50,6 +50,10 @@ class Problem:
       predict: ``(params, inputs) -> outputs`` for data-driven problems.
       options: the keyword arguments it was made with.
       key: a hashable structural identity (set by :func:`make`), or ``None``.
+      test_data: held-out ``(inputs, targets)`` (a ``test_fraction`` split), or ``None``.
+      metrics: ``metrics(params, data, test_data) -> {name: scalar}``, recorded at every
+        step beside the loss (test loss, accuracy), or ``None``.
+      source: where the data came from (file and hash, or package and version).
     """
 
     name: str
@@ -64,6 +68,9 @@ class Problem:
     predict: Callable | None = None
     options: dict = dataclasses.field(default_factory=dict)
     key: Any = None
+    test_data: Any = None
+    metrics: Callable | None = None
+    source: dict | None = None
 
     @property
     def cache_key(self):
@@ -78,12 +85,9 @@ class Problem:
         """The full-batch loss."""
         return self.objective(params, self.data)
 
-    def batch_loss(self, params: PyTree, key: jax.Array, batch_size: int, data=None) -> jax.Array:
-        """The loss on ``batch_size`` examples drawn (with replacement) from ``key``.
-
-        Deterministic in ``key``; problems without data return the full loss.
-        """
-        return batch_loss(self.objective, params, key, batch_size, self.data if data is None else data)
+    def batch_loss(self, params: PyTree, key: jax.Array, step, batch_size: int, data=None) -> jax.Array:
+        """The loss on mini-batch ``step`` of the epoch-wise shuffle drawn from ``key`` (see :func:`batch_loss`)."""
+        return batch_loss(self.objective, params, key, step, batch_size, self.data if data is None else data)
 
     @property
     def dim(self) -> int:
@@ -105,12 +109,22 @@ class Problem:
         return f"Problem({self.name}{', ' + opts if opts else ''})"
 
 
-def batch_loss(objective: Callable, params: PyTree, key: jax.Array, batch_size: int, data) -> jax.Array:
-    """``objective`` on ``batch_size`` examples of ``data`` drawn (with replacement) from ``key``."""
+def batch_indices(key: jax.Array, step, batch_size: int, n: int) -> jax.Array:
+    """The rows of mini-batch ``step``: epochs of ``n // batch_size`` batches, each epoch a fresh
+    permutation of the rows drawn from ``fold_in(key, epoch)`` (without replacement; the
+    ``n % batch_size`` rows left over in an epoch's permutation sit that epoch out)."""
+    per_epoch = n // batch_size
+    epoch, within = step // per_epoch, step % per_epoch
+    order = jax.random.permutation(jax.random.fold_in(key, epoch), n)
+    return jax.lax.dynamic_slice_in_dim(order, within * batch_size, batch_size)
+
+
+def batch_loss(objective: Callable, params: PyTree, key: jax.Array, step, batch_size: int, data) -> jax.Array:
+    """``objective`` on mini-batch ``step`` of ``data`` (see :func:`batch_indices`); deterministic in ``key``."""
     if data is None:
         return objective(params, None)
     inputs, targets = data
-    idx = jax.random.randint(key, (batch_size,), 0, inputs.shape[0])
+    idx = batch_indices(key, step, batch_size, inputs.shape[0])
     return objective(params, (inputs[idx], targets[idx]))
 
 
