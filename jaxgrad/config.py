@@ -237,12 +237,10 @@ def _problem(check: _Checker, table: Any, i: int, base: Path | None) -> list[Pro
     return [dataclasses.replace(config, label=label if label is not None else default_label)]
 
 
-def _problem_factory(check: _Checker, table: dict, field: str, base: Path | None,
-                     label: str | None) -> list[ProblemConfig]:
-    """``factory = "module:function"`` returning a Problem; a list of numbers makes one problem per value."""
+def _load_factory(check: _Checker, table: dict, field: str, base: Path | None):
+    """Pop ``factory`` from a table, import it, and check the table's other keys against its
+    signature: ``(spec, function, printed name)``, or a one-line error naming the field."""
     spec = table.pop("factory")
-    if "name" in table:
-        check.fail(f"{field}.name", "give name (a registry problem) or factory (your function), not both")
     try:
         factory = factories.load(spec, base)
     except InputError as err:
@@ -253,6 +251,15 @@ def _problem_factory(check: _Checker, table: dict, field: str, base: Path | None
     except InputError as err:
         key = next((k for k in table if repr(k) in str(err)), None)
         check.fail(f"{field}.{key}" if key else f"{field}.factory", str(err))
+    return spec, factory, where
+
+
+def _problem_factory(check: _Checker, table: dict, field: str, base: Path | None,
+                     label: str | None) -> list[ProblemConfig]:
+    """``factory = "module:function"`` returning a Problem; a list of numbers makes one problem per value."""
+    if "name" in table:
+        check.fail(f"{field}.name", "give name (a registry problem) or factory (your function), not both")
+    spec, factory, where = _load_factory(check, table, field, base)
     lists = {k: v for k, v in table.items() if isinstance(v, list) and v
              and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)}
     combos = [dict(zip(lists, c)) for c in itertools.product(*lists.values())] or [{}]
@@ -334,17 +341,7 @@ def _optimizer(check: _Checker, table: Any, i: int, base: Path | None) -> list[O
 def _optimizer_factory(check: _Checker, table: dict, field: str, i: int, base: Path | None,
                        label: str | None) -> list[OptimizerConfig]:
     """``factory = "module:function"``: the other keys are its keyword arguments; float lists sweep."""
-    spec = table.pop("factory")
-    try:
-        factory = factories.load(spec, base)
-    except InputError as err:
-        check.fail(f"{field}.factory", str(err))
-    where = factories.label(spec, factory)
-    try:
-        factories.check_keywords(factory, list(table), where)
-    except InputError as err:
-        key = next((k for k in table if repr(k) in str(err)), None)
-        check.fail(f"{field}.{key}" if key else f"{field}.factory", str(err))
+    spec, factory, where = _load_factory(check, table, field, base)
     swept, static_lists, fixed = {}, {}, {}
     for key, value in table.items():
         if isinstance(value, list):

@@ -248,7 +248,7 @@ def make(name: str, **hp) -> optax.GradientTransformationExtraArgs:
     Example:
       >>> opt = make("momentum", learning_rate=0.1, momentum=0.9)
       >>> state = opt.init(jnp.zeros(2))
-      >>> float(state.hyperparams["learning_rate"])
+      >>> round(float(state.hyperparams["learning_rate"]), 6)  # float32 by default
       0.1
     """
     _check_name(name)
