@@ -336,6 +336,9 @@ def _add_run(sub) -> None:
                    help="override a field by its dotted path, e.g. steps=200 or optimizers.1.learning_rate=0.003 "
                         "(list indices from 0); repeatable")
     p.add_argument("--dry-run", action="store_true", help="validate and print the plan; compute nothing")
+    p.add_argument("--resume", action="store_true",
+                   help="finish the interrupted run in --out DIR (same config): its saved groups are kept")
+    p.add_argument("--overwrite", action="store_true", help="clear --out DIR first if it holds files")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-cache", action="store_true",
@@ -372,7 +375,7 @@ def _run_run(args) -> int:
     from rich.console import Console
 
     from jaxgrad.config import load_config
-    from jaxgrad.experiment import Interrupted, describe_plan, run_experiment, summary_table
+    from jaxgrad.experiment import Interrupted, RunFault, describe_plan, run_experiment, summary_table
 
     config = load_config(args.config, args.overrides)
     if args.dry_run:
@@ -382,10 +385,14 @@ def _run_run(args) -> int:
         enable_compilation_cache()
     console = Console(width=None if sys.stdout.isatty() else 120)
     try:
-        result = run_experiment(config, args.out, progress=not args.quiet, console=console, plots=not args.no_plots)
+        result = run_experiment(config, args.out, progress=not args.quiet, console=console, plots=not args.no_plots,
+                                resume=args.resume, overwrite=args.overwrite)
     except Interrupted as err:
         print(f"error: interrupted ({err})", file=sys.stderr)
         return 143 if str(err).startswith("SIGTERM") else 130
+    except RunFault as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     summary_table(result.summary, console)
     pngs = sorted(p.name for p in result.run_dir.glob("*.png"))
     console.print(f"results in {result.run_dir}: config.toml, summary.json, metrics.csv, arrays.npz"

@@ -33,6 +33,8 @@ Schema::
     directory = "runs/shootout"      # default runs/<name>-<timestamp>
     plots = ["loss", "paths"]        # default: chosen per problem kind
     record_params = true             # default: for 2-D problems and 1-feature regressions
+    record_every = 100               # keep every 100th step (long runs stay small)
+    metrics_every = 1000             # rows in metrics.csv every 1000 steps
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from typing import Any, Sequence
 
 import optax
 
-from jaxgrad import factories
+from jaxgrad import factories, types
 from jaxgrad import optimizers as _optimizers
 from jaxgrad import problems as _problems
 from jaxgrad.errors import InputError, did_you_mean
@@ -58,8 +60,10 @@ __all__ = ["Config", "ProblemConfig", "OptimizerConfig", "OutputConfig", "Config
 PLOT_KINDS = ("loss", "grad_norm", "paths", "lr_sensitivity", "fit", "landscape", "basins", "race",
               "interpolation", "random_plane", "trajectory_plane")
 LANDSCAPE_KINDS = ("interpolation", "random_plane", "trajectory_plane")
+MAX_STEPS = 2**31 - 2  # the step counter is an int32 inside the compiled run
+MAX_RUNS = 10_000_000
 _TOP = {"name", "description", "steps", "seeds", "precision", "tol", "batch_size", "problems", "optimizers", "output"}
-_OUTPUT = {"directory", "plots", "record_params"}
+_OUTPUT = {"directory", "plots", "record_params", "record_every", "metrics_every"}
 _PRECISIONS = ("float32", "float64")
 
 
@@ -104,6 +108,8 @@ class OutputConfig:
     directory: str | None
     plots: tuple[str, ...] | None  # None: defaults per problem kind
     record_params: bool | None  # None: automatic
+    record_every: int = 1  # keep steps 0, k, 2k, ... in the results (divides steps)
+    metrics_every: int | None = None  # rows in metrics.csv every m steps (a multiple of record_every)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,11 +141,13 @@ class _Checker:
                 where = f"{field}.{key}" if field else key
                 self.fail(where, f"unknown {what} key{did_you_mean(key, allowed)}; allowed: {', '.join(sorted(allowed))}")
 
-    def integer(self, value, field: str, minimum: int = 1) -> int:
+    def integer(self, value, field: str, minimum: int = 1, maximum: int | None = None) -> int:
         if not isinstance(value, numbers.Integral) or isinstance(value, bool):
             self.fail(field, f"must be an integer, got {value!r}")
         if value < minimum:
             self.fail(field, f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            self.fail(field, f"must be at most {maximum:,}, got {value:,}")
         return int(value)
 
     def number(self, value, field: str, minimum: float | None = None) -> float:
@@ -251,6 +259,15 @@ def _load_factory(check: _Checker, table: dict, field: str, base: Path | None):
     except InputError as err:
         key = next((k for k in table if repr(k) in str(err)), None)
         check.fail(f"{field}.{key}" if key else f"{field}.factory", str(err))
+    annotations = types.hints(factory)
+    for key, value in table.items():
+        if key not in annotations or types.check(value, annotations[key]) is None:
+            continue
+        # not a value of the annotated type: a list may still be a sweep of such values
+        values = value if isinstance(value, list) else [value]
+        problem = next((p for p in (types.check(v, annotations[key]) for v in values) if p), None)
+        if problem or not isinstance(value, list):
+            check.fail(f"{field}.{key}", problem or types.check(value, annotations[key]))
     return spec, factory, where
 
 
@@ -384,8 +401,8 @@ def parse_config(data: dict, source: str = "<config>", default_name: str = "expe
         check.fail("", "a config must be a TOML table")
     check.keys(data, _TOP, "", "top-level")
     name = check.string(data.get("name", default_name), "name")
-    steps = check.integer(data.get("steps", 500), "steps")
-    seeds = check.integer(data.get("seeds", 4), "seeds")
+    steps = check.integer(data.get("steps", 500), "steps", maximum=MAX_STEPS)
+    seeds = check.integer(data.get("seeds", 4), "seeds", maximum=MAX_RUNS)
     precision = data.get("precision", "float32")
     if precision not in _PRECISIONS:
         check.fail("precision", f"must be one of {', '.join(_PRECISIONS)}, got {precision!r}")
@@ -426,8 +443,17 @@ def parse_config(data: dict, source: str = "<config>", default_name: str = "expe
     record = output.get("record_params")
     if record is not None and not isinstance(record, bool):
         check.fail("output.record_params", f"must be true or false, got {record!r}")
+    record_every = check.integer(output.get("record_every", 1), "output.record_every")
+    if steps % record_every:
+        check.fail("output.record_every", f"must divide steps ({steps}), got {record_every}")
+    metrics_every = output.get("metrics_every")
+    if metrics_every is not None:
+        metrics_every = check.integer(metrics_every, "output.metrics_every")
+        if metrics_every % record_every:
+            check.fail("output.metrics_every", f"must be a multiple of record_every ({record_every}), "
+                                               f"got {metrics_every}")
     return Config(name, description, steps, seeds, precision, tol, batch_size, probs, opts,
-                  OutputConfig(directory, plots, record), data, source)
+                  OutputConfig(directory, plots, record, record_every, metrics_every), data, source)
 
 
 # --- overrides ------------------------------------------------------------------------------

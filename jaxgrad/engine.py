@@ -51,6 +51,8 @@ class Trace(NamedTuple):
       settings: for a sweep, the hyperparameter dict of each setting.
       metrics: ``{name: (..., steps + 1)}`` recorded at the same points as ``loss``
         (a problem's test loss and accuracy), or ``None``.
+      every: the recording interval: ``loss[..., r]`` is the loss after ``r * every``
+        steps (``None`` or 1: every step).
     """
 
     loss: jax.Array
@@ -62,10 +64,16 @@ class Trace(NamedTuple):
     diverged_at: jax.Array
     settings: tuple = ()
     metrics: dict | None = None
+    every: int | None = None  # set outside the compiled program (a static value, not a leaf)
 
     @property
     def steps(self) -> int:
-        return self.update_norm.shape[-1]
+        return self.update_norm.shape[-1] * (self.every or 1)
+
+    @property
+    def recorded_steps(self) -> np.ndarray:
+        """The step of each recorded point: ``0, every, 2 every, ..., steps``."""
+        return np.arange(self.update_norm.shape[-1] + 1) * (self.every or 1)
 
     @property
     def converged_step(self):
@@ -95,24 +103,27 @@ def _select(pred, a, b):
 
 
 def _run(full_loss: Callable, step_loss: Callable | None, update: Callable, params0, state0, steps: int, tol,
-         record: bool, monitor: Callable | None = None) -> Trace:
+         record: bool, monitor: Callable | None = None, every: int = 1) -> Trace:
     """One run: ``steps`` updates in a ``lax.scan`` (traceable; jit and vmap it outside).
 
     A run diverges at the first step whose loss, gradient or parameters are not
     finite (or whose update would make the parameters non-finite); from then on it
     stays at the last parameters with a finite loss, and that loss is what is
-    recorded, so medians over runs are never NaN.
+    recorded, so medians over runs are never NaN (a start that is already not
+    finite records its true value).
 
     ``step_loss(params, k)`` gives the loss whose gradient drives step ``k`` (a
     mini-batch loss); ``None`` means the full loss. The recorded loss and gradient
     norm are always the full ones. ``update`` is an optax ``update`` that accepts the
     extra arguments ``value=``, ``grad=`` and ``value_fn=``. ``monitor(params)``
-    returns ``{name: scalar}``, recorded beside the loss at every step.
+    returns ``{name: scalar}``, recorded beside the loss. With ``every = m`` only
+    steps ``0, m, 2m, ..., steps`` are recorded (an inner scan of ``m`` steps), so a
+    long run's history stays small; ``converged_at`` and ``diverged_at`` stay exact.
     """
     monitor = monitor or (lambda p: {})
 
     def body(carry, k):
-        params, state, prev, diverged_at = carry
+        params, state, prev, diverged_at, converged_at = carry
         value, grads = jax.value_and_grad(full_loss)(params)
         gnorm = optax.tree.norm(grads).astype(value.dtype)
         frozen = diverged_at >= 0
@@ -120,6 +131,8 @@ def _run(full_loss: Callable, step_loss: Callable | None, update: Callable, para
         here = ~frozen & (~jnp.isfinite(value) | ~jnp.isfinite(gnorm) | ~_all_finite(params))
         params = _select(here, prev[0], params)
         value, gnorm = jnp.where(here, prev[1], value), jnp.where(here, prev[2], gnorm)
+        if tol is not None:
+            converged_at = jnp.where((converged_at < 0) & (gnorm <= tol), k, converged_at).astype(jnp.int32)
         if step_loss is None:
             batch_fn, batch_value, batch_grads = full_loss, value, grads
         else:
@@ -135,21 +148,30 @@ def _run(full_loss: Callable, step_loss: Callable | None, update: Callable, para
         state_next = _select(stay, state, new_state)
         u_norm = jnp.where(stay, 0.0, optax.tree.norm(updates)).astype(value.dtype)
         record_k = (value, gnorm, u_norm, monitor(params)) + ((params,) if record else ())
-        return (params_next, state_next, (params, value, gnorm), diverged_at), record_k
+        return (params_next, state_next, (params, value, gnorm), diverged_at, converged_at), record_k
 
-    value0 = jnp.asarray(jnp.inf, jax.eval_shape(full_loss, params0).dtype)
-    carry0 = (params0, state0, (params0, value0, value0), jnp.asarray(-1, jnp.int32))
-    (params, _, _, diverged_at), recorded = jax.lax.scan(body, carry0, jnp.arange(steps))
+    # the "last finite" values before step 0 are the start's own: a non-finite start records its true loss
+    value0 = full_loss(params0)
+    gnorm0 = jnp.asarray(jnp.nan, value0.dtype)
+    minus1 = jnp.asarray(-1, jnp.int32)
+    carry0 = (params0, state0, (params0, value0, gnorm0), minus1, minus1)
+    if every == 1:
+        carry, recorded = jax.lax.scan(body, carry0, jnp.arange(steps))
+    else:
+        def block(carry, j):  # every-th step recorded; the others only advance the run
+            carry, records = jax.lax.scan(body, carry, j * every + jnp.arange(every))
+            return carry, jax.tree_util.tree_map(lambda r: r[0], records)
+
+        carry, recorded = jax.lax.scan(block, carry0, jnp.arange(steps // every))
+    params, _, _, diverged_at, converged_at = carry
     final_value, final_grads = jax.value_and_grad(full_loss)(params)
+    final_gnorm = optax.tree.norm(final_grads).astype(final_value.dtype)
     loss = jnp.concatenate([recorded[0], final_value[None]])
-    grad_norm = jnp.concatenate([recorded[1], optax.tree.norm(final_grads).astype(loss.dtype)[None]])
+    grad_norm = jnp.concatenate([recorded[1], final_gnorm[None]])
     last_bad = (diverged_at < 0) & ~jnp.isfinite(final_value)
     diverged_at = jnp.where(last_bad, steps, diverged_at).astype(jnp.int32)
-    if tol is None:
-        converged_at = jnp.asarray(-1, jnp.int32)
-    else:
-        hit = grad_norm <= tol
-        converged_at = jnp.where(jnp.any(hit), jnp.argmax(hit), -1).astype(jnp.int32)
+    if tol is not None:
+        converged_at = jnp.where((converged_at < 0) & (final_gnorm <= tol), steps, converged_at).astype(jnp.int32)
     history = None
     if record:
         history = jax.tree_util.tree_map(lambda h, p: jnp.concatenate([h, p[None]]), recorded[4], params)
@@ -158,9 +180,14 @@ def _run(full_loss: Callable, step_loss: Callable | None, update: Callable, para
     return Trace(loss, grad_norm, recorded[2], history, params, converged_at, diverged_at, (), metrics or None)
 
 
-def _check_run_args(steps, tol) -> None:
-    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
-        raise InputError(f"steps must be a positive integer, got {steps!r}")
+MAX_STEPS = 2**31 - 2  # the step counter is an int32 inside the compiled run
+
+
+def _check_run_args(steps, tol, every=1) -> None:
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
+        raise InputError(f"steps must be an integer from 1 to {MAX_STEPS:,}, got {steps!r}")
+    if not isinstance(every, (int, np.integer)) or isinstance(every, bool) or every < 1 or steps % every:
+        raise InputError(f"record_every must be a positive integer that divides steps ({steps}), got {every!r}")
     if tol is not None and not (isinstance(tol, (int, float)) and not isinstance(tol, bool) and tol >= 0):
         raise InputError(f"tol must be a non-negative number or None, got {tol!r}")
 
@@ -235,9 +262,9 @@ def check_loss(loss: Callable, params, *args, key=None, what: str = "loss") -> N
     seen.add(sig)
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "stepper", "steps", "tol", "record"))
-def _minimize(params0, state0, *, loss, stepper, steps, tol, record):
-    return _run(loss, None, stepper.update, params0, state0, steps, tol, record)
+@functools.partial(jax.jit, static_argnames=("loss", "stepper", "steps", "tol", "record", "every"))
+def _minimize(params0, state0, *, loss, stepper, steps, tol, record, every):
+    return _run(loss, None, stepper.update, params0, state0, steps, tol, record, None, every)
 
 
 def minimize(
@@ -247,6 +274,7 @@ def minimize(
     steps: int,
     tol: float | None = None,
     record_params: bool = False,
+    record_every: int = 1,
 ) -> Trace:
     r"""Run ``optimizer`` on ``loss`` from ``params0`` for ``steps`` steps in one jitted ``lax.scan``.
 
@@ -259,7 +287,8 @@ def minimize(
         optax's line searches work.
       steps: the number of updates.
       tol: gradient-norm tolerance for ``converged_step``.
-      record_params: keep the parameters after every step.
+      record_params: keep the parameters after every (recorded) step.
+      record_every: record only steps ``0, m, 2m, ..., steps`` (``m`` divides ``steps``).
 
     Returns:
       A :class:`Trace`. Compiled once per (loss, optimizer structure, steps, tol,
@@ -273,20 +302,23 @@ def minimize(
       >>> bool(t.loss[-1] < 1e-8), t.converged_step  # |grad| = 6√2 · 0.8^k <= 1e-4 at k = 51
       (True, 51)
     """
-    _check_run_args(steps, tol)
+    _check_run_args(steps, tol, record_every)
     tx = as_transformation(optimizer)
     check_loss(loss, params0)
-    return _minimize(params0, tx.init(params0), loss=loss, stepper=_Stepper(tx), steps=int(steps),
-                     tol=None if tol is None else float(tol), record=bool(record_params))
+    trace = _minimize(params0, tx.init(params0), loss=loss, stepper=_Stepper(tx), steps=int(steps),
+                      tol=None if tol is None else float(tol), record=bool(record_params), every=int(record_every))
+    return trace._replace(every=int(record_every))
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "stepper", "steps", "tol", "record"))
-def _minimize_from(starts, states, *, loss, stepper, steps, tol, record):
-    return jax.vmap(lambda p0, s0: _run(loss, None, stepper.update, p0, s0, steps, tol, record))(starts, states)
+@functools.partial(jax.jit, static_argnames=("loss", "stepper", "steps", "tol", "record", "every"))
+def _minimize_from(starts, states, *, loss, stepper, steps, tol, record, every):
+    return jax.vmap(lambda p0, s0: _run(loss, None, stepper.update, p0, s0, steps, tol, record, None, every))(
+        starts, states)
 
 
 def minimize_from(
-    loss: Callable, starts: jax.Array, optimizer, steps: int, tol: float | None = None, record_params: bool = False
+    loss: Callable, starts: jax.Array, optimizer, steps: int, tol: float | None = None, record_params: bool = False,
+    record_every: int = 1,
 ) -> Trace:
     """:func:`minimize` from every row of ``starts`` (shape ``(N, d)``) in one vmapped program.
 
@@ -294,15 +326,17 @@ def minimize_from(
     :class:`Trace` gain a leading ``N`` axis; this is the engine behind basins of
     attraction.
     """
-    _check_run_args(steps, tol)
+    _check_run_args(steps, tol, record_every)
     tx = as_transformation(optimizer)
     starts = jnp.asarray(starts)
     if starts.ndim < 1 or starts.shape[0] < 1:
         raise InputError(f"starts must have a leading axis of starting points, got shape {starts.shape}")
     check_loss(loss, starts[0])
     states = jax.vmap(tx.init)(starts)
-    return _minimize_from(starts, states, loss=loss, stepper=_Stepper(tx), steps=int(steps),
-                          tol=None if tol is None else float(tol), record=bool(record_params))
+    trace = _minimize_from(starts, states, loss=loss, stepper=_Stepper(tx), steps=int(steps),
+                           tol=None if tol is None else float(tol), record=bool(record_params),
+                           every=int(record_every))
+    return trace._replace(every=int(record_every))
 
 
 # --- sweeps ------------------------------------------------------------------------------
@@ -451,9 +485,10 @@ def sweep_builder(optimizer, grid: Mapping[str, Sequence[float]], fixed: Mapping
 
 
 @functools.partial(
-    jax.jit, static_argnames=("objective", "builder", "names", "steps", "tol", "record", "batch_size", "n_dev"))
+    jax.jit, static_argnames=("objective", "builder", "names", "steps", "tol", "record", "batch_size", "n_dev",
+                              "every"))
 def _sweep_program(values, params0, keys, data, test_data, *, objective, builder, names, steps, tol, record,
-                   batch_size, n_dev):
+                   batch_size, n_dev, every=1):
     def one(hp_row, p0, key, data, test_data):
         hp = {k: hp_row[i] for i, k in enumerate(names)}
         tx = optax.with_extra_args_support(builder(hp))
@@ -464,7 +499,7 @@ def _sweep_program(values, params0, keys, data, test_data, *, objective, builder
         monitor = None
         if objective.metrics is not None:
             monitor = lambda p: objective.metrics(p, data, test_data)  # noqa: E731
-        return _run(full, step_loss, tx.update, p0, tx.init(p0), steps, tol, record, monitor)
+        return _run(full, step_loss, tx.update, p0, tx.init(p0), steps, tol, record, monitor, every)
 
     runs = jax.vmap(one, in_axes=(0, 0, 0, None, None))
     if n_dev == 1:
@@ -493,7 +528,7 @@ class SweepPlan(NamedTuple):
         """Reshape the flat runs of an executed program to ``(settings, seeds)``."""
         shaped = jax.tree_util.tree_map(
             lambda a: a[: self.n_runs].reshape((len(self.settings), self.n_seeds) + a.shape[1:]), flat)
-        return shaped._replace(settings=self.settings)
+        return shaped._replace(settings=self.settings, every=self.kwargs["every"])
 
     def run(self, executable=None) -> Trace:
         if executable is None:
@@ -514,9 +549,10 @@ def plan_sweep(
     batch_size: int | None = None,
     fixed: Mapping[str, Any] | None = None,
     devices: int | None = None,
+    record_every: int = 1,
 ) -> SweepPlan:
     """Validate and lay out a :func:`sweep` without running it; see there for the arguments."""
-    _check_run_args(steps, tol)
+    _check_run_args(steps, tol, record_every)
     grid = dict(grid or {})
     builder, settings = sweep_builder(optimizer, grid, fixed or {})
     if keys is None:
@@ -549,7 +585,7 @@ def plan_sweep(
         flat_params = jax.tree_util.tree_map(grow, flat_params)
     kwargs = dict(objective=objective, builder=builder, names=names, steps=int(steps),
                   tol=None if tol is None else float(tol), record=bool(record_params), batch_size=batch_size,
-                  n_dev=n_dev)
+                  n_dev=n_dev, every=int(record_every))
     return SweepPlan(_sweep_program, (flat_values, flat_params, flat_keys, problem.data, problem.test_data), kwargs,
                      tuple(settings), n_seeds, n_runs)
 
@@ -567,6 +603,7 @@ def sweep(
     batch_size: int | None = None,
     fixed: Mapping[str, Any] | None = None,
     devices: int | None = None,
+    record_every: int = 1,
 ) -> Trace:
     """Run every (setting, seed) of ``optimizer`` on ``problem`` in one compiled program.
 
@@ -586,6 +623,7 @@ def sweep(
         from each run's key and the step); the recorded loss stays the full one.
       fixed: other (static) keyword arguments: booleans, integers, schedules.
       devices: spread the runs over this many devices (default: all).
+      record_every: record only every ``m``-th step (``m`` divides ``steps``).
 
     Returns:
       A :class:`Trace` whose fields have leading axes ``(settings, seeds)``, e.g.
@@ -598,4 +636,5 @@ def sweep(
       (2, 8, 1001)
     """
     return plan_sweep(problem, optimizer, grid, seeds, steps, keys=keys, tol=tol,
-                      record_params=record_params, batch_size=batch_size, fixed=fixed, devices=devices).run()
+                      record_params=record_params, batch_size=batch_size, fixed=fixed, devices=devices,
+                      record_every=record_every).run()

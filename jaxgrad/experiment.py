@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import datetime as _dt
 import io
 import platform
@@ -34,13 +35,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxgrad import files, problems as _problems
+from jaxgrad import files, rundir
 from jaxgrad.config import Config
+from jaxgrad.errors import InputError
 from jaxgrad.engine import plan_sweep
 
-__all__ = ["SCHEMA_VERSION", "Group", "Result", "plan", "describe_plan", "run_experiment", "Interrupted"]
-
-SCHEMA_VERSION = 1
+__all__ = ["Group", "Result", "plan", "describe_plan", "run_experiment", "Interrupted", "RunFault"]
 CONTOUR_POINTS = 201
 BASIN_POINTS = 81
 
@@ -221,8 +221,12 @@ def _contours(problem) -> dict | None:
     return {"x": x, "y": y, "z": np.asarray(values, np.float64)}
 
 
+class RunFault(Exception):
+    """A run stopped by a fault (disk full, permission, out of memory, a bug); its summary says ``failed``."""
+
+
 class _Writer:
-    """Keeps the run directory's files current after every group (atomically)."""
+    """Commits the run directory after every group (see :mod:`jaxgrad.rundir` for the protocol)."""
 
     def __init__(self, run_dir: Path, config: Config, groups: list[Group]):
         self.run_dir = run_dir
@@ -230,22 +234,49 @@ class _Writer:
         self.groups = groups
         self.done: list[dict] = []
         self.arrays: dict[str, np.ndarray] = {}
-        self.csv_parts: list[str] = []
+        self.metrics_bytes = 0
+        self.metric_names = tuple(sorted({k for g in groups for k in _metric_names(g.problem)}))
         self.started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
-    def add(self, group: Group, trace, stats: dict) -> None:
-        prefix = f"group{group.index}"
-        self.arrays[f"{prefix}_loss"] = np.asarray(trace.loss)
-        self.arrays[f"{prefix}_grad_norm"] = np.asarray(trace.grad_norm)
-        self.arrays[f"{prefix}_converged_at"] = np.asarray(trace.converged_at)
-        self.arrays[f"{prefix}_diverged_at"] = np.asarray(trace.diverged_at)
+    @property
+    def header(self) -> str:
+        return ",".join((rundir.CSV_HEADER,) + self.metric_names) + "\n"
+
+    def resume(self) -> None:
+        """Take over the groups an interrupted run committed (and drop what it did not)."""
+        summary, self.arrays = rundir.read(self.run_dir)
+        self.done = list(summary["groups"])
+        self.metrics_bytes = int(summary.get("metrics_bytes", 0))
+        self.started = summary.get("started", self.started)
+        rundir.truncate_metrics(self.run_dir, self.metrics_bytes)
+        known = {f"group{g['index']}_" for g in self.done}
+        self.arrays = {k: v for k, v in self.arrays.items() if not k.startswith("group") or
+                       any(k.startswith(p) for p in known)}
+
+    def add(self, group: Group, trace, stats: dict) -> str:
+        """Record a group in memory; returns its CSV rows (appended at the commit)."""
+        key = functools.partial(rundir.group_key, group.index)
+        self.arrays[key("loss")] = np.asarray(trace.loss)
+        self.arrays[key("grad_norm")] = np.asarray(trace.grad_norm)
+        self.arrays[key("converged_at")] = np.asarray(trace.converged_at)
+        self.arrays[key("diverged_at")] = np.asarray(trace.diverged_at)
+        self.arrays[key("steps")] = trace.recorded_steps
         for name, values in (trace.metrics or {}).items():
-            self.arrays[f"{prefix}_metric_{name}"] = np.asarray(values)
+            self.arrays[key(f"metric_{name}")] = np.asarray(values)
+        flat = jax.vmap(jax.vmap(lambda p: ravel_pytree(p)[0]))(trace.final_params)
+        best = int(np.argmin([s["median_final_loss"] for s in stats["settings"]]))
+        self.arrays[key("best_final")] = np.asarray(flat[best, 0])
         if trace.params is not None:
-            flat = jax.vmap(jax.vmap(jax.vmap(lambda p: ravel_pytree(p)[0])))(trace.params)
-            self.arrays[f"{prefix}_params"] = np.asarray(flat)
+            self.arrays[key("params")] = np.asarray(jax.vmap(jax.vmap(jax.vmap(lambda p: ravel_pytree(p)[0])))(
+                trace.params))
         self.done.append(stats)
-        self.csv_parts.append((group, trace))
+        steps = trace.recorded_steps
+        keep = steps % self.config.output.metrics_every == 0 if self.config.output.metrics_every else slice(None)
+        metrics = {k: np.asarray(v)[..., keep] for k, v in (trace.metrics or {}).items()}
+        return rundir.csv_rows(group.index, group.problem_label, group.optimizer.label,
+                               [_setting_label(s) for s in group.settings], steps[keep],
+                               np.asarray(trace.loss)[..., keep], np.asarray(trace.grad_norm)[..., keep], metrics,
+                               self.metric_names)
 
     def add_basins(self, group: Group, b) -> None:
         self.arrays[f"group{group.index}_basins_label"] = b.label
@@ -263,7 +294,7 @@ class _Writer:
             self.arrays[f"problem{j}_inputs"] = np.asarray(problem.data[0])
             self.arrays[f"problem{j}_targets"] = np.asarray(problem.data[1])
 
-    def summary(self, status: str, interrupted_by: str | None = None) -> dict:
+    def summary(self, status: str, interrupted_by: str | None = None, reason: str | None = None) -> dict:
         device = jax.devices()[0]
         problems_info = []
         for j, pc in enumerate(self.config.problems):
@@ -276,18 +307,21 @@ class _Writer:
                 "source": p.source, "factory": pc.name if pc.factory is not None else None,
             })
         return {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": rundir.SCHEMA_VERSION,
             "name": self.config.name,
             "status": status,
             "interrupted_by": interrupted_by,
+            "reason": reason,
             "started": self.started,
             "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "groups_total": len(self.groups),
             "groups_done": len(self.done),
+            "metrics_bytes": self.metrics_bytes,
             "config": self.config.raw,
             "steps": self.config.steps,
             "seeds": self.config.seeds,
             "tol": self.config.tol,
+            "record_every": self.config.output.record_every,
             "dtype": self.config.precision,
             "device": {"platform": device.platform, "kind": device.device_kind, "count": jax.device_count()},
             "machine": {"system": platform.system(), "machine": platform.machine(), "processor": platform.processor()},
@@ -296,46 +330,38 @@ class _Writer:
             "groups": self.done,
         }
 
-    def write(self, status: str, interrupted_by: str | None = None) -> dict:
-        summary = self.summary(status, interrupted_by)
+    def commit(self, status: str, rows: str = "", interrupted_by: str | None = None) -> dict:
+        """(1) arrays, (2) the group's rows appended, (3) the summary that vouches for both."""
+        with precision_context(self.config):  # the summary reads problems built in that precision
+            summary = self.summary(status, interrupted_by)
         files.write_npz(self.run_dir / "arrays.npz", **self.arrays)
-        names = sorted({k for _, trace in self.csv_parts for k in (trace.metrics or {})})
-        header = ",".join(["group,problem,optimizer,setting,seed,step,loss,grad_norm"] + names) + "\n"
-        files.write_text(self.run_dir / "metrics.csv",
-                         header + "".join(_csv_rows(g, t, names) for g, t in self.csv_parts))
-        files.write_json(self.run_dir / "summary.json", summary)  # last: it vouches for the others
+        if rows or self.metrics_bytes == 0:
+            self.metrics_bytes = rundir.append_metrics(self.run_dir, rows, self.metrics_bytes, self.header)
+        summary["metrics_bytes"] = self.metrics_bytes
+        rundir.write_summary(self.run_dir, summary)
         return summary
 
-
-def _csv_text(value: str) -> str:
-    return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\n') else value
-
-
-def _csv_rows(group: Group, trace, names=()) -> str:
-    loss = np.asarray(trace.loss)
-    gnorm = np.asarray(trace.grad_norm)
-    metrics = {k: np.asarray(v) for k, v in (trace.metrics or {}).items()}
-    fmt = "%.9g" if loss.dtype == np.float32 else "%.17g"
-    lines = []
-    problem, optimizer = _csv_text(group.problem_label), _csv_text(group.optimizer.label)
-    for i, setting in enumerate(group.settings):
-        label = _csv_text(_setting_label(setting))
-        for s in range(loss.shape[1]):
-            head = f"{group.index},{problem},{optimizer},{label},{s},"
-            for k in range(loss.shape[2]):
-                tail = "".join("," + (fmt % metrics[n][i, s, k] if n in metrics else "") for n in names)
-                lines.append(f"{head}{k},{fmt % loss[i, s, k]},{fmt % gnorm[i, s, k]}{tail}\n")
-    return "".join(lines)
+    def fail(self, reason: str) -> None:
+        """Mark the run failed, keeping what was committed (best effort: the disk may be full)."""
+        with contextlib.suppress(Exception):
+            rundir.truncate_metrics(self.run_dir, self.metrics_bytes)
+            with precision_context(self.config):
+                summary = self.summary("failed", reason=reason)
+            summary["metrics_bytes"] = self.metrics_bytes
+            self.done = self.done  # the committed groups only
+            rundir.write_summary(self.run_dir, summary)
 
 
-def default_run_dir(config: Config) -> Path:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in config.name)
-    return Path(config.output.directory or Path("runs") / f"{safe}-{stamp}")
+def _metric_names(problem) -> tuple:
+    if problem.metrics is None:
+        return ()
+    params = jax.eval_shape(problem.init, jax.random.PRNGKey(0))
+    return tuple(jax.eval_shape(problem.metrics, params, problem.data, problem.test_data))
 
 
 class _StopRequests:
-    """SIGTERM and Ctrl-C ask the run to stop after the group in flight (a second Ctrl-C aborts).
+    """SIGTERM and Ctrl-C ask the run to stop after the group in flight (a second Ctrl-C aborts,
+    but never inside a commit: it waits for the commit to finish).
 
     The handlers only record the request: an exception raised from a signal handler
     can land inside JAX's runtime and leave it broken (seen: a segfault at exit).
@@ -344,6 +370,8 @@ class _StopRequests:
     def __init__(self):
         self.by: str | None = None
         self.previous = {}
+        self.committing = False
+        self.abort = False
 
     def __enter__(self):
         if sys.platform != "win32" and _in_main_thread():
@@ -353,9 +381,22 @@ class _StopRequests:
 
     def _handle(self, signum, frame):
         if signum == signal.SIGINT and self.by is not None:
+            if self.committing:
+                self.abort = True  # raised once the commit is over
+                return
             raise KeyboardInterrupt  # asked twice: stop now
         self.by = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
         print(f"\n{self.by}: stopping after the group in flight (Ctrl-C again to abort now)", file=sys.stderr)
+
+    @contextlib.contextmanager
+    def commit(self):
+        self.committing = True
+        try:
+            yield
+        finally:
+            self.committing = False
+        if self.abort:
+            raise KeyboardInterrupt
 
     def __exit__(self, *exc):
         for sig, handler in self.previous.items():
@@ -370,65 +411,104 @@ def _in_main_thread() -> bool:
 
 
 def run_experiment(config: Config, out_dir: str | Path | None = None, *, progress: bool = False,
-                   console=None, plots: bool = True) -> Result:
+                   console=None, plots: bool = True, resume: bool = False, overwrite: bool = False) -> Result:
     """Run every group of ``config`` and write the run directory.
 
     Args:
       config: from :func:`jaxgrad.load_config`.
       out_dir: the run directory (default: ``[output] directory``, else
-        ``runs/<name>-<timestamp>``).
+        ``runs/<name>-<timestamp>``, made exclusively for this run).
       progress: show a progress bar (rich) while groups run.
       plots: draw the PNG plots at the end.
+      resume: finish an interrupted run in ``out_dir``: the groups it committed are
+        kept, the others run (bit-identical to an uninterrupted run).
+      overwrite: clear ``out_dir`` first.
 
     Returns:
       A :class:`Result` with the run directory and the summary written there.
       A Ctrl-C or SIGTERM stops the run after the group in flight, writes
       ``status: "incomplete"`` with every completed group, and raises
-      :class:`Interrupted`.
+      :class:`Interrupted`. A fault writes ``status: "failed"`` with the reason and
+      raises :class:`RunFault`.
+
+    Raises:
+      InputError: the directory is taken, or (``resume``) holds another config's run.
     """
-    run_dir = Path(out_dir) if out_dir is not None else default_run_dir(config)
-    run_dir.mkdir(parents=True, exist_ok=True)
     from jaxgrad.config import to_toml
 
-    files.write_text(run_dir / "config.toml", to_toml(config.raw))
+    run_dir = rundir.create(out_dir if out_dir is not None else config.output.directory, config.name,
+                            resume=resume, overwrite=overwrite)
+    text = to_toml(config.raw)
     groups = plan(config)
     writer = _Writer(run_dir, config, groups)
+    if resume:
+        try:
+            previous = (run_dir / "config.toml").read_text()
+        except OSError:
+            raise InputError(f"--resume {run_dir}: config.toml is missing") from None
+        if previous != text:
+            raise InputError(f"--resume {run_dir}: the run was made from another config (or other --set "
+                             "values); resume it with the same ones")
+        writer.resume()
+        if len(writer.done) == len(groups):
+            summary = writer.commit("complete")
+            if plots:
+                _draw(run_dir)
+            return Result(run_dir, summary)
+    else:
+        files.write_text(run_dir / "config.toml", text)
     bar = _progress(progress, console, len(groups))
     stop = _StopRequests()
     try:
         with stop, precision_context(config), bar:
-            for j, pc in enumerate(config.problems):
-                problem = next(g.problem for g in groups if g.problem_index == j)
-                writer.add_contours(j, _contours(problem))
-                writer.add_data(j, problem)
-            writer.write("running")
-            best_runs = {}
-            for group in groups:
+            if not resume:
+                for j, pc in enumerate(config.problems):
+                    problem = next(g.problem for g in groups if g.problem_index == j)
+                    writer.add_contours(j, _contours(problem))
+                    writer.add_data(j, problem)
+                with stop.commit():
+                    writer.commit("running")
+            for group in groups[len(writer.done):]:
                 if stop.by:
                     break
                 bar.start_group(group)
                 trace, compile_s, run_s = _run_group(config, group)
                 stats = _stats(group, trace, config, compile_s, run_s)
-                writer.add(group, trace, stats)
-                best_runs[group.index] = _best_run(trace, stats)
+                rows = writer.add(group, trace, stats)
                 if _wants_basins(config, group):
                     writer.add_basins(group, _basins(config, group, stats))
-                writer.write("running")
+                with stop.commit():
+                    writer.commit("running", rows)
                 bar.advance()
+            if not stop.by:
+                for j in range(len(config.problems)):
+                    writer.arrays.update(_landscapes(config, j, [g for g in groups if g.problem_index == j],
+                                                     writer.arrays))
     except KeyboardInterrupt:
         stop.by = "SIGINT"
-    if not stop.by:
-        with precision_context(config):
-            for j in range(len(config.problems)):
-                writer.arrays.update(_landscapes(config, j, [g for g in groups if g.problem_index == j], best_runs))
-    if stop.by:
-        writer.write("incomplete", stop.by)
-        if plots and writer.done:
+    except Exception as err:  # a fault: record it, never leave "running" behind
+        reason = f"{type(err).__name__}: {err}".splitlines()[0]
+        writer.fail(reason)
+        raise RunFault(f"{reason} (the run in {run_dir} is marked failed; "
+                       f"{len(writer.done)} of {len(groups)} groups were saved)") from err
+    try:
+        if stop.by:
+            with stop.commit():
+                writer.commit("incomplete", interrupted_by=stop.by)
+            if plots and writer.done:
+                _draw(run_dir)
+            raise Interrupted(f"{stop.by}: {len(writer.done)} of {len(groups)} groups saved in {run_dir}; "
+                              f"finish with --resume")
+        with stop.commit():
+            summary = writer.commit("complete")
+        if plots:
             _draw(run_dir)
-        raise Interrupted(f"{stop.by}: {len(writer.done)} of {len(groups)} groups saved in {run_dir}")
-    summary = writer.write("complete")
-    if plots:
-        _draw(run_dir)
+    except (Interrupted, KeyboardInterrupt):
+        raise
+    except Exception as err:
+        reason = f"{type(err).__name__}: {err}".splitlines()[0]
+        writer.fail(reason)
+        raise RunFault(f"{reason} (the run in {run_dir} is marked failed)") from err
     return Result(run_dir, summary)
 
 
@@ -436,7 +516,7 @@ def _run_group(config: Config, group: Group):
     sweep_plan = plan_sweep(
         group.problem, group.optimizer.optimizer, group.optimizer.sweep, config.seeds, config.steps,
         tol=config.tol, record_params=_record_params(config, group.problem), batch_size=config.batch_size,
-        fixed=group.optimizer.fixed)
+        fixed=group.optimizer.fixed, record_every=config.output.record_every)
     t0 = time.perf_counter()
     executable = sweep_plan.compile()
     compile_s = time.perf_counter() - t0
@@ -444,14 +524,6 @@ def _run_group(config: Config, group: Group):
     trace = jax.block_until_ready(sweep_plan.run(executable))
     run_s = time.perf_counter() - t0
     return trace, compile_s, run_s
-
-
-def _best_run(trace, stats: dict):
-    """Seed 0 of the group's best setting (by median final loss): its final parameters and path."""
-    best = int(np.argmin([s["median_final_loss"] for s in stats["settings"]]))
-    final = jax.tree_util.tree_map(lambda a: a[best, 0], trace.final_params)
-    path = None if trace.params is None else jax.tree_util.tree_map(lambda a: a[best, 0], trace.params)
-    return final, path
 
 
 def landscape_kinds(config: Config, problem) -> tuple[str, ...]:
@@ -469,29 +541,30 @@ def landscape_kinds(config: Config, problem) -> tuple[str, ...]:
 LANDSCAPE_POINTS = 41
 
 
-def _landscapes(config: Config, j: int, groups: list[Group], best_runs: dict) -> dict:
-    """The arrays behind the landscape plots of problem ``j`` (one compiled field each).
+def _landscapes(config: Config, j: int, groups: list[Group], arrays: dict) -> dict:
+    """The arrays behind the landscape plots of problem ``j`` (one compiled field each), from
+    the committed arrays alone (so a resumed run draws the same):
 
     * ``interpolation``: the loss from each optimizer's start to its end (seed 0, best setting);
     * ``random_plane``: a filter-normalised random plane around the best optimizer's end;
-    * ``trajectory_plane``: the plane through the best optimizer's path, every
-      optimizer's path projected onto it.
+    * ``trajectory_plane``: the plane through the optimizers' paths, each projected onto it.
     """
     from jaxgrad import landscape
 
-    groups = [g for g in groups if g.index in best_runs]
+    groups = [g for g in groups if f"group{g.index}_best_final" in arrays]
     if not groups:
         return {}
     problem = groups[0].problem
     kinds = landscape_kinds(config, problem)
     if not kinds:
         return {}
+    start = problem.init(jax.random.PRNGKey(0))
+    flat0, unravel = ravel_pytree(start)
+    finals = {g.index: unravel(jnp.asarray(arrays[f"group{g.index}_best_final"], flat0.dtype)) for g in groups}
+    best = min(groups, key=lambda g: float(problem.loss(finals[g.index])))
     out = {}
     prefix = f"problem{j}_"
-    finals = {g.index: best_runs[g.index][0] for g in groups}
-    best = min(groups, key=lambda g: float(problem.loss(finals[g.index])))
     if "interpolation" in kinds:
-        start = problem.init(jax.random.PRNGKey(0))
         rows = [landscape.interpolate(problem.loss, start, finals[g.index], num=LANDSCAPE_POINTS) for g in groups]
         out[prefix + "interp_alpha"] = rows[0][0]
         out[prefix + "interp_loss"] = np.stack([r[1] for r in rows])
@@ -501,38 +574,41 @@ def _landscapes(config: Config, j: int, groups: list[Group], best_runs: dict) ->
         pl = landscape.plane(problem.loss, finals[best.index], d1, d2, num=LANDSCAPE_POINTS)
         out.update({prefix + "rplane_alpha": pl.alphas, prefix + "rplane_beta": pl.betas,
                     prefix + "rplane_loss": pl.losses, prefix + "rplane_group": np.asarray(best.index)})
-    paths = {g.index: best_runs[g.index][1] for g in groups if best_runs[g.index][1] is not None}
+    paths = {}
+    for g in groups:
+        if f"group{g.index}_params" in arrays:
+            loss = np.asarray(arrays[f"group{g.index}_loss"], np.float64)
+            i = int(np.argmin(np.median(loss[:, :, -1], axis=1)))  # the best setting, as the summary's
+            paths[g.index] = np.asarray(arrays[f"group{g.index}_params"][i, 0], np.float64)
     if "trajectory_plane" in kinds and best.index in paths:
-        out.update(_trajectory_plane(problem, prefix, best.index, paths))
+        out.update(_trajectory_plane(problem, prefix, best.index, paths, unravel, flat0.dtype))
     return out
 
 
-def _trajectory_plane(problem, prefix: str, best: int, paths: dict) -> dict:
+def _trajectory_plane(problem, prefix: str, best: int, paths: dict, unravel, dtype) -> dict:
     """The plane through the best optimizer's end and start whose second direction is the
     principal deviation of *every* optimizer's path (so a one-step Newton path does not
-    leave the plane undetermined); every path projected onto it."""
+    leave the plane undetermined); every path projected onto it. ``paths``: flat ``(T, n)``."""
     from jaxgrad import landscape
 
-    flat = {i: np.asarray(jax.vmap(lambda p: ravel_pytree(p)[0])(path), np.float64) for i, path in paths.items()}
-    end = jax.tree_util.tree_map(lambda a: a[-1], paths[best])
-    origin, unravel = ravel_pytree(end)
-    origin64 = np.asarray(origin, np.float64)
-    u1 = flat[best][0] - origin64
+    origin = paths[best][-1]
+    u1 = paths[best][0] - origin
     if np.linalg.norm(u1) == 0:
         return {}
     u1 /= np.linalg.norm(u1)
-    deltas = np.concatenate([f - origin64 for f in flat.values()])
+    deltas = np.concatenate([f - origin for f in paths.values()])
     rest = deltas - np.outer(deltas @ u1, u1)
     _, sv, vt = np.linalg.svd(rest, full_matrices=False)
     u2 = vt[0] if sv.size and sv[0] > 1e-12 * np.abs(deltas).max() else landscape._any_orthogonal(u1)
     u2 = u2 - (u2 @ u1) * u1
     u2 /= np.linalg.norm(u2)
-    coords = {i: np.stack([(f - origin64) @ u1, (f - origin64) @ u2], axis=1) for i, f in flat.items()}
+    coords = {i: np.stack([(f - origin) @ u1, (f - origin) @ u2], axis=1) for i, f in paths.items()}
     every = np.concatenate(list(coords.values()))
     lo, hi = every.min(0), every.max(0)
     pad = 0.15 * np.maximum(hi - lo, 0.05 * (hi - lo).max())
     span = ((lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1]))
-    d1, d2 = unravel(jnp.asarray(u1, origin.dtype)), unravel(jnp.asarray(u2, origin.dtype))
+    end = unravel(jnp.asarray(origin, dtype))
+    d1, d2 = unravel(jnp.asarray(u1, dtype)), unravel(jnp.asarray(u2, dtype))
     pl = landscape.plane(problem.loss, end, d1, d2, num=LANDSCAPE_POINTS, span=span)
     total = float(np.sum(deltas**2))
     explained = float(np.sum(np.concatenate([deltas @ u1[:, None], deltas @ u2[:, None]], 1) ** 2) / total)

@@ -17,8 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from jaxgrad import plots
-from jaxgrad.errors import InputError
+from jaxgrad import plots, rundir
+from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.files import save_figure
 
 __all__ = ["draw", "default_kinds"]
@@ -271,15 +271,19 @@ DRAWERS: dict[str, Callable] = {
 
 
 def draw(run_dir: str | Path, kinds: list[str] | None = None) -> list[Path]:
-    """Write the run's PNGs and return their paths; unknown or inapplicable kinds are skipped."""
+    """Write the run's PNGs and return their paths; inapplicable kinds are skipped.
+
+    Raises:
+      InputError: not a run directory, or an unknown kind (the nearest is named).
+    """
     run_dir = Path(run_dir)
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-        arrays = dict(np.load(run_dir / "arrays.npz"))
-    except FileNotFoundError as err:
-        raise InputError(f"{run_dir}: not a run directory ({Path(err.filename).name} is missing)") from None
-    except (json.JSONDecodeError, ValueError, OSError) as err:
-        raise InputError(f"{run_dir}: unreadable run files: {err}") from None
+    summary, arrays = rundir.read(run_dir)
+    from jaxgrad.config import PLOT_KINDS
+
+    for kind in kinds or ():
+        if kind not in PLOT_KINDS:
+            raise InputError(f"--kind {kind!r}: unknown plot{did_you_mean(kind, PLOT_KINDS)}; "
+                             f"known: {', '.join(PLOT_KINDS)}")
     if kinds is None:
         requested = summary["config"].get("output", {}).get("plots")
         kinds = None if requested in (None, "auto") or "auto" in (requested or []) else list(requested)

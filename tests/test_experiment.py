@@ -36,7 +36,7 @@ def test_quickstart_end_to_end(tmp_path, capsys):
     assert main(["run", str(ROOT / "configs" / "quickstart.toml"), "--out", str(out), "--quiet",
                  "--set", "steps=60", "--set", "seeds=2"]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["status"] == "complete" and summary["schema_version"] == 1
+    assert summary["status"] == "complete" and summary["schema_version"] == 2
     assert summary["groups_done"] == summary["groups_total"] == 6
     assert summary["versions"]["jax"] and summary["device"]["platform"] == "cpu"
     config = load_config(out / "config.toml")  # the resolved config re-validates
@@ -147,7 +147,7 @@ def toml_with(**changes):
          "problems.0.expr", "unknown function"),
         ("steps = 10\nseeds = [\n", "", "invalid TOML"),
         (toml_with(output={"plots": ["pathz"]}), "output.plots.0", "did you mean 'paths'"),
-        (toml_with(output={"record": True}), "output.record", "did you mean 'record_params'"),
+        (toml_with(output={"record_param": True}), "output.record_param", "did you mean 'record_params'"),
     ],
 )
 def test_config_errors_exit_2_with_one_line_naming_the_field(tmp_path, capsys, text, field, message):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -165,6 +166,8 @@ def check_value(name: str, key: str, value, hyper: Hyper) -> None:
         if hasattr(value, "shape"):  # a traced or array value: checked by its user
             return
         raise InputError(f"{where} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise InputError(f"{where} must be finite, got {value!r}")
     if hyper.minimum is not None and (value < hyper.minimum or (hyper.strict and value == hyper.minimum)):
         sign = ">" if hyper.strict else ">="
         raise InputError(f"{where} must be {sign} {hyper.minimum}, got {value!r}")

@@ -183,12 +183,25 @@ def make(name: str, **kwargs) -> Problem:
     missing = [k for k, v in allowed.items() if v is REQUIRED and k not in kwargs]
     if missing:
         raise InputError(f"problem {name!r} needs {', '.join(missing)}")
+    check_options(_REGISTRY[name], kwargs, f"problem {name!r}")
     problem = _REGISTRY[name](**kwargs)
     try:
         key = ("registry", name, _freeze(kwargs))
     except TypeError:  # an unhashable option: keyed by its objective
         key = None
     return dataclasses.replace(problem, options=dict(kwargs), key=key)
+
+
+def check_options(fn: Callable, kwargs: dict, where: str) -> None:
+    """Refuse an option whose value does not fit the factory's annotation (type, finite numbers)."""
+    from jaxgrad import types
+
+    annotations = types.hints(fn)
+    for key, value in kwargs.items():
+        if key in annotations:
+            problem = types.check(value, annotations[key])
+            if problem:
+                raise InputError(f"{where}: {key} {problem}")
 
 
 def as_key(key) -> jax.Array:

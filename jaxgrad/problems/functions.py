@@ -60,7 +60,7 @@ def _point_problem(name, f, bounds, minimizers, minimum, x0=None, dim=None) -> P
 
 
 @register
-def quadratic(dim: int = 10, condition_number: float = 100.0, key=0) -> Problem:
+def quadratic(dim: int = 10, condition_number: float = 100.0, key: int | jax.Array = 0) -> Problem:
     r"""A convex quadratic :math:`f(x) = \tfrac12 (x-x^*)^\top A (x-x^*)` with
     :math:`A = Q\,\mathrm{diag}(\lambda)\,Q^\top`, eigenvalues log-spaced in
     :math:`[1, \kappa]` and a random rotation :math:`Q` from ``key``; minimum 0 at

@@ -63,7 +63,7 @@ def mlp(
     task: str | None = None,
     n: int = 256,
     noise: float = 0.1,
-    key=0,
+    key: int | jax.Array = 0,
     data: str | None = None,
     target: str | None = None,
     features: Sequence[str] | None = None,

@@ -15,6 +15,7 @@ computed stably as :math:`\\mathrm{softplus}(z) - yz` with :math:`z = w\\cdot x 
 from __future__ import annotations
 
 import jax
+from typing import Sequence
 import jax.numpy as jnp
 import numpy as np
 
@@ -125,8 +126,8 @@ def _bounds(argmin, features: int):
 
 
 @register
-def linear_regression(n: int = 100, features: int | list = 1, noise: float = 0.5, coef_scale: float = 2.0, key=0,
-                      data: str | None = None, target: str | None = None, standardize: bool = False,
+def linear_regression(n: int = 100, features: int | Sequence[str] = 1, noise: float = 0.5, coef_scale: float = 2.0,
+                      key: int | jax.Array = 0, data: str | None = None, target: str | None = None, standardize: bool = False,
                       test_fraction: float = 0.0) -> Problem:
     """Least squares on ``y = X w* + b* + noise * ε`` with ``X ~ N(0, 1)``, or on a data file.
 
@@ -185,7 +186,8 @@ def _newton_logistic(X: np.ndarray, y: np.ndarray, l2: float, steps: int = 100) 
 
 
 @register
-def logistic_regression(n: int = 200, features: int | list = 2, l2: float = 0.0, key=0, data: str | None = None,
+def logistic_regression(n: int = 200, features: int | Sequence[str] = 2, l2: float = 0.0, key: int | jax.Array = 0,
+                        data: str | None = None,
                         target: str | None = None, standardize: bool = False, test_fraction: float = 0.0) -> Problem:
     """Binary classification with labels drawn from ``Bernoulli(sigmoid(X w* + b*))``, or a data file.
 

@@ -1,0 +1,247 @@
+"""The run directory: its layout, its schema, how it is written and how it is read.
+
+This is the one module that knows the files of a run::
+
+    config.toml    the resolved config (after --set overrides)
+    summary.json   the commit record: status, groups done, per-run outcomes and
+                   statistics, metrics.csv's committed length, timings, versions
+    metrics.csv    one row per (group, setting, seed, recorded step), appended per group
+    arrays.npz     losses, gradient norms, metrics, parameter paths (when recorded),
+                   contour grids and landscapes, keyed ``group{i}_*`` / ``problem{j}_*``
+    *.png          the plots (drawn from these files alone)
+
+Commit protocol, per group: (1) ``arrays.npz`` is replaced atomically; (2) the group's
+rows are appended to ``metrics.csv`` and synced; (3) ``summary.json`` is replaced
+atomically, naming the group done and ``metrics.csv``'s committed byte length. Signals
+wait until a commit is over. So after an interrupt or a fault the files agree; after a
+hard kill (SIGKILL, power loss) between (2) and (3) ``metrics.csv`` may hold rows past
+the committed length, which :func:`read` ignores and ``--resume`` truncates.
+
+Directories are created exclusively: two runs never share one. A directory that holds
+files is refused unless the run resumes it or overwrites it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxgrad import files
+from jaxgrad.errors import InputError
+
+__all__ = ["SCHEMA_VERSION", "create", "read", "read_summary", "load_arrays", "committed_metrics", "strict_json",
+           "group_key", "problem_key", "CSV_HEADER"]
+
+SCHEMA_VERSION = 2
+CSV_HEADER = "group,problem,optimizer,setting,seed,step,loss,grad_norm"
+FILES = ("config.toml", "summary.json", "metrics.csv", "arrays.npz")
+
+
+def group_key(i: int, field: str) -> str:
+    return f"group{i}_{field}"
+
+
+def problem_key(j: int, field: str) -> str:
+    return f"problem{j}_{field}"
+
+
+# --- creating -----------------------------------------------------------------------------
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
+
+
+def create(out: str | Path | None, name: str, *, resume: bool = False, overwrite: bool = False) -> Path:
+    """The run directory, made for this run alone.
+
+    ``out=None``: ``runs/<name>-<time>``, with ``-2``, ``-3``, ... when another run took
+    that name in the same second (``mkdir`` is the lock). An explicit ``out`` is
+    created if missing; if it holds files it is refused unless ``resume`` (keep them)
+    or ``overwrite`` (clear them first).
+
+    Raises:
+      InputError: the path is a file, lies under a file, cannot be created or
+        written, or holds another run's files.
+    """
+    if resume and overwrite:
+        raise InputError("--resume and --overwrite exclude each other")
+    if out is None:
+        if resume:
+            raise InputError("--resume needs --out DIR (the run directory to finish)")
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = Path("runs") / f"{_safe(name)}-{stamp}"
+        for k in range(1, 1000):
+            path = base if k == 1 else base.with_name(f"{base.name}-{k}")
+            try:
+                _mkdir(path, parents=True, exclusive=True)
+                return path
+            except FileExistsError:
+                continue
+        raise InputError(f"{base}: 999 runs of that name this second; pass --out")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--out {out}: is a file, not a directory")
+    if not path.exists():
+        if resume:
+            raise InputError(f"--resume {out}: no such run directory")
+        try:
+            _mkdir(path, parents=True, exclusive=True)
+        except FileExistsError:  # another run made it first
+            raise InputError(f"--out {out}: another run just created it; choose another directory") from None
+        return path
+    contents = [p for p in path.iterdir() if not p.name.startswith(".")]
+    if contents and not (resume or overwrite):
+        raise InputError(f"--out {out}: holds {len(contents)} files of an earlier run; pass --resume to finish "
+                         "it or --overwrite to clear it")
+    if resume and not (path / "summary.json").exists():
+        raise InputError(f"--resume {out}: not a run directory (no summary.json)")
+    if overwrite:
+        for p in path.iterdir():
+            try:
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+            except OSError as err:
+                raise InputError(f"--overwrite {out}: cannot remove {p.name}: {err.strerror}") from None
+    _check_writable(path, out)
+    return path
+
+
+def _mkdir(path: Path, parents: bool, exclusive: bool) -> None:
+    try:
+        if parents:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(exist_ok=not exclusive)
+    except FileExistsError:
+        raise
+    except NotADirectoryError:
+        raise InputError(f"--out {path}: a parent is a file, not a directory") from None
+    except OSError as err:
+        raise InputError(f"--out {path}: cannot create it: {err.strerror or err}") from None
+    _check_writable(path, path)
+
+
+def _check_writable(path: Path, shown) -> None:
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InputError(f"--out {shown}: not writable")
+
+
+# --- strict JSON ----------------------------------------------------------------------------
+
+
+def strict_json(data: Any) -> tuple[Any, dict]:
+    """``(data with every non-finite float as None, {json path: "nan" | "inf" | "-inf"})``."""
+    flagged = {}
+
+    def clean(value, path):
+        if isinstance(value, dict):
+            return {k: clean(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v, f"{path}.{i}") for i, v in enumerate(value)]
+        if isinstance(value, np.ndarray):
+            return clean(value.tolist(), path)
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            flagged[path] = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+            return None
+        return value
+
+    return clean(data, ""), flagged
+
+
+def write_summary(run_dir: Path, summary: dict) -> None:
+    """``summary.json`` as strict JSON: non-finite numbers are ``null``, listed under ``nonfinite``."""
+    clean, flagged = strict_json(summary)
+    clean["nonfinite"] = flagged
+    files.write_text(run_dir / "summary.json", json.dumps(clean, indent=2, allow_nan=False) + "\n")
+
+
+# --- writing metrics ------------------------------------------------------------------------
+
+
+def _csv_text(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\n') else value
+
+
+def csv_rows(index: int, problem: str, optimizer: str, labels: list[str], steps: np.ndarray, loss: np.ndarray,
+             grad_norm: np.ndarray, metrics: dict, names: tuple) -> str:
+    """The CSV rows of one group: ``loss`` etc. are ``(settings, seeds, records)``."""
+    fmt = "%.9g" if loss.dtype == np.float32 else "%.17g"
+    lines = []
+    problem, optimizer = _csv_text(problem), _csv_text(optimizer)
+    for i, label in enumerate(labels):
+        label = _csv_text(label)
+        for s in range(loss.shape[1]):
+            head = f"{index},{problem},{optimizer},{label},{s},"
+            for r, k in enumerate(steps):
+                tail = "".join("," + (fmt % metrics[n][i, s, r] if n in metrics else "") for n in names)
+                lines.append(f"{head}{k},{fmt % loss[i, s, r]},{fmt % grad_norm[i, s, r]}{tail}\n")
+    return "".join(lines)
+
+
+def append_metrics(run_dir: Path, text: str, committed: int, header: str) -> int:
+    """Append rows after the committed length (dropping any uncommitted tail); the new length."""
+    path = run_dir / "metrics.csv"
+    data = text.encode()
+    with open(path, "ab+") as f:
+        if committed == 0:
+            f.truncate(0)
+            f.write(header.encode())
+        else:
+            f.truncate(committed)
+        f.seek(0, os.SEEK_END)
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+        return f.tell()
+
+
+def truncate_metrics(run_dir: Path, committed: int) -> None:
+    path = run_dir / "metrics.csv"
+    if path.exists() and path.stat().st_size > committed:
+        with open(path, "rb+") as f:
+            f.truncate(committed)
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def read_summary(run_dir: str | Path) -> dict:
+    run_dir = Path(run_dir)
+    try:
+        return json.loads((run_dir / "summary.json").read_text())
+    except FileNotFoundError:
+        raise InputError(f"{run_dir}: not a run directory (summary.json is missing)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as err:
+        raise InputError(f"{run_dir}: unreadable summary.json: {err}") from None
+
+
+def load_arrays(run_dir: str | Path) -> dict:
+    run_dir = Path(run_dir)
+    try:
+        with np.load(run_dir / "arrays.npz") as f:
+            return dict(f)
+    except FileNotFoundError:
+        raise InputError(f"{run_dir}: not a run directory (arrays.npz is missing)") from None
+    except (ValueError, OSError) as err:
+        raise InputError(f"{run_dir}: unreadable arrays.npz: {err}") from None
+
+
+def read(run_dir: str | Path) -> tuple[dict, dict]:
+    """``(summary, arrays)`` of a run directory, as committed."""
+    return read_summary(run_dir), load_arrays(run_dir)
+
+
+def committed_metrics(run_dir: str | Path) -> str:
+    """``metrics.csv`` up to its committed length (what ``summary.json`` vouches for)."""
+    run_dir = Path(run_dir)
+    summary = read_summary(run_dir)
+    with open(run_dir / "metrics.csv", "rb") as f:
+        return f.read(summary.get("metrics_bytes", 0)).decode()
