@@ -46,10 +46,16 @@ def numbers(text: str, option: str, count: int | None = None, integer: bool = Fa
 
 
 def _join_negative_values(argv: list[str]) -> list[str]:
-    """Let ``--at -1,2`` mean ``--at=-1,2`` (argparse would read -1,2 as an option)."""
+    """Let ``--at -1,2`` mean ``--at=-1,2`` (argparse would read -1,2 as an option), and let an
+    expression start with a minus (``check "-x*y"``): a leading space keeps it positional."""
     out, i = [], 0
     while i < len(argv):
         arg = argv[i]
+        if i >= 1 and argv[i - 1] in ("check", "field") and arg.startswith("-") and not arg.startswith("--") \
+                and arg not in ("-h",):
+            out.append(" " + arg)
+            i += 1
+            continue
         if arg in _NUMBER_LISTS and i + 1 < len(argv) and argv[i + 1].startswith("-"):
             out.append(f"{arg}={argv[i + 1]}")
             i += 2
@@ -165,6 +171,9 @@ def _check(args, dtype) -> int:
         print()
         print(f"directional derivative along ({', '.join(_fmt(v) for v in np.asarray(u))})/|u|: {_fmt(d)}")
         print(f"  max over directions |grad| = {_fmt(gnorm)} (along the gradient)")
+    if not report.ok:
+        print("error: the gradient check failed (analytic and numerical gradients disagree)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -233,6 +242,10 @@ def _field(args, dtype) -> int:
     if args.plot and d != 2:
         raise UsageError(f"--plot: plots are drawn for 2-D expressions; this one has {d} variables")
     fn = quantity(f, args.quantity, direction if args.quantity == "directional" else None)
+    for flag, path, suffixes in (("--save", args.save, (".npz",)), ("--plot", args.plot, (".png", ".svg", ".pdf"))):
+        if path:
+            _check_output_path(flag, path, suffixes)
+    _check_field_size(fn, grid, dtype)
     plan = plan_field(fn, grid, chunk_size=args.chunk_size, dtype=dtype)
     t0 = time.perf_counter()
     compiled = plan.compile()
@@ -260,16 +273,55 @@ def _field(args, dtype) -> int:
     print(f"time         compile {compile_s:.3f} s, run {run_s:.4f} s ({grid.size / max(run_s, 1e-12):,.0f} points/s)")
 
     if args.save:
-        write_npz(args.save, values=host, expression=np.array(f.text), quantity=np.array(args.quantity),
-                  variables=np.array(f.variables), **{f"axis_{i}": a for i, a in enumerate(grid.axes)})
+        try:
+            write_npz(args.save, values=host, expression=np.array(f.text), quantity=np.array(args.quantity),
+                      variables=np.array(f.variables), **{f"axis_{i}": a for i, a in enumerate(grid.axes)})
+        except OSError as err:
+            raise UsageError(f"--save {args.save}: cannot write: {err.strerror or err}") from None
         print(f"saved        {args.save}")
     if args.plot:
         at = numbers(args.at, "--at", d) if args.at else None
         if args.style == "polar" and at is None:
             raise UsageError("--at: needed for --style polar")
-        _plot_field(f, grid, args.quantity, host, args.plot, dtype, args.style, at)
+        try:
+            _plot_field(f, grid, args.quantity, host, args.plot, dtype, args.style, at)
+        except OSError as err:
+            raise UsageError(f"--plot {args.plot}: cannot write: {err.strerror or err}") from None
         print(f"plot         {args.plot}")
     return 0
+
+
+def _check_output_path(flag: str, path: str, suffixes: tuple) -> None:
+    """Refuse, before computing, a file that cannot be written: a wrong suffix, a missing or
+    read-only folder, a folder in its place."""
+    import os
+
+    target = Path(path)
+    if target.suffix.lower() not in suffixes:
+        raise UsageError(f"{flag} {path}: the file must end in {' or '.join(suffixes)}")
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory")
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {path}: no such directory {str(parent)!r}")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{flag} {path}: {str(parent)!r} is not writable")
+
+
+def _check_field_size(fn, grid, dtype) -> None:
+    """Refuse a grid whose result (and its host copy) does not fit in memory, before any work."""
+    import jax
+    import numpy as np
+
+    from jaxgrad.experiment import _available_memory, _gib
+
+    out = jax.eval_shape(fn, jax.ShapeDtypeStruct((grid.dim,), dtype))
+    per_point = int(np.prod(out.shape, dtype=np.int64)) * np.dtype(out.dtype).itemsize
+    need = 2 * grid.size * per_point  # the device result and its host copy
+    memory = _available_memory()
+    if memory is not None and need > 0.8 * memory:
+        raise UsageError(f"--num: {grid.size:,} points need about {_gib(need)} for the result and "
+                         f"{_gib(memory)} is available; use fewer points (a coarser --num)")
 
 
 def _plot_field(f, grid, quantity_name, values, path, dtype, style="map", at=None) -> None:
@@ -618,6 +670,16 @@ def main(argv=None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as err:  # a fault: one line, exit 1 (JAXGRAD_DEBUG=1 shows the traceback)
+        import os
+
+        if os.environ.get("JAXGRAD_DEBUG"):
+            raise
+        where = f" ({err.filename})" if isinstance(err, OSError) and err.filename else ""
+        text = (err.strerror if isinstance(err, OSError) and err.strerror else str(err)).splitlines()
+        print(f"error: {type(err).__name__}{where}: {text[0] if text else ''} "
+              "(a fault, not your input; JAXGRAD_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

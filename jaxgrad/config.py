@@ -516,7 +516,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not TOML
     except FileNotFoundError:
         raise ConfigError(f"{source}: no such file") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as err:

@@ -100,36 +100,104 @@ def plan(config: Config) -> list[Group]:
     return groups
 
 
-def _bytes(config: Config, group: Group) -> int:
+CSV_ROW_BYTES = 72  # a metrics.csv row: labels, step, loss and gradient norm at 17 digits
+CSV_METRIC_BYTES = 24
+
+
+@dataclasses.dataclass(frozen=True)
+class Resources:
+    """What a group needs: bytes in memory while it runs, bytes it keeps, bytes on disk."""
+
+    working: int  # device memory of the compiled sweep: history twice (scan output, final copy) + state
+    kept: int  # the history kept in memory until the run ends (arrays.npz)
+    disk: int  # metrics.csv rows + arrays.npz (uncompressed bound)
+
+
+def resources(config: Config, group: Group) -> Resources:
+    """An estimate from the config and the problem's size alone (nothing is compiled)."""
     item = 8 if config.precision == "float64" else 4
     runs = len(group.settings) * config.seeds
-    dim = group.dim
-    history = (config.steps + 1) * 3 * item
-    if _record_params(config, group.problem):
-        history += (config.steps + 1) * dim * item
-    working = dim * 4 * item + (dim * dim * item * 3 if group.optimizer.name == "newton" else 0)
-    return runs * (history + working)
+    records = config.steps // config.output.record_every + 1
+    n_metrics = len(_metric_names(group.problem))
+    per_record = 3 + n_metrics + (group.dim if _record_params(config, group.problem) else 0)
+    history = runs * records * per_record * item
+    state = runs * group.dim * 8 * item  # params, gradients, optimizer moments, the diverged-run copy
+    if group.optimizer.name == "newton":
+        state += runs * 3 * group.dim * group.dim * item  # the Hessian, its factorisation or eigenvectors
+    every = config.output.metrics_every or config.output.record_every
+    rows = runs * (config.steps // every + 1)
+    disk = rows * (CSV_ROW_BYTES + CSV_METRIC_BYTES * n_metrics) + history
+    return Resources(2 * history + state, history, disk)
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def check_resources(config: Config, groups: list[Group], run_dir: Path | None = None) -> None:
+    """Refuse, before any work, a run this machine cannot hold: memory (the largest group in
+    flight plus every group's kept history) or disk. The message names the knob to turn."""
+    import shutil
+
+    needs = [resources(config, g) for g in groups]
+    peak = max(r.working for r in needs) + sum(r.kept for r in needs)
+    memory = _available_memory()
+    knobs = ("set [output] record_every = k (keep every k-th step), fewer seeds or settings, "
+             "or record_params = false")
+    if memory is not None and peak > 0.8 * memory:
+        worst = max(range(len(groups)), key=lambda i: needs[i].working + needs[i].kept)
+        raise InputError(f"{config.source}: the run needs about {_gib(peak)} of memory and {_gib(memory)} is "
+                         f"available (group {worst}, {groups[worst].label}, alone {_gib(needs[worst].working)}); "
+                         + knobs)
+    disk = sum(r.disk for r in needs)
+    where = run_dir if run_dir is not None else Path.cwd()
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        free = None
+    if free is not None and disk > 0.9 * free:
+        raise InputError(f"{config.source}: the run would write about {_gib(disk)} and {_gib(free)} is free in "
+                         f"{where}; set [output] metrics_every = m (rows every m steps) or record_every = k")
 
 
 def describe_plan(config: Config) -> str:
-    """The --dry-run text: every group, its runs, one compiled program each, memory."""
+    """The --dry-run text: every group, its runs, one compiled program each, memory and disk."""
     groups = plan(config)
     out = io.StringIO()
     out.write(f"{config.name}: {len(config.problems)} problem(s) x {len(config.optimizers)} optimizer group(s), "
               f"{config.steps} steps, {config.seeds} seeds, {config.precision}"
               + (f", tol {config.tol:g}" if config.tol is not None else "")
-              + (f", batch_size {config.batch_size}" if config.batch_size else "") + "\n")
-    total_runs = total_bytes = 0
+              + (f", batch_size {config.batch_size}" if config.batch_size else "")
+              + (f", record_every {config.output.record_every}" if config.output.record_every > 1 else "") + "\n")
+    total_runs = 0
+    needs = []
     for g in groups:
         runs = len(g.settings) * config.seeds
-        mem = _bytes(config, g)
+        r = resources(config, g)
+        needs.append(r)
         total_runs += runs
-        total_bytes += mem
         swept = ", ".join(f"{k} x{len(v)}" for k, v in g.optimizer.sweep.items()) or "one setting"
         out.write(f"  [{g.index}] {g.label}: {len(g.settings)} setting(s) ({swept}) x {config.seeds} seeds = "
-                  f"{runs} runs, dim {g.dim}, ~{mem / 2**20:.1f} MiB\n")
-    out.write(f"total: {total_runs} runs in {len(groups)} compiled programs, ~{total_bytes / 2**20:.1f} MiB of results "
-              f"and optimizer state\n")
+                  f"{runs} runs, dim {g.dim}, ~{_gib(r.working)} in flight, {_gib(r.disk)} on disk\n")
+    peak = max(r.working for r in needs) + sum(r.kept for r in needs)
+    out.write(f"total: {total_runs} runs in {len(groups)} compiled programs, ~{_gib(peak)} of memory at the peak, "
+              f"~{_gib(sum(r.disk for r in needs))} of files\n")
+    try:
+        check_resources(config, groups)
+        out.write("fits this machine\n")
+    except InputError as err:
+        out.write(f"does not fit: {str(err).split(': ', 1)[-1]}\n")
     return out.getvalue()
 
 
@@ -253,8 +321,8 @@ class _Writer:
         self.arrays = {k: v for k, v in self.arrays.items() if not k.startswith("group") or
                        any(k.startswith(p) for p in known)}
 
-    def add(self, group: Group, trace, stats: dict) -> str:
-        """Record a group in memory; returns its CSV rows (appended at the commit)."""
+    def add(self, group: Group, trace, stats: dict):
+        """Record a group in memory; returns its CSV rows, chunk by chunk (appended at the commit)."""
         key = functools.partial(rundir.group_key, group.index)
         self.arrays[key("loss")] = np.asarray(trace.loss)
         self.arrays[key("grad_norm")] = np.asarray(trace.grad_norm)
@@ -273,7 +341,7 @@ class _Writer:
         steps = trace.recorded_steps
         keep = steps % self.config.output.metrics_every == 0 if self.config.output.metrics_every else slice(None)
         metrics = {k: np.asarray(v)[..., keep] for k, v in (trace.metrics or {}).items()}
-        return rundir.csv_rows(group.index, group.problem_label, group.optimizer.label,
+        return rundir.csv_chunks(group.index, group.problem_label, group.optimizer.label,
                                [_setting_label(s) for s in group.settings], steps[keep],
                                np.asarray(trace.loss)[..., keep], np.asarray(trace.grad_norm)[..., keep], metrics,
                                self.metric_names)
@@ -330,13 +398,12 @@ class _Writer:
             "groups": self.done,
         }
 
-    def commit(self, status: str, rows: str = "", interrupted_by: str | None = None) -> dict:
+    def commit(self, status: str, rows=(), interrupted_by: str | None = None) -> dict:
         """(1) arrays, (2) the group's rows appended, (3) the summary that vouches for both."""
         with precision_context(self.config):  # the summary reads problems built in that precision
             summary = self.summary(status, interrupted_by)
         files.write_npz(self.run_dir / "arrays.npz", **self.arrays)
-        if rows or self.metrics_bytes == 0:
-            self.metrics_bytes = rundir.append_metrics(self.run_dir, rows, self.metrics_bytes, self.header)
+        self.metrics_bytes = rundir.append_metrics(self.run_dir, rows, self.metrics_bytes, self.header)
         summary["metrics_bytes"] = self.metrics_bytes
         rundir.write_summary(self.run_dir, summary)
         return summary
@@ -436,10 +503,11 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
     """
     from jaxgrad.config import to_toml
 
+    groups = plan(config)
+    check_resources(config, groups)
     run_dir = rundir.create(out_dir if out_dir is not None else config.output.directory, config.name,
                             resume=resume, overwrite=overwrite)
     text = to_toml(config.raw)
-    groups = plan(config)
     writer = _Writer(run_dir, config, groups)
     if resume:
         try:

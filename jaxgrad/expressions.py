@@ -161,13 +161,49 @@ def _fail(src: _Source, node: ast.AST, message: str):
     raise ExpressionError(f"{message} at {where} in {src.text!r}" if len(src.text) <= 80 else f"{message} at {where}")
 
 
+_CHAINS = ((ast.Add, ast.Sub), (ast.Mult, ast.Div, ast.Mod))
+
+
+def _same_chain(parent: ast.AST, child: ast.AST) -> bool:
+    """``child`` continues ``parent``'s flat chain ``a + b - c + ...`` (its left operand, same precedence)."""
+    return (isinstance(parent, ast.BinOp) and isinstance(child, ast.BinOp) and child is parent.left
+            and any(isinstance(parent.op, ops) and isinstance(child.op, ops) for ops in _CHAINS))
+
+
 def _depth(tree: ast.AST) -> int:
+    """How deep the expression nests; a flat chain such as a sum of many terms is one level."""
     deepest, stack = 0, [(tree, 1)]
     while stack:
         node, d = stack.pop()
         deepest = max(deepest, d)
-        stack.extend((child, d + 1) for child in ast.iter_child_nodes(node))
+        stack.extend((child, d if _same_chain(node, child) else d + 1) for child in ast.iter_child_nodes(node))
     return deepest
+
+
+MAX_SIGNS = 50
+
+
+def _sign_run(text: str) -> int:
+    """The longest run of + and - signs (spaces between them ignored)."""
+    longest = run = 0
+    for ch in text:
+        if ch in "+-":
+            run += 1
+            longest = max(longest, run)
+        elif not ch.isspace():
+            run = 0
+    return longest
+
+
+def _check_identifiers(src: "_Source", tree: ast.AST) -> None:
+    import unicodedata
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not node.id.isascii():
+            odd = next(c for c in node.id if not c.isascii())
+            _fail(src, node, f"name {node.id!r} has a non-ASCII letter {odd!r} "
+                             f"({unicodedata.name(odd, 'U+%04X' % ord(odd))}); variable and function names "
+                             "are ASCII (a look-alike letter would silently be a new variable)")
 
 
 def _parse(text: str) -> tuple[_Source, ast.AST]:
@@ -177,9 +213,13 @@ def _parse(text: str) -> tuple[_Source, ast.AST]:
         raise ExpressionError(f"expression is {len(text)} characters long; the limit is {MAX_LENGTH}")
     if not text.strip():
         raise ExpressionError("expression is empty")
+    text = text.removeprefix("\ufeff")  # a byte-order mark is not part of the expression
     depth = max(0, *_paren_depths(text))
     if depth > MAX_DEPTH // 2:
         raise ExpressionError(f"expression nests parentheses {depth} deep; the limit is {MAX_DEPTH // 2}")
+    signs = _sign_run(text)
+    if signs > MAX_SIGNS:
+        raise ExpressionError(f"expression has {signs} + or - signs in a row; the limit is {MAX_SIGNS}")
     src = _Source(text)
     try:
         tree = ast.parse(src.rewritten, mode="eval")
@@ -188,7 +228,9 @@ def _parse(text: str) -> tuple[_Source, ast.AST]:
     except (ValueError, RecursionError, MemoryError, OverflowError, UnicodeError) as err:
         raise ExpressionError(f"cannot parse the expression: {type(err).__name__}: {err}") from None
     if _depth(tree) > MAX_DEPTH:
-        raise ExpressionError(f"expression nests deeper than {MAX_DEPTH} levels")
+        raise ExpressionError(f"expression nests deeper than {MAX_DEPTH} levels (a flat sum or product of "
+                              "many terms counts as one)")
+    _check_identifiers(src, tree)
     return src, tree.body
 
 
@@ -332,6 +374,14 @@ class Expression:
         if isinstance(node, ast.UnaryOp):
             value = self._eval(node.operand, env)
             return -value if isinstance(node.op, ast.USub) else value
+        if isinstance(node, ast.BinOp) and _same_chain(node, node.left):
+            chain = [node]  # a flat chain a + b - c + ...: folded in a loop, not by recursion
+            while _same_chain(chain[-1], chain[-1].left):
+                chain.append(chain[-1].left)
+            value = self._eval(chain[-1].left, env)
+            for link in reversed(chain):
+                value = _BINOPS[type(link.op)](value, self._eval(link.right, env))
+            return value
         if isinstance(node, ast.BinOp):
             left = self._eval(node.left, env)
             if isinstance(node.op, (ast.Pow, ast.BitXor)):

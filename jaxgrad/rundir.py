@@ -170,26 +170,25 @@ def _csv_text(value: str) -> str:
     return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\n') else value
 
 
-def csv_rows(index: int, problem: str, optimizer: str, labels: list[str], steps: np.ndarray, loss: np.ndarray,
-             grad_norm: np.ndarray, metrics: dict, names: tuple) -> str:
-    """The CSV rows of one group: ``loss`` etc. are ``(settings, seeds, records)``."""
+def csv_chunks(index: int, problem: str, optimizer: str, labels: list[str], steps: np.ndarray, loss: np.ndarray,
+               grad_norm: np.ndarray, metrics: dict, names: tuple):
+    """The CSV rows of one group, one chunk per run (so a long run is never one huge string);
+    ``loss`` etc. are ``(settings, seeds, records)``."""
     fmt = "%.9g" if loss.dtype == np.float32 else "%.17g"
-    lines = []
     problem, optimizer = _csv_text(problem), _csv_text(optimizer)
     for i, label in enumerate(labels):
         label = _csv_text(label)
         for s in range(loss.shape[1]):
             head = f"{index},{problem},{optimizer},{label},{s},"
-            for r, k in enumerate(steps):
-                tail = "".join("," + (fmt % metrics[n][i, s, r] if n in metrics else "") for n in names)
-                lines.append(f"{head}{k},{fmt % loss[i, s, r]},{fmt % grad_norm[i, s, r]}{tail}\n")
-    return "".join(lines)
+            columns = [steps.astype(str), np.char.mod(fmt, loss[i, s]), np.char.mod(fmt, grad_norm[i, s])]
+            columns += [np.char.mod(fmt, metrics[n][i, s]) if n in metrics else np.full(len(steps), "")
+                        for n in names]
+            yield "".join(head + ",".join(row) + "\n" for row in zip(*columns))
 
 
-def append_metrics(run_dir: Path, text: str, committed: int, header: str) -> int:
-    """Append rows after the committed length (dropping any uncommitted tail); the new length."""
+def append_metrics(run_dir: Path, chunks, committed: int, header: str) -> int:
+    """Append rows after the committed length (dropping any uncommitted tail), synced; the new length."""
     path = run_dir / "metrics.csv"
-    data = text.encode()
     with open(path, "ab+") as f:
         if committed == 0:
             f.truncate(0)
@@ -197,7 +196,8 @@ def append_metrics(run_dir: Path, text: str, committed: int, header: str) -> int
         else:
             f.truncate(committed)
         f.seek(0, os.SEEK_END)
-        f.write(data)
+        for chunk in chunks:
+            f.write(chunk.encode())
         f.flush()
         os.fsync(f.fileno())
         return f.tell()

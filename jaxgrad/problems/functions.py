@@ -31,6 +31,9 @@ __all__ = [
 ]
 
 
+MAX_QUADRATIC_DIM = 4096  # a dense 4096 x 4096 rotation: 400 MiB to build in float64
+
+
 def _float(x) -> jax.Array:
     return jnp.asarray(x, jnp.result_type(float))
 
@@ -67,6 +70,8 @@ def quadratic(dim: int = 10, condition_number: float = 100.0, key: int | jax.Arr
     :math:`x^*`. Gradient descent is fastest at :math:`\eta = 2/(L+\mu) = 2/(\kappa+1)`.
     """
     check(int(dim) == dim and dim >= 1, f"dim must be a positive integer, got {dim}")
+    check(dim <= MAX_QUADRATIC_DIM, f"dim must be at most {MAX_QUADRATIC_DIM} for the quadratic (its matrix is "
+                                    f"dense: dim {dim} would take {3 * 8 * dim**2 / 2**30:.0f} GiB to build)")
     check(condition_number >= 1, f"condition_number must be at least 1, got {condition_number}")
     dim = int(dim)
     k_rot, k_min = jax.random.split(as_key(key))

@@ -103,8 +103,8 @@ def mlp(
         _no_data_options(data, target, standardize, test_fraction)
         check(features is None, "features (column names) need data = \"file.csv\"")
         task = task or "regression"
-        check(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 4,
-              f"n must be an integer >= 4, got {n!r}")
+        check(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and 4 <= n <= 50_000_000,
+              f"n must be an integer from 4 to 50,000,000, got {n!r}")
         n = int(n)
         k_data, k_noise = jax.random.split(as_key(key))
         if task == "regression":

@@ -44,7 +44,12 @@ def _init(features: int):
 def _sizes(n, features) -> tuple[int, int]:
     check(int(n) == n and n >= 2, f"n must be an integer >= 2, got {n}")
     check(int(features) == features and features >= 1, f"features must be a positive integer, got {features}")
+    check(n * features <= MAX_ELEMENTS, f"n x features must be at most {MAX_ELEMENTS:,} (the synthetic data), "
+                                        f"got {n:,} x {features:,}")
     return int(n), int(features)
+
+
+MAX_ELEMENTS = 50_000_000
 
 
 def _problem(name: str, objective, X, y, theta: np.ndarray | None, minimum: float | None, kind: str, predict,
