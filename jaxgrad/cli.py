@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -51,8 +52,8 @@ def _join_negative_values(argv: list[str]) -> list[str]:
     out, i = [], 0
     while i < len(argv):
         arg = argv[i]
-        if i >= 1 and argv[i - 1] in ("check", "field") and arg.startswith("-") and not arg.startswith("--") \
-                and arg not in ("-h",):
+        if i >= 1 and argv[i - 1] in ("check", "field") and arg.startswith("-") \
+                and not re.fullmatch(r"(-h|--[a-z][a-z0-9-]*(=.*)?)", arg):
             out.append(" " + arg)
             i += 1
             continue

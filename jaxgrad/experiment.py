@@ -303,6 +303,8 @@ class _Writer:
         self.done: list[dict] = []
         self.arrays: dict[str, np.ndarray] = {}
         self.metrics_bytes = 0
+        self.committed = 0  # groups the last summary vouches for
+        self.committed_bytes = 0  # and metrics.csv's length it vouches for
         self.metric_names = tuple(sorted({k for g in groups for k in _metric_names(g.problem)}))
         self.started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -314,7 +316,8 @@ class _Writer:
         """Take over the groups an interrupted run committed (and drop what it did not)."""
         summary, self.arrays = rundir.read(self.run_dir)
         self.done = list(summary["groups"])
-        self.metrics_bytes = int(summary.get("metrics_bytes", 0))
+        self.committed = len(self.done)
+        self.metrics_bytes = self.committed_bytes = int(summary.get("metrics_bytes", 0))
         self.started = summary.get("started", self.started)
         rundir.truncate_metrics(self.run_dir, self.metrics_bytes)
         known = {f"group{g['index']}_" for g in self.done}
@@ -406,16 +409,30 @@ class _Writer:
         self.metrics_bytes = rundir.append_metrics(self.run_dir, rows, self.metrics_bytes, self.header)
         summary["metrics_bytes"] = self.metrics_bytes
         rundir.write_summary(self.run_dir, summary)
+        self.committed, self.committed_bytes = len(self.done), self.metrics_bytes
         return summary
+
+    def rollback(self) -> None:
+        """Forget a group whose commit did not finish (its rows, if appended, are past the committed
+        length; its arrays are dropped here)."""
+        dropped = {f"group{g['index']}_" for g in self.done[self.committed:]}
+        self.done = self.done[: self.committed]
+        self.arrays = {k: v for k, v in self.arrays.items() if not any(k.startswith(p) for p in dropped)}
+        self.metrics_bytes = self.committed_bytes
 
     def fail(self, reason: str) -> None:
         """Mark the run failed, keeping what was committed (best effort: the disk may be full)."""
+        self.mark("failed", reason=reason)
+
+    def mark(self, status: str, reason: str | None = None, interrupted_by: str | None = None) -> None:
+        """Rewrite only the summary's status over what was committed (after a stopped commit)."""
+        self.rollback()
         with contextlib.suppress(Exception):
             rundir.truncate_metrics(self.run_dir, self.metrics_bytes)
+        with contextlib.suppress(Exception):
             with precision_context(self.config):
-                summary = self.summary("failed", reason=reason)
+                summary = self.summary(status, interrupted_by, reason)
             summary["metrics_bytes"] = self.metrics_bytes
-            self.done = self.done  # the committed groups only
             rundir.write_summary(self.run_dir, summary)
 
 
@@ -554,6 +571,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
                                                      writer.arrays))
     except KeyboardInterrupt:
         stop.by = "SIGINT"
+        writer.rollback()
     except Exception as err:  # a fault: record it, never leave "running" behind
         reason = f"{type(err).__name__}: {err}".splitlines()[0]
         writer.fail(reason)
@@ -571,8 +589,12 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
             summary = writer.commit("complete")
         if plots:
             _draw(run_dir)
-    except (Interrupted, KeyboardInterrupt):
+    except Interrupted:
         raise
+    except KeyboardInterrupt:  # a commit stopped half-way: its summary still vouches for the last one
+        writer.mark("incomplete", interrupted_by="SIGINT")
+        raise Interrupted(f"SIGINT: {writer.committed} of {len(groups)} groups saved in {run_dir}; "
+                          f"finish with --resume") from None
     except Exception as err:
         reason = f"{type(err).__name__}: {err}".splitlines()[0]
         writer.fail(reason)

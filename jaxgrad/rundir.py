@@ -114,6 +114,11 @@ def create(out: str | Path | None, name: str, *, resume: bool = False, overwrite
 
 
 def _mkdir(path: Path, parents: bool, exclusive: bool) -> None:
+    for ancestor in path.parents:
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise InputError(f"--out {path}: a parent ({ancestor}) is a file, not a directory")
+            break
     try:
         if parents:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -235,13 +240,23 @@ def load_arrays(run_dir: str | Path) -> dict:
 
 
 def read(run_dir: str | Path) -> tuple[dict, dict]:
-    """``(summary, arrays)`` of a run directory, as committed."""
-    return read_summary(run_dir), load_arrays(run_dir)
+    """``(summary, arrays)`` of a run directory, as committed: the arrays of a group the summary
+    does not name (written just before a fault stopped its commit) are left out."""
+    summary = read_summary(run_dir)
+    if not summary.get("groups") and not (Path(run_dir) / "arrays.npz").exists():
+        return summary, {}  # stopped before its first commit of arrays
+    arrays = load_arrays(run_dir)
+    done = {f"group{g['index']}_" for g in summary.get("groups", [])}
+    return summary, {k: v for k, v in arrays.items()
+                     if not k.startswith("group") or any(k.startswith(p) for p in done)}
 
 
 def committed_metrics(run_dir: str | Path) -> str:
     """``metrics.csv`` up to its committed length (what ``summary.json`` vouches for)."""
     run_dir = Path(run_dir)
     summary = read_summary(run_dir)
-    with open(run_dir / "metrics.csv", "rb") as f:
-        return f.read(summary.get("metrics_bytes", 0)).decode()
+    try:
+        with open(run_dir / "metrics.csv", "rb") as f:
+            return f.read(summary.get("metrics_bytes", 0)).decode()
+    except FileNotFoundError:
+        return ""
