@@ -25,6 +25,8 @@ _EXPORTS = {
     "run_experiment": "jaxgrad.experiment",
     "directional_profile": "jaxgrad.fields", "field": "jaxgrad.fields", "quantity": "jaxgrad.fields",
     "Grid": "jaxgrad.grid",
+    "top_eigenvalues": "jaxgrad.spectrum", "hessian_trace": "jaxgrad.spectrum",
+    "spectral_density": "jaxgrad.spectrum", "layer_curvature": "jaxgrad.spectrum",
     "GradientCheck": "jaxgrad.numerical", "check_gradient": "jaxgrad.numerical",
     "numerical_gradient": "jaxgrad.numerical", "numerical_hessian": "jaxgrad.numerical",
     "numerical_jacobian": "jaxgrad.numerical",
