@@ -375,7 +375,7 @@ def _toml(value) -> str:
     return _toml_value(value)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(problem=st.sampled_from(["quadratic", "rosenbrock", "linear_regression", "logistic_regression", "mlp",
                                 "himmelblau", "nope"]),
        problem_opts=st.dictionaries(PROBLEM_KEYS, VALUES, max_size=2),
@@ -404,7 +404,7 @@ def test_generated_configs_exit_0_or_2_and_leave_agreeing_files(tmp_path_factory
         assert agree(tmp / "run")[0] == "complete"
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.text(alphabet="xy+-*/^()0123.e sincoxpl,[]", max_size=40) | st.text(max_size=20))
 def test_generated_expressions_parse_or_fail_with_one_line(text):
     try:

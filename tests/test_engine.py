@@ -263,7 +263,7 @@ def test_sweep_errors():
         sweep(p, "newton", {"linesearch": [True, False]}, seeds=1, steps=2)
     with pytest.raises(InputError, match="learning_rate must be > 0"):
         sweep(p, "sgd", {"learning_rate": [0.1, -1.0]}, seeds=1, steps=2)
-    with pytest.raises(InputError, match="steps must be a positive integer"):
+    with pytest.raises(InputError, match="steps must be an integer from 1"):
         sweep(p, "sgd", {"learning_rate": [0.1]}, seeds=1, steps=0)
 
 

@@ -1,5 +1,7 @@
 """Curvature of models from Hessian-vector products, against exact eigendecompositions."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,16 +13,29 @@ from jaxgrad import spectrum
 from jaxgrad.errors import InputError
 
 
+@functools.lru_cache(maxsize=None)
 def small_mlp(seed=0):
-    p = jg.problems.make("mlp", widths=[1, 12, 12, 1], n=64, key=seed)
+    p = jg.problems.make("mlp", widths=[1, 10, 10, 1], n=48, key=seed)
     params = p.init(jax.random.PRNGKey(seed))
     params = jg.minimize(p.loss, params, jg.optimizers.make("adam", learning_rate=1e-2), 200).final_params
     return p.loss, params
 
 
+@functools.lru_cache(maxsize=None)
+def _exact_cached(seed):
+    loss, params = small_mlp(seed)
+    return _exact(loss, params)
+
+
 def exact(loss, params):
+    if loss is small_mlp()[0] and params is small_mlp()[1]:
+        return _exact_cached(0)
+    return _exact(loss, params)
+
+
+def _exact(loss, params):
     x, unravel = ravel_pytree(params)
-    H = np.asarray(jax.hessian(lambda z: loss(unravel(z)))(x), np.float64)
+    H = np.asarray(jax.jit(jax.hessian(lambda z: loss(unravel(z))))(x), np.float64)
     w, V = np.linalg.eigh((H + H.T) / 2)
     return H, w, V, unravel
 
