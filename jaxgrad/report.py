@@ -10,7 +10,6 @@ learning-rate sensitivity whenever a learning rate was swept.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Callable
