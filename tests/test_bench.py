@@ -43,13 +43,13 @@ def test_bench_end_to_end(tmp_path, capsys):
     """The CLI end to end on a small suite (the --quick suite's protocol on fewer problems and seeds)."""
     out = tmp_path / "bench"
     config = tmp_path / "bench.toml"
-    config.write_text('problems = ["quadratic-k100", "rosenbrock-2d"]\noptimizers = ["sgd", "adam", "newton"]\n'
+    config.write_text('problems = ["quadratic-k100"]\noptimizers = ["sgd", "newton"]\n'
                       'steps = 100\ntune_seeds = 1\neval_seeds = 2\nlr_grid = [0.01, 0.1]\n')
     assert main(["bench", str(config), "--out", str(out), "--no-cache"]) == 0
     data = json.loads((out / "bench.json").read_text())
     assert not data["quick"] and data["protocol"].startswith("1. Every optimizer")
     assert data["versions"]["jax"] and data["device"]["platform"] == "cpu"
-    assert len(data["results"]) == 2 * 3
+    assert len(data["results"]) == 2
     newton = [r for r in data["results"] if r["optimizer"] == "newton"]
     assert all(r["success_rate"] == 1.0 for r in newton)
     q = next(r for r in newton if r["problem"] == "quadratic-k100")

@@ -11,7 +11,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -190,12 +189,13 @@ def count_writes(monkeypatch):
 
 @pytest.mark.parametrize("kind", ["fault", "interrupt"])
 def test_stopping_at_every_write_leaves_agreeing_files(tmp_path, monkeypatch, kind):
-    config = jg.load_config(write(tmp_path, SMALL))
+    two_groups = SMALL.split("[[problems]]\nname = \"quadratic\"")[0] + SMALL.split("dim = 3\n")[1]
+    config = jg.load_config(write(tmp_path, two_groups))
     with monkeypatch.context() as m:
         calls = count_writes(m)
         jg.run_experiment(config, tmp_path / "full", plots=False)
     n = len(calls)
-    assert n >= 4 * 3  # a commit (3 writes) per group at least
+    assert n >= 2 * 3  # a commit (3 writes) per group at least
     for k in range(1, n):  # stop at the k-th write (config.toml's, k = 0, comes before any commit)
         seen = []
 
@@ -401,16 +401,3 @@ def test_generated_configs_exit_0_or_2_and_leave_agreeing_files(tmp_path_factory
         assert text.startswith("error:") and text.count("\n") == 1, text
     else:
         assert agree(tmp / "run")[0] == "complete"
-
-
-@settings(max_examples=80, deadline=None)
-@given(st.text(alphabet="xy+-*/^()0123.e sincoxpl,[]", max_size=40) | st.text(max_size=20))
-def test_generated_expressions_parse_or_fail_with_one_line(text):
-    try:
-        f = jg.expression(text)
-    except InputError as err:
-        assert "\n" not in str(err) and str(err)
-        return
-    # a parsed expression evaluates to a finite-or-not number, never raises
-    x = jnp.linspace(0.3, 0.7, len(f.variables))
-    np.asarray(f(x))

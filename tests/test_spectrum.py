@@ -135,7 +135,9 @@ def test_slq_density_is_a_density_and_its_moments_match_the_exact_spectrum():
 
 
 def test_layer_curvature_blocks_equal_slices_of_the_full_hessian():
-    loss, params = small_mlp()
+    p = jg.problems.make("mlp", widths=[1, 8, 1], n=32)
+    loss = p.loss
+    params = jg.minimize(loss, p.init(jax.random.PRNGKey(1)), "adam", 50).final_params
     H, _, _, _ = exact(loss, params)
     sizes = [int(np.prod(l.shape)) for l in jax.tree_util.tree_leaves(params)]
     offsets = np.cumsum([0] + sizes)
