@@ -85,7 +85,8 @@ def main(argv=None):
                                                            "lr_sensitivity-0": "lr_sensitivity.png"}),
                              ("configs/linear_regression.toml", {"fit-0": "regression_fit.png",
                                                                  "landscape-0": "regression_landscape.png"}),
-                             ("configs/logistic_regression.toml", {"fit-0": "logistic_fit.png"})]:
+                             ("configs/logistic_regression.toml", {"fit-0": "logistic_fit.png"}),
+                             ("configs/edge_of_stability.toml", {"sharpness-0": "edge_of_stability.png"})]:
             cfg = jg.load_config(config)
             result = jg.run_experiment(cfg, Path(tmp) / cfg.name)
             for png in result.run_dir.glob("*.png"):

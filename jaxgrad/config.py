@@ -35,6 +35,7 @@ Schema::
     record_params = true             # default: for 2-D problems and 1-feature regressions
     record_every = 100               # keep every 100th step (long runs stay small)
     metrics_every = 1000             # rows in metrics.csv every 1000 steps
+    sharpness_every = 100            # the top Hessian eigenvalue every 100 steps (plot "sharpness")
 """
 
 from __future__ import annotations
@@ -58,12 +59,12 @@ __all__ = ["Config", "ProblemConfig", "OptimizerConfig", "OutputConfig", "Config
            "parse_config", "apply_overrides", "to_toml", "PLOT_KINDS", "LANDSCAPE_KINDS"]
 
 PLOT_KINDS = ("loss", "grad_norm", "paths", "lr_sensitivity", "fit", "landscape", "basins", "race",
-              "interpolation", "random_plane", "trajectory_plane")
+              "interpolation", "random_plane", "trajectory_plane", "sharpness")
 LANDSCAPE_KINDS = ("interpolation", "random_plane", "trajectory_plane")
 MAX_STEPS = 2**31 - 2  # the step counter is an int32 inside the compiled run
 MAX_RUNS = 10_000_000
 _TOP = {"name", "description", "steps", "seeds", "precision", "tol", "batch_size", "problems", "optimizers", "output"}
-_OUTPUT = {"directory", "plots", "record_params", "record_every", "metrics_every"}
+_OUTPUT = {"directory", "plots", "record_params", "record_every", "metrics_every", "sharpness_every"}
 _PRECISIONS = ("float32", "float64")
 
 
@@ -110,6 +111,7 @@ class OutputConfig:
     record_params: bool | None  # None: automatic
     record_every: int = 1  # keep steps 0, k, 2k, ... in the results (divides steps)
     metrics_every: int | None = None  # rows in metrics.csv every m steps (a multiple of record_every)
+    sharpness_every: int | None = None  # the top Hessian eigenvalue every s steps (a multiple of record_every)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -452,8 +454,14 @@ def parse_config(data: dict, source: str = "<config>", default_name: str = "expe
         if metrics_every % record_every:
             check.fail("output.metrics_every", f"must be a multiple of record_every ({record_every}), "
                                                f"got {metrics_every}")
+    sharpness_every = output.get("sharpness_every")
+    if sharpness_every is not None:
+        sharpness_every = check.integer(sharpness_every, "output.sharpness_every")
+        if sharpness_every % record_every:
+            check.fail("output.sharpness_every", f"must be a multiple of record_every ({record_every}), "
+                                                 f"got {sharpness_every}")
     return Config(name, description, steps, seeds, precision, tol, batch_size, probs, opts,
-                  OutputConfig(directory, plots, record, record_every, metrics_every), data, source)
+                  OutputConfig(directory, plots, record, record_every, metrics_every, sharpness_every), data, source)
 
 
 # --- overrides ------------------------------------------------------------------------------

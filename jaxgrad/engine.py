@@ -26,9 +26,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.flatten_util import ravel_pytree
 from jax.sharding import AxisType, PartitionSpec
 
-from jaxgrad import factories, optimizers as _optimizers
+from jaxgrad import factories, optimizers as _optimizers, spectrum as _spectrum
 from jaxgrad.errors import InputError
 from jaxgrad.problems._problem import batch_loss
 
@@ -53,6 +54,10 @@ class Trace(NamedTuple):
         (a problem's test loss and accuracy), or ``None``.
       every: the recording interval: ``loss[..., r]`` is the loss after ``r * every``
         steps (``None`` or 1: every step).
+      sharpness: with ``sharpness_every = m``, the top Hessian eigenvalue of the full
+        loss after steps ``0, m, 2m, ...`` (shape ``(..., steps // m + 1)``; see
+        :attr:`sharpness_steps`), computed inside the run; else ``None``.
+      sharpness_every: that ``m`` (set outside the compiled program).
     """
 
     loss: jax.Array
@@ -64,7 +69,9 @@ class Trace(NamedTuple):
     diverged_at: jax.Array
     settings: tuple = ()
     metrics: dict | None = None
+    sharpness: jax.Array | None = None
     every: int | None = None  # set outside the compiled program (a static value, not a leaf)
+    sharpness_every: int | None = None  # likewise
 
     @property
     def steps(self) -> int:
@@ -74,6 +81,13 @@ class Trace(NamedTuple):
     def recorded_steps(self) -> np.ndarray:
         """The step of each recorded point: ``0, every, 2 every, ..., steps``."""
         return np.arange(self.update_norm.shape[-1] + 1) * (self.every or 1)
+
+    @property
+    def sharpness_steps(self) -> np.ndarray | None:
+        """The step of each sharpness value: ``0, m, 2m, ...`` (``None`` without sharpness)."""
+        if self.sharpness is None:
+            return None
+        return np.arange(self.sharpness.shape[-1]) * self.sharpness_every
 
     @property
     def converged_step(self):
@@ -102,8 +116,29 @@ def _select(pred, a, b):
     return jax.tree_util.tree_map(lambda x, y: jnp.where(pred, x, y), a, b)
 
 
+SHARPNESS_ITERS = 20  # Lanczos steps per sharpness value, warm-started from the last top eigenvector
+
+
+def _sharpness_fn(full_loss: Callable, params0, iters: int):
+    """``top(params, v, j) -> (top eigenvalue, its unit eigenvector)``: ``iters`` Lanczos steps
+    (full reorthogonalisation, at most the dimension) on Hessian-vector products from ``v``."""
+    x0, unravel = ravel_pytree(params0)
+    m = min(iters, x0.shape[0])
+
+    def top(params, v, j):
+        x = ravel_pytree(params)[0]
+        V, alpha, beta = _spectrum.lanczos(_spectrum._hvp(lambda z: full_loss(unravel(z)), x), v, m, None)
+        theta, S = jnp.linalg.eigh(_spectrum._tridiagonal(alpha, beta))
+        u = V.T @ S[:, -1]
+        return theta[-1], u / jnp.linalg.norm(u)
+
+    # no PRNG in the run: its compile time is worth more than the randomness of a start vector
+    return top, _spectrum.scrambled(1, x0.shape[0], x0.dtype, salt=1)[0]
+
+
 def _run(full_loss: Callable, step_loss: Callable | None, update: Callable, params0, state0, steps: int, tol,
-         record: bool, monitor: Callable | None = None, every: int = 1) -> Trace:
+         record: bool, monitor: Callable | None = None, every: int = 1, sharpness: int | None = None,
+         sharpness_iters: int = SHARPNESS_ITERS) -> Trace:
     """One run: ``steps`` updates in a ``lax.scan`` (traceable; jit and vmap it outside).
 
     A run diverges at the first step whose loss, gradient or parameters are not
@@ -119,6 +154,9 @@ def _run(full_loss: Callable, step_loss: Callable | None, update: Callable, para
     returns ``{name: scalar}``, recorded beside the loss. With ``every = m`` only
     steps ``0, m, 2m, ..., steps`` are recorded (an inner scan of ``m`` steps), so a
     long run's history stays small; ``converged_at`` and ``diverged_at`` stay exact.
+    With ``sharpness = s`` the run is an outer scan of ``s``-step blocks, each started
+    by the top Hessian eigenvalue of the full loss (Lanczos warm-started from the
+    previous block's eigenvector); one more follows the last whole block.
     """
     monitor = monitor or (lambda p: {})
 
@@ -155,14 +193,36 @@ def _run(full_loss: Callable, step_loss: Callable | None, update: Callable, para
     gnorm0 = jnp.asarray(jnp.nan, value0.dtype)
     minus1 = jnp.asarray(-1, jnp.int32)
     carry0 = (params0, state0, (params0, value0, gnorm0), minus1, minus1)
-    if every == 1:
-        carry, recorded = jax.lax.scan(body, carry0, jnp.arange(steps))
-    else:
-        def block(carry, j):  # every-th step recorded; the others only advance the run
-            carry, records = jax.lax.scan(body, carry, j * every + jnp.arange(every))
+
+    def advance(carry, start, n):  # n steps from step `start`, every `every`-th recorded
+        if every == 1:
+            return jax.lax.scan(body, carry, start + jnp.arange(n))
+
+        def block(carry, j):  # the other steps only advance the run
+            carry, records = jax.lax.scan(body, carry, start + j * every + jnp.arange(every))
             return carry, jax.tree_util.tree_map(lambda r: r[0], records)
 
-        carry, recorded = jax.lax.scan(block, carry0, jnp.arange(steps // every))
+        return jax.lax.scan(block, carry, jnp.arange(n // every))
+
+    sharp = None
+    if sharpness is None:
+        carry, recorded = advance(carry0, 0, steps)
+    else:
+        top, v0 = _sharpness_fn(full_loss, params0, sharpness_iters)
+        whole = steps // sharpness
+
+        def outer(c, j):
+            carry, v = c
+            value, v = top(carry[0], v, j)
+            carry, records = advance(carry, j * sharpness, sharpness)
+            return (carry, v), (records, value)
+
+        (carry, v), (recorded, values) = jax.lax.scan(outer, (carry0, v0), jnp.arange(whole))
+        recorded = jax.tree_util.tree_map(lambda r: r.reshape((-1,) + r.shape[2:]), recorded)
+        sharp = jnp.concatenate([values, top(carry[0], v, whole)[0][None]])
+        if steps > whole * sharpness:
+            carry, rest = advance(carry, whole * sharpness, steps - whole * sharpness)
+            recorded = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), recorded, rest)
     params, _, _, diverged_at, converged_at = carry
     final_value, final_grads = jax.value_and_grad(full_loss)(params)
     final_gnorm = optax.tree.norm(final_grads).astype(final_value.dtype)
@@ -177,17 +237,25 @@ def _run(full_loss: Callable, step_loss: Callable | None, update: Callable, para
         history = jax.tree_util.tree_map(lambda h, p: jnp.concatenate([h, p[None]]), recorded[4], params)
     last = monitor(params)
     metrics = {k: jnp.concatenate([v, jnp.asarray(last[k])[None]]) for k, v in recorded[3].items()}
-    return Trace(loss, grad_norm, recorded[2], history, params, converged_at, diverged_at, (), metrics or None)
+    return Trace(loss, grad_norm, recorded[2], history, params, converged_at, diverged_at, (), metrics or None,
+                 sharp)
 
 
 MAX_STEPS = 2**31 - 2  # the step counter is an int32 inside the compiled run
 
 
-def _check_run_args(steps, tol, every=1) -> None:
-    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
+def _positive_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+
+
+def _check_run_args(steps, tol, every=1, sharpness_every=None) -> None:
+    if not _positive_int(steps) or steps > MAX_STEPS:
         raise InputError(f"steps must be an integer from 1 to {MAX_STEPS:,}, got {steps!r}")
-    if not isinstance(every, (int, np.integer)) or isinstance(every, bool) or every < 1 or steps % every:
+    if not _positive_int(every) or steps % every:
         raise InputError(f"record_every must be a positive integer that divides steps ({steps}), got {every!r}")
+    if sharpness_every is not None and (not _positive_int(sharpness_every) or sharpness_every % every):
+        raise InputError(f"sharpness_every must be a positive multiple of record_every ({every}), "
+                         f"got {sharpness_every!r}")
     if tol is not None and not (isinstance(tol, (int, float)) and not isinstance(tol, bool) and tol >= 0):
         raise InputError(f"tol must be a non-negative number or None, got {tol!r}")
 
@@ -262,9 +330,13 @@ def check_loss(loss: Callable, params, *args, key=None, what: str = "loss") -> N
     seen.add(sig)
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "stepper", "steps", "tol", "record", "every"))
-def _minimize(params0, state0, *, loss, stepper, steps, tol, record, every):
-    return _run(loss, None, stepper.update, params0, state0, steps, tol, record, None, every)
+_RUN_STATICS = ("loss", "stepper", "steps", "tol", "record", "every", "sharpness", "sharpness_iters")
+
+
+@functools.partial(jax.jit, static_argnames=_RUN_STATICS)
+def _minimize(params0, state0, *, loss, stepper, steps, tol, record, every, sharpness, sharpness_iters):
+    return _run(loss, None, stepper.update, params0, state0, steps, tol, record, None, every, sharpness,
+                sharpness_iters)
 
 
 def minimize(
@@ -275,6 +347,8 @@ def minimize(
     tol: float | None = None,
     record_params: bool = False,
     record_every: int = 1,
+    sharpness_every: int | None = None,
+    sharpness_iters: int = SHARPNESS_ITERS,
 ) -> Trace:
     r"""Run ``optimizer`` on ``loss`` from ``params0`` for ``steps`` steps in one jitted ``lax.scan``.
 
@@ -289,6 +363,11 @@ def minimize(
       tol: gradient-norm tolerance for ``converged_step``.
       record_params: keep the parameters after every (recorded) step.
       record_every: record only steps ``0, m, 2m, ..., steps`` (``m`` divides ``steps``).
+      sharpness_every: record the top Hessian eigenvalue of ``loss`` after steps
+        ``0, s, 2s, ...`` in ``Trace.sharpness`` (``s`` a multiple of ``record_every``),
+        from ``sharpness_iters`` Lanczos steps on Hessian-vector products, each
+        warm-started from the previous eigenvector (at most the number of parameters:
+        then it is exact).
 
     Returns:
       A :class:`Trace`. Compiled once per (loss, optimizer structure, steps, tol,
@@ -302,23 +381,32 @@ def minimize(
       >>> bool(t.loss[-1] < 1e-8), t.converged_step  # |grad| = 6√2 · 0.8^k <= 1e-4 at k = 51
       (True, 51)
     """
-    _check_run_args(steps, tol, record_every)
     tx = as_transformation(optimizer)
     check_loss(loss, params0)
-    trace = _minimize(params0, tx.init(params0), loss=loss, stepper=_Stepper(tx), steps=int(steps),
-                      tol=None if tol is None else float(tol), record=bool(record_params), every=int(record_every))
-    return trace._replace(every=int(record_every))
+    trace = _minimize(params0, tx.init(params0), loss=loss, stepper=_Stepper(tx),
+                      **_run_options(steps, tol, record_params, record_every, sharpness_every, sharpness_iters))
+    return trace._replace(every=int(record_every), sharpness_every=sharpness_every)
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "stepper", "steps", "tol", "record", "every"))
-def _minimize_from(starts, states, *, loss, stepper, steps, tol, record, every):
-    return jax.vmap(lambda p0, s0: _run(loss, None, stepper.update, p0, s0, steps, tol, record, None, every))(
-        starts, states)
+def _run_options(steps, tol, record_params, record_every, sharpness_every, sharpness_iters) -> dict:
+    """The validated static options of a run."""
+    _check_run_args(steps, tol, record_every, sharpness_every)
+    if not _positive_int(sharpness_iters):
+        raise InputError(f"sharpness_iters must be a positive integer, got {sharpness_iters!r}")
+    return dict(steps=int(steps), tol=None if tol is None else float(tol), record=bool(record_params),
+                every=int(record_every), sharpness=None if sharpness_every is None else int(sharpness_every),
+                sharpness_iters=int(sharpness_iters))
+
+
+@functools.partial(jax.jit, static_argnames=_RUN_STATICS)
+def _minimize_from(starts, states, *, loss, stepper, steps, tol, record, every, sharpness, sharpness_iters):
+    return jax.vmap(lambda p0, s0: _run(loss, None, stepper.update, p0, s0, steps, tol, record, None, every,
+                                        sharpness, sharpness_iters))(starts, states)
 
 
 def minimize_from(
     loss: Callable, starts: jax.Array, optimizer, steps: int, tol: float | None = None, record_params: bool = False,
-    record_every: int = 1,
+    record_every: int = 1, sharpness_every: int | None = None, sharpness_iters: int = SHARPNESS_ITERS,
 ) -> Trace:
     """:func:`minimize` from every row of ``starts`` (shape ``(N, d)``) in one vmapped program.
 
@@ -326,17 +414,15 @@ def minimize_from(
     :class:`Trace` gain a leading ``N`` axis; this is the engine behind basins of
     attraction.
     """
-    _check_run_args(steps, tol, record_every)
+    options = _run_options(steps, tol, record_params, record_every, sharpness_every, sharpness_iters)
     tx = as_transformation(optimizer)
     starts = jnp.asarray(starts)
     if starts.ndim < 1 or starts.shape[0] < 1:
         raise InputError(f"starts must have a leading axis of starting points, got shape {starts.shape}")
     check_loss(loss, starts[0])
     states = jax.vmap(tx.init)(starts)
-    trace = _minimize_from(starts, states, loss=loss, stepper=_Stepper(tx), steps=int(steps),
-                           tol=None if tol is None else float(tol), record=bool(record_params),
-                           every=int(record_every))
-    return trace._replace(every=int(record_every))
+    trace = _minimize_from(starts, states, loss=loss, stepper=_Stepper(tx), **options)
+    return trace._replace(every=int(record_every), sharpness_every=sharpness_every)
 
 
 # --- sweeps ------------------------------------------------------------------------------
@@ -486,9 +572,9 @@ def sweep_builder(optimizer, grid: Mapping[str, Sequence[float]], fixed: Mapping
 
 @functools.partial(
     jax.jit, static_argnames=("objective", "builder", "names", "steps", "tol", "record", "batch_size", "n_dev",
-                              "every"))
+                              "every", "sharpness", "sharpness_iters"))
 def _sweep_program(values, params0, keys, data, test_data, *, objective, builder, names, steps, tol, record,
-                   batch_size, n_dev, every=1):
+                   batch_size, n_dev, every=1, sharpness=None, sharpness_iters=SHARPNESS_ITERS):
     def one(hp_row, p0, key, data, test_data):
         hp = {k: hp_row[i] for i, k in enumerate(names)}
         tx = optax.with_extra_args_support(builder(hp))
@@ -499,7 +585,8 @@ def _sweep_program(values, params0, keys, data, test_data, *, objective, builder
         monitor = None
         if objective.metrics is not None:
             monitor = lambda p: objective.metrics(p, data, test_data)  # noqa: E731
-        return _run(full, step_loss, tx.update, p0, tx.init(p0), steps, tol, record, monitor, every)
+        return _run(full, step_loss, tx.update, p0, tx.init(p0), steps, tol, record, monitor, every, sharpness,
+                    sharpness_iters)
 
     runs = jax.vmap(one, in_axes=(0, 0, 0, None, None))
     if n_dev == 1:
@@ -528,7 +615,8 @@ class SweepPlan(NamedTuple):
         """Reshape the flat runs of an executed program to ``(settings, seeds)``."""
         shaped = jax.tree_util.tree_map(
             lambda a: a[: self.n_runs].reshape((len(self.settings), self.n_seeds) + a.shape[1:]), flat)
-        return shaped._replace(settings=self.settings, every=self.kwargs["every"])
+        return shaped._replace(settings=self.settings, every=self.kwargs["every"],
+                               sharpness_every=self.kwargs["sharpness"])
 
     def run(self, executable=None) -> Trace:
         if executable is None:
@@ -550,9 +638,11 @@ def plan_sweep(
     fixed: Mapping[str, Any] | None = None,
     devices: int | None = None,
     record_every: int = 1,
+    sharpness_every: int | None = None,
+    sharpness_iters: int = SHARPNESS_ITERS,
 ) -> SweepPlan:
     """Validate and lay out a :func:`sweep` without running it; see there for the arguments."""
-    _check_run_args(steps, tol, record_every)
+    options = _run_options(steps, tol, record_params, record_every, sharpness_every, sharpness_iters)
     grid = dict(grid or {})
     builder, settings = sweep_builder(optimizer, grid, fixed or {})
     if keys is None:
@@ -583,9 +673,7 @@ def plan_sweep(
         grow = lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])  # noqa: E731
         flat_values, flat_keys = grow(flat_values), grow(flat_keys)
         flat_params = jax.tree_util.tree_map(grow, flat_params)
-    kwargs = dict(objective=objective, builder=builder, names=names, steps=int(steps),
-                  tol=None if tol is None else float(tol), record=bool(record_params), batch_size=batch_size,
-                  n_dev=n_dev, every=int(record_every))
+    kwargs = dict(objective=objective, builder=builder, names=names, batch_size=batch_size, n_dev=n_dev, **options)
     return SweepPlan(_sweep_program, (flat_values, flat_params, flat_keys, problem.data, problem.test_data), kwargs,
                      tuple(settings), n_seeds, n_runs)
 
@@ -604,6 +692,8 @@ def sweep(
     fixed: Mapping[str, Any] | None = None,
     devices: int | None = None,
     record_every: int = 1,
+    sharpness_every: int | None = None,
+    sharpness_iters: int = SHARPNESS_ITERS,
 ) -> Trace:
     """Run every (setting, seed) of ``optimizer`` on ``problem`` in one compiled program.
 
@@ -624,6 +714,8 @@ def sweep(
       fixed: other (static) keyword arguments: booleans, integers, schedules.
       devices: spread the runs over this many devices (default: all).
       record_every: record only every ``m``-th step (``m`` divides ``steps``).
+      sharpness_every, sharpness_iters: the top Hessian eigenvalue of the full loss
+        along every run, as in :func:`minimize`.
 
     Returns:
       A :class:`Trace` whose fields have leading axes ``(settings, seeds)``, e.g.
@@ -637,4 +729,5 @@ def sweep(
     """
     return plan_sweep(problem, optimizer, grid, seeds, steps, keys=keys, tol=tol,
                       record_params=record_params, batch_size=batch_size, fixed=fixed, devices=devices,
-                      record_every=record_every).run()
+                      record_every=record_every, sharpness_every=sharpness_every,
+                      sharpness_iters=sharpness_iters).run()

@@ -35,10 +35,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxgrad import files, rundir
+from jaxgrad import files, optimizers, rundir
 from jaxgrad.config import Config
 from jaxgrad.errors import InputError
-from jaxgrad.engine import plan_sweep
+from jaxgrad.engine import SHARPNESS_ITERS, plan_sweep
 
 __all__ = ["Group", "Result", "plan", "describe_plan", "run_experiment", "Interrupted", "RunFault"]
 CONTOUR_POINTS = 201
@@ -122,6 +122,10 @@ def resources(config: Config, group: Group) -> Resources:
     per_record = 3 + n_metrics + (group.dim if _record_params(config, group.problem) else 0)
     history = runs * records * per_record * item
     state = runs * group.dim * 8 * item  # params, gradients, optimizer moments, the diverged-run copy
+    if config.output.sharpness_every:
+        n_metrics += 1
+        history += runs * (config.steps // config.output.sharpness_every + 1) * item
+        state += runs * (SHARPNESS_ITERS + 4) * group.dim * item  # the Lanczos basis
     if group.optimizer.name == "newton":
         state += runs * 3 * group.dim * group.dim * item  # the Hessian, its factorisation or eigenvectors
     every = config.output.metrics_every or config.output.record_every
@@ -209,6 +213,13 @@ def _setting_label(setting: dict) -> str:
                      for k, v in setting.items()) or "default"
 
 
+def _threshold(group: Group, setting: dict) -> float | None:
+    """The sharpness above which the group's optimizer (plain or momentum gradient descent) is unstable."""
+    if group.optimizer.factory is not None:
+        return None
+    return optimizers.stability_threshold(group.optimizer.name, {**group.optimizer.fixed, **setting})
+
+
 def _stats(group: Group, trace, config: Config, compile_s: float, run_s: float) -> dict:
     loss = np.asarray(trace.loss, np.float64)
     conv = np.asarray(trace.converged_at)
@@ -237,6 +248,11 @@ def _stats(group: Group, trace, config: Config, compile_s: float, run_s: float) 
             **{f"median_final_{k}": float(np.median(np.asarray(v, np.float64)[i, :, -1]))
                for k, v in (trace.metrics or {}).items()},
         })
+        if trace.sharpness is not None:
+            sharp = np.asarray(trace.sharpness, np.float64)[i]
+            settings[-1].update(median_final_sharpness=float(np.median(sharp[:, -1])),
+                                median_max_sharpness=float(np.median(sharp.max(-1))),
+                                stability_threshold=_threshold(group, setting))
     return {
         "index": group.index,
         "problem": group.problem_label,
@@ -306,6 +322,8 @@ class _Writer:
         self.committed = 0  # groups the last summary vouches for
         self.committed_bytes = 0  # and metrics.csv's length it vouches for
         self.metric_names = tuple(sorted({k for g in groups for k in _metric_names(g.problem)}))
+        if config.output.sharpness_every:
+            self.metric_names += ("sharpness",)
         self.started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
     @property
@@ -334,6 +352,14 @@ class _Writer:
         self.arrays[key("steps")] = trace.recorded_steps
         for name, values in (trace.metrics or {}).items():
             self.arrays[key(f"metric_{name}")] = np.asarray(values)
+        metrics = dict(trace.metrics or {})
+        if trace.sharpness is not None:
+            self.arrays[key("sharpness")] = sharp = np.asarray(trace.sharpness)
+            self.arrays[key("sharpness_steps")] = trace.sharpness_steps
+            # on metrics.csv's rows: the value at the steps where it was computed, blank elsewhere
+            at = np.searchsorted(trace.recorded_steps, trace.sharpness_steps)
+            metrics["sharpness"] = np.full(sharp.shape[:-1] + trace.recorded_steps.shape, np.nan, sharp.dtype)
+            metrics["sharpness"][..., at] = sharp
         flat = jax.vmap(jax.vmap(lambda p: ravel_pytree(p)[0]))(trace.final_params)
         best = int(np.argmin([s["median_final_loss"] for s in stats["settings"]]))
         self.arrays[key("best_final")] = np.asarray(flat[best, 0])
@@ -343,7 +369,7 @@ class _Writer:
         self.done.append(stats)
         steps = trace.recorded_steps
         keep = steps % self.config.output.metrics_every == 0 if self.config.output.metrics_every else slice(None)
-        metrics = {k: np.asarray(v)[..., keep] for k, v in (trace.metrics or {}).items()}
+        metrics = {k: np.asarray(v)[..., keep] for k, v in metrics.items()}
         return rundir.csv_chunks(group.index, group.problem_label, group.optimizer.label,
                                [_setting_label(s) for s in group.settings], steps[keep],
                                np.asarray(trace.loss)[..., keep], np.asarray(trace.grad_norm)[..., keep], metrics,
@@ -606,7 +632,8 @@ def _run_group(config: Config, group: Group):
     sweep_plan = plan_sweep(
         group.problem, group.optimizer.optimizer, group.optimizer.sweep, config.seeds, config.steps,
         tol=config.tol, record_params=_record_params(config, group.problem), batch_size=config.batch_size,
-        fixed=group.optimizer.fixed, record_every=config.output.record_every)
+        fixed=group.optimizer.fixed, record_every=config.output.record_every,
+        sharpness_every=config.output.sharpness_every)
     t0 = time.perf_counter()
     executable = sweep_plan.compile()
     compile_s = time.perf_counter() - t0

@@ -29,9 +29,12 @@ KIND_COLORS = ("#2b83ba", "#d7191c", "#fdae61", "#bababa")
 KIND_MARKERS = {"minimum": "o", "maximum": "^", "saddle": "X", "degenerate": "s"}
 
 
-def _figure(ncols: int = 1, width: float = 6.0, height: float = 5.0):
+def _figure(ncols: int = 1, width: float = 6.0, height: float = 5.0, rows: int = 1, sharex: bool = False):
+    """A figure of ``rows x ncols`` axes (``width`` per column, ``height`` in all)."""
     fig = Figure(figsize=(width * ncols, height), dpi=110, layout="constrained")
-    axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+    axes = []
+    for i in range(rows * ncols):
+        axes.append(fig.add_subplot(rows, ncols, i + 1, sharex=axes[0] if sharex and axes else None))
     return fig, axes
 
 
@@ -184,24 +187,27 @@ def color(i: int) -> str:
     return RUN_COLORS[i % len(RUN_COLORS)]
 
 
-def loss_curves(ax, curves, ylabel: str = "loss", log: bool = True, title: str | None = None, dashed=()):
+def loss_curves(ax, curves, ylabel: str = "loss", log: bool = True, title: str | None = None, dashed=(),
+                steps=None):
     """Median over seeds with a min–max band, one colour per optimizer.
 
     Args:
       curves: ``[(label, median (T,), low (T,), high (T,), diverged_step or None), ...]``.
       dashed: ``[(curve index, values (T,)), ...]``: held-out losses, dashed in the curve's colour.
+      steps: the step of each of the ``T`` points (default ``0, 1, ..., T - 1``).
     """
     for i, values in dashed:
-        ax.plot(np.arange(len(values)), values, color=color(i), lw=1.4, ls="--")
+        ax.plot(np.arange(len(values)) if steps is None else steps, values, color=color(i), lw=1.4, ls="--")
     if len(dashed):
         ax.plot([], [], color="0.35", lw=1.4, ls="--", label="test loss (dashed)")
     for i, (label, median, low, high, diverged) in enumerate(curves):
-        steps = np.arange(len(median))
+        x = np.arange(len(median)) if steps is None else np.asarray(steps)
         c = color(i)
-        ax.plot(steps, median, color=c, lw=1.8, label=label)
-        ax.fill_between(steps, low, high, color=c, alpha=0.18, lw=0)
+        ax.plot(x, median, color=c, lw=1.8, label=label)
+        ax.fill_between(x, low, high, color=c, alpha=0.18, lw=0)
         if diverged is not None:
-            ax.plot(diverged, median[min(diverged, len(median) - 1)], "x", color=c, ms=9, mew=2)
+            at = min(int(np.searchsorted(x, diverged)), len(median) - 1)
+            ax.plot(diverged, median[at], "x", color=c, ms=9, mew=2)
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("step")
@@ -210,6 +216,40 @@ def loss_curves(ax, curves, ylabel: str = "loss", log: bool = True, title: str |
     ax.legend(fontsize=8, loc="best")
     if title:
         ax.set_title(title)
+
+
+def sharpness_panels(ax_loss, ax_sharp, lines, title: str | None = None):
+    """Cohen et al.'s picture: the loss (top) and the sharpness (bottom), one colour per run, the
+    stability threshold (2/η for gradient descent) dashed in that colour.
+
+    Args:
+      lines: ``[(label, loss steps, loss, sharpness steps, sharpness, threshold or None), ...]``.
+    """
+    top = 1.3 * max(float(np.nanmax(line[4])) for line in lines)
+    off = []  # thresholds above the sharpness axis: named at its top instead of stretching it
+    for i, (label, loss_steps, loss, sharp_steps, sharp, threshold) in enumerate(lines):
+        c = color(i)
+        ax_loss.plot(loss_steps, loss, color=c, lw=1.3, label=label)
+        ax_sharp.plot(sharp_steps, sharp, color=c, lw=1.6, label=label)
+        if threshold is not None and threshold <= top:
+            ax_sharp.axhline(threshold, color=c, lw=1.2, ls="--")
+        elif threshold is not None:
+            off.append((c, threshold))
+    ax_sharp.set_ylim(0, top)
+    for k, (c, threshold) in enumerate(off):
+        ax_sharp.annotate(f"threshold {threshold:.4g} (off the axis) ↑", xy=(0.99, 0.97 - 0.06 * k),
+                          xycoords="axes fraction", ha="right", va="top", color=c, fontsize=8)
+    if any(line[-1] is not None for line in lines):
+        ax_sharp.plot([], [], color="0.35", lw=1.2, ls="--", label="stability threshold (2/η)")
+    ax_loss.set_yscale("log")
+    ax_loss.set_ylabel("training loss")
+    ax_sharp.set_ylabel("sharpness (top Hessian eigenvalue)")
+    ax_sharp.set_xlabel("step")
+    for ax in (ax_loss, ax_sharp):
+        ax.grid(True, which="both", alpha=0.25)
+    ax_sharp.legend(fontsize=8, loc="best")
+    if title:
+        ax_loss.set_title(title)
 
 
 def _log_levels(z, n=25):

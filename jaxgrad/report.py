@@ -58,6 +58,8 @@ def default_kinds(problem: dict, groups: list[dict], arrays) -> list[str]:
             kinds.append("landscape")
     if any("learning_rate" in g["swept"] and len(g["settings"]) > 1 for g in groups):
         kinds.append("lr_sensitivity")
+    if any(f"group{g['index']}_sharpness" in arrays for g in groups):
+        kinds.append("sharpness")
     for kind, key in (("interpolation", "interp_loss"), ("random_plane", "rplane_loss"),
                       ("trajectory_plane", "tplane_loss")):
         if f"problem{j}_{key}" in arrays:
@@ -97,9 +99,33 @@ def _loss(problem, groups, arrays, summary, field="loss"):
     if dashed:  # training and test loss on one axis: the loss itself, not the gap to the training minimum
         problem = {**problem, "minimum": None}
     curves, log, ylabel = _curves(problem, groups, arrays, field)
-    plots.loss_curves(ax, curves, ylabel=ylabel, log=log, dashed=dashed,
+    steps = arrays.get(f"group{groups[0]['index']}_steps")
+    plots.loss_curves(ax, curves, ylabel=ylabel, log=log, dashed=dashed, steps=steps,
                       title=f"{problem['label']}: {'loss' if field == 'loss' else 'gradient norm'} "
                             f"(best setting per optimizer; median over {summary['seeds']} seeds, band min–max)")
+    return fig
+
+
+def _over_seeds(summary) -> str:
+    return "seed 0" if summary["seeds"] == 1 else f"median over {summary['seeds']} seeds"
+
+
+def _sharpness(problem, groups, arrays, summary):
+    lines = []
+    for g in groups:
+        key = f"group{g['index']}_sharpness"
+        if key not in arrays:
+            continue
+        for i, setting in enumerate(g["settings"]):
+            lines.append((_label(g, i), arrays[f"group{g['index']}_steps"],
+                          np.median(arrays[f"group{g['index']}_loss"][i], 0),
+                          arrays[f"group{g['index']}_sharpness_steps"], np.median(arrays[key][i], 0),
+                          setting.get("stability_threshold")))
+    if not lines:
+        return None
+    fig, (ax_loss, ax_sharp) = plots._figure(1, 7.5, 7.0, rows=2, sharex=True)
+    plots.sharpness_panels(ax_loss, ax_sharp, lines,
+                           title=f"{problem['label']}: loss and sharpness ({_over_seeds(summary)})")
     return fig
 
 
@@ -266,6 +292,7 @@ DRAWERS: dict[str, Callable] = {
     "interpolation": _interpolation,
     "random_plane": _random_plane,
     "trajectory_plane": _trajectory_plane,
+    "sharpness": _sharpness,
 }
 
 

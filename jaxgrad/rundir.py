@@ -175,6 +175,14 @@ def _csv_text(value: str) -> str:
     return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\n') else value
 
 
+SPARSE = ("sharpness",)  # columns computed every few rows: blank (not "nan") on the others
+
+
+def _column(fmt: str, values: np.ndarray, blank_nan: bool) -> np.ndarray:
+    text = np.char.mod(fmt, values)
+    return np.where(np.isnan(values), "", text) if blank_nan else text
+
+
 def csv_chunks(index: int, problem: str, optimizer: str, labels: list[str], steps: np.ndarray, loss: np.ndarray,
                grad_norm: np.ndarray, metrics: dict, names: tuple):
     """The CSV rows of one group, one chunk per run (so a long run is never one huge string);
@@ -186,8 +194,8 @@ def csv_chunks(index: int, problem: str, optimizer: str, labels: list[str], step
         for s in range(loss.shape[1]):
             head = f"{index},{problem},{optimizer},{label},{s},"
             columns = [steps.astype(str), np.char.mod(fmt, loss[i, s]), np.char.mod(fmt, grad_norm[i, s])]
-            columns += [np.char.mod(fmt, metrics[n][i, s]) if n in metrics else np.full(len(steps), "")
-                        for n in names]
+            columns += [_column(fmt, metrics[n][i, s], blank_nan=n in SPARSE) if n in metrics
+                        else np.full(len(steps), "") for n in names]
             yield "".join(head + ",".join(row) + "\n" for row in zip(*columns))
 
 

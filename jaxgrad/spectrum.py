@@ -47,16 +47,26 @@ def _hvp(f: Callable, x: jax.Array) -> Callable:
     return lambda v: jax.jvp(grad_f, (x,), (v,))[1]
 
 
-def lanczos(matvec: Callable, v0: jax.Array, m: int, key: jax.Array):
+def scrambled(rows: int, n: int, dtype, salt: int = 0) -> jax.Array:
+    """``(rows, n)`` deterministic, random-looking values in [-0.5, 0.5) (a sine hash): start or
+    restart vectors for Lanczos where a PRNG is not worth its compile time (inside a training run)."""
+    i = jnp.arange(n, dtype=dtype)[None, :] + 1
+    j = jnp.arange(rows, dtype=dtype)[:, None] + 1 + 97 * salt
+    h = jnp.sin(i * 12.9898 + j * 78.233 + i * j * 0.0137) * 43758.5453
+    return h - jnp.floor(h) - 0.5
+
+
+def lanczos(matvec: Callable, v0: jax.Array, m: int, key: jax.Array | None):
     """``m`` Lanczos steps with full reorthogonalisation from ``v0``: ``(V (m, n), alpha (m,), beta (m - 1,))``.
 
     On a breakdown (an invariant subspace found, e.g. when ``m`` reaches the number of
-    distinct eigenvalues) the next vector is a fresh random one orthogonal to the basis
-    and its ``beta`` is 0, so the tridiagonal matrix stays exact.
+    distinct eigenvalues) the next vector is a fresh one orthogonal to the basis (random
+    from ``key``, or :func:`scrambled` for ``key=None``) and its ``beta`` is 0, so the
+    tridiagonal matrix stays exact.
     """
     n = v0.shape[0]
     dtype = v0.dtype
-    fresh = jax.random.normal(key, (m, n), dtype)
+    fresh = scrambled(m, n, dtype) if key is None else jax.random.normal(key, (m, n), dtype)
     v0 = v0 / jnp.linalg.norm(v0)
     V0 = jnp.zeros((m, n), dtype).at[0].set(v0)
 

@@ -32,7 +32,7 @@ import optax
 from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.optimizers.newton import NewtonState, newton, newton_cg, scale_by_newton, scale_by_newton_cg
 
-__all__ = ["make", "names", "spec", "describe", "Hyper", "HyperparamsState", "Recipe", "SCHEDULES", "NewtonState",
+__all__ = ["make", "names", "spec", "describe", "stability_threshold", "Hyper", "HyperparamsState", "Recipe", "SCHEDULES", "NewtonState",
            "newton", "newton_cg", "scale_by_newton", "scale_by_newton_cg"]
 
 
@@ -138,6 +138,27 @@ def spec(name: str) -> dict[str, Hyper]:
 def describe(name: str) -> str:
     _check_name(name)
     return _SPECS[name][2]
+
+
+def stability_threshold(name: str, hyperparams: dict) -> float | None:
+    r"""The largest sharpness at which ``name`` is stable on a quadratic, or ``None`` if it has no such line.
+
+    Gradient descent on :math:`\tfrac12 \lambda x^2` converges iff :math:`\lambda < 2/\eta`;
+    heavy-ball momentum iff :math:`\lambda < (2 + 2\mu)/\eta`; Nesterov iff
+    :math:`\lambda < (2 + 2\mu)/((1 + 2\mu)\eta)` (Cohen et al., ICLR 2021, appendix).
+    Only for a constant learning rate without clipping; missing values take the defaults.
+
+    Example:
+      >>> stability_threshold("sgd", {"learning_rate": 0.05})
+      40.0
+    """
+    if name not in ("sgd", "momentum", "nesterov"):
+        return None
+    hp = {k: h.default for k, h in spec(name).items()} | dict(hyperparams)
+    if hp["schedule"] != "constant" or hp["clip_norm"] is not None:
+        return None
+    eta, mu = float(hp["learning_rate"]), float(hp.get("momentum", 0.0))
+    return (2 + 2 * mu) / ((1 + 2 * mu) * eta) if name == "nesterov" else (2 + 2 * mu) / eta
 
 
 def _check_name(name: str) -> None:
