@@ -252,6 +252,27 @@ def sharpness_panels(ax_loss, ax_sharp, lines, title: str | None = None):
         ax_loss.set_title(title)
 
 
+def spectral_density(ax, grid, density, top=(), log: bool = True, title: str | None = None):
+    """A Hessian eigenvalue density (log scale by default, as papers draw it: the bulk near 0
+    and the outliers both visible), the top eigenvalues marked beneath it."""
+    density = np.asarray(density)
+    ax.plot(grid, density, color=color(0), lw=1.6)
+    ax.fill_between(grid, density, color=color(0), alpha=0.15, lw=0)
+    if log:
+        ax.set_yscale("log")
+        peak = float(density.max())
+        ax.set_ylim(peak * 1e-8, peak * 3)
+    for i, value in enumerate(np.asarray(top)):
+        ax.axvline(value, color="0.3", lw=0.9, ls=":", label="top eigenvalues (Lanczos)" if i == 0 else None)
+    ax.set_xlabel("eigenvalue")
+    ax.set_ylabel("density" + (" (log scale)" if log else ""))
+    ax.grid(True, which="both", alpha=0.25)
+    if len(top):
+        ax.legend(fontsize=8, loc="best")
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
 def _log_levels(z, n=25):
     finite = z[np.isfinite(z)]
     lo, hi = float(np.min(finite)), float(np.max(finite))

@@ -168,6 +168,10 @@ def _block(loss: Callable, leaf: int | None, params: PyTree):
 
 @functools.partial(jax.jit, static_argnames=("loss", "leaf", "m", "k", "largest"))
 def _top_program(params, key, *, loss, leaf, m, k, largest):
+    return _top(params, key, loss, leaf, m, k, largest)
+
+
+def _top(params, key, loss, leaf, m, k, largest):
     x, unravel, f = _block(loss, leaf, params)
     k_start, k_fresh = jax.random.split(key)
     v0 = jax.random.normal(k_start, x.shape, x.dtype)
@@ -313,20 +317,26 @@ def layer_curvature(loss: Callable, params: PyTree, *, k: int = 1, key: jax.Arra
       (6.0, 18.0)
     """
     _flat(loss, params)
+    _check_k(k, 1 << 62)
     key = jax.random.PRNGKey(0) if key is None else key
-    out = {}
-    for i, (path, leaf) in enumerate(jax.tree_util.tree_flatten_with_path(params)[0]):
-        n = int(np.prod(jnp.shape(leaf), dtype=int))
-        kk = min(k, n)
-        m = default_iterations(n, kk) if num_iters is None else min(int(num_iters), n)
-        values, _ = _top_program(params, jax.random.fold_in(key, i), loss=loss, leaf=i, m=m, k=kk, largest=True)
-        trace = float(_block_trace_program(params, loss=loss, leaf=i))
-        out[jax.tree_util.keystr(path)] = LayerCurvature(np.asarray(values), trace)
-    return out
+    paths, sizes = [], []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        paths.append(jax.tree_util.keystr(path))
+        sizes.append(int(np.prod(jnp.shape(leaf), dtype=int)))
+    ks = tuple(min(k, n) for n in sizes)
+    ms = tuple(default_iterations(n, kk) if num_iters is None else min(int(num_iters), n) for n, kk in zip(sizes, ks))
+    results = _layers_program(params, key, loss=loss, ks=ks, ms=ms)
+    return {path: LayerCurvature(np.asarray(values), float(trace)) for path, (values, trace) in zip(paths, results)}
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "leaf"))
-def _block_trace_program(params, *, loss, leaf):
+@functools.partial(jax.jit, static_argnames=("loss", "ks", "ms"))
+def _layers_program(params, key, *, loss, ks, ms):
+    """Every leaf's block in one program (one compile, not two per leaf)."""
+    return [(_top(params, jax.random.fold_in(key, i), loss, i, m, k, True)[0], _block_trace(params, loss, i))
+            for i, (k, m) in enumerate(zip(ks, ms))]
+
+
+def _block_trace(params, loss, leaf):
     """The exact trace of a leaf's block: one Hessian-vector product per coordinate (batched)."""
     x, _, f = _block(loss, leaf, params)
     hv = _hvp(f, x)
