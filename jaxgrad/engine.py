@@ -127,8 +127,8 @@ def _sharpness_fn(full_loss: Callable, params0, iters: int):
 
     def top(params, v, j):
         x = ravel_pytree(params)[0]
-        V, alpha, beta = _spectrum.lanczos(_spectrum._hvp(lambda z: full_loss(unravel(z)), x), v, m, None)
-        theta, S = jnp.linalg.eigh(_spectrum._tridiagonal(alpha, beta))
+        V, alpha, beta, steps = _spectrum.lanczos(_spectrum._hvp(lambda z: full_loss(unravel(z)), x), v, m, None)
+        theta, S = _spectrum.ritz(alpha, beta, steps)
         u = V.T @ S[:, -1]
         return theta[-1], u / jnp.linalg.norm(u)
 

@@ -6,8 +6,8 @@ one compiled program. Parameters may be any pytree.
 
 * :func:`top_eigenvalues`: Lanczos with full reorthogonalisation; the ``k`` largest
   (or smallest) eigenvalues and their eigenvectors.
-* :func:`hessian_trace`: Hutchinson's estimator with Rademacher probes, vmapped over
-  the probes; exact for a diagonal Hessian; its standard error comes with it.
+* :func:`hessian_trace`: Hutchinson's estimator with Rademacher probes (or Hutch++);
+  exact for a diagonal Hessian; its standard error comes with it.
 * :func:`spectral_density`: stochastic Lanczos quadrature (Ubaru, Chen & Saad 2017;
   Ghorbani, Krishnan & Xiao 2019), Gaussian-smoothed on a grid.
 * :func:`layer_curvature`: per parameter leaf, the top eigenvalues and the trace of
@@ -32,14 +32,23 @@ __all__ = ["top_eigenvalues", "hessian_trace", "spectral_density", "spectral_qua
 PyTree = Any
 
 
-def _flat(loss: Callable, params: PyTree):
-    x, unravel = ravel_pytree(params)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise InputError(f"curvature needs floating-point parameters, got {x.dtype}")
-    out = jax.eval_shape(loss, params)
-    if out.shape != ():
-        raise InputError(f"loss must return a scalar, got shape {out.shape}")
-    return x, unravel, (lambda z: loss(unravel(z)))
+def _flat(loss: Callable, params: PyTree) -> int:
+    """Check ``loss`` and ``params`` (once per loss and shapes) and return the number of parameters."""
+    leaves = jax.tree_util.tree_leaves(params)
+    for leaf in leaves:
+        if not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
+            raise InputError(f"curvature needs floating-point parameters, got {jnp.result_type(leaf)}")
+    if not leaves:
+        raise InputError("curvature needs parameters, got an empty pytree")
+    from jaxgrad.engine import check_loss  # the engine imports this module
+
+    check_loss(loss, params)
+    return int(sum(np.size(leaf) for leaf in leaves))
+
+
+@functools.lru_cache(maxsize=None)
+def _default_key() -> jax.Array:
+    return jax.random.PRNGKey(0)
 
 
 def _hvp(f: Callable, x: jax.Array) -> Callable:
@@ -56,43 +65,110 @@ def scrambled(rows: int, n: int, dtype, salt: int = 0) -> jax.Array:
     return h - jnp.floor(h) - 0.5
 
 
-def lanczos(matvec: Callable, v0: jax.Array, m: int, key: jax.Array | None):
-    """``m`` Lanczos steps with full reorthogonalisation from ``v0``: ``(V (m, n), alpha (m,), beta (m - 1,))``.
+def lanczos(matvec: Callable, v0: jax.Array, m: int, key: jax.Array | None, *, k: int | None = None,
+            largest: bool = True, tol: float | None = None, check_every: int = 2):
+    r"""At most ``m`` Lanczos steps with full reorthogonalisation from ``v0``.
+
+    Returns ``(V (m, n), alpha (m,), beta (m,), steps)``: the first ``steps`` rows of
+    ``V`` are the orthonormal basis, ``alpha[:steps]`` and ``beta[:steps - 1]`` the
+    tridiagonal matrix (see :func:`ritz`). Without ``tol`` it runs all ``m`` steps; with
+    it, it stops once the ``k`` largest (or smallest) Ritz pairs have residuals
+    :math:`|\beta_j s_{j,i}| \le` ``tol`` times the largest of their Ritz values in
+    magnitude (checked every ``check_every`` steps).
 
     On a breakdown (an invariant subspace found, e.g. when ``m`` reaches the number of
     distinct eigenvalues) the next vector is a fresh one orthogonal to the basis (random
     from ``key``, or :func:`scrambled` for ``key=None``) and its ``beta`` is 0, so the
-    tridiagonal matrix stays exact.
+    tridiagonal matrix stays exact; a step that broke down never counts as converged.
     """
     n = v0.shape[0]
     dtype = v0.dtype
-    fresh = scrambled(m, n, dtype) if key is None else jax.random.normal(key, (m, n), dtype)
-    v0 = v0 / jnp.linalg.norm(v0)
-    V0 = jnp.zeros((m, n), dtype).at[0].set(v0)
+    eps, tiny = jnp.finfo(dtype).eps, jnp.finfo(dtype).tiny
+    V0 = jnp.zeros((m, n), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
 
     def orthogonalise(w, V):
         for _ in range(2):  # twice is enough (Kahan's "twice is enough")
             w = w - V.T @ (V @ w)
         return w
 
-    def step(carry, j):
-        V, alpha, beta = carry
+    def fresh(V, j):
+        r = scrambled(1, n, dtype, salt=j + 1)[0] if key is None else \
+            jax.random.normal(jax.random.fold_in(key, j), (n,), dtype)
+        r = orthogonalise(r, V)
+        return r / jnp.linalg.norm(r)
+
+    def converged_at(size, alpha, beta, j):
+        theta, S = ritz(alpha[:size], beta[:size], j + 1, largest)
+        pick = _pick(size, k, largest)
+        residual = jnp.abs(beta[j] * S[j, pick])
+        return jnp.all(residual <= tol * jnp.maximum(jnp.max(jnp.abs(theta[pick])), tiny))
+
+    def converged(alpha, beta, j):  # on the smallest block size that holds the j + 1 steps
+        sizes = _block_sizes(m)
+        branches = [functools.partial(converged_at, size) for size in sizes]
+        return jax.lax.switch(jnp.searchsorted(jnp.asarray(sizes), j + 1), branches, alpha, beta, j)
+
+    def step(state):
+        V, alpha, beta, j, _ = state
         v = V[j]
         w = matvec(v)
         a = jnp.vdot(v, w)
         w = orthogonalise(w, V)  # rows j+1.. of V are zero, so this is against v_0..v_j
         b = jnp.linalg.norm(w)
         scale = jnp.maximum(jnp.abs(a), jnp.max(jnp.abs(alpha)))
-        broke = b <= 1e3 * jnp.finfo(dtype).eps * jnp.maximum(scale, jnp.finfo(dtype).tiny)
-        r = orthogonalise(fresh[j], V)
-        nxt = jnp.where(broke, r / jnp.linalg.norm(r), w / jnp.where(broke, 1.0, b))
-        V = jnp.where(j + 1 < m, V.at[jnp.minimum(j + 1, m - 1)].set(nxt), V)
+        broke = b <= 1e3 * eps * jnp.maximum(scale, tiny)
+        nxt = jax.lax.cond(broke, lambda: fresh(V, j), lambda: w / jnp.where(broke, 1.0, b))
+        last = jnp.minimum(j + 1, m - 1)  # an in-place row update (the last step writes nothing new)
+        V = V.at[last].set(jnp.where(j + 1 < m, nxt, V[last]))
         alpha = alpha.at[j].set(a)
         beta = beta.at[j].set(jnp.where(broke, 0.0, b))
-        return (V, alpha, beta), None
+        done = jnp.asarray(False)
+        if tol is not None:
+            check = (j + 1 >= k) & ((j + 1) % check_every == 0) & ~broke
+            done = jax.lax.cond(check, lambda: converged(alpha, beta, j), lambda: jnp.asarray(False))
+        return V, alpha, beta, j + 1, done
 
-    (V, alpha, beta), _ = jax.lax.scan(step, (V0, jnp.zeros(m, dtype), jnp.zeros(m, dtype)), jnp.arange(m))
-    return V, alpha, beta[: m - 1]
+    state = (V0, jnp.zeros(m, dtype), jnp.zeros(m, dtype), jnp.asarray(0), jnp.asarray(False))
+    V, alpha, beta, steps, _ = jax.lax.while_loop(lambda s: (s[3] < m) & ~s[4], step, state)
+    return V, alpha, beta, steps
+
+
+def _block_sizes(m: int) -> tuple[int, ...]:
+    """Static sizes for eigendecompositions of a growing tridiagonal matrix: 8, 16, 32, ..., m
+    (an 80 x 80 ``eigh`` costs 20 times a 16 x 16 one)."""
+    return tuple(s for s in (8, 16, 32, 64, 128, 256) if s < m) + (m,)
+
+
+def _pick(size: int, k: int, largest: bool):
+    return jnp.arange(size - 1, size - 1 - k, -1) if largest else jnp.arange(k)
+
+
+def top_ritz(V, alpha, beta, steps, k: int, largest: bool = True):
+    """The ``k`` extreme Ritz values and unit Ritz vectors ``(k,), (k, n)`` after ``steps`` Lanczos steps."""
+    def at(size, V, alpha, beta):
+        theta, S = ritz(alpha[:size], beta[:size], steps, largest)
+        pick = _pick(size, k, largest)
+        vectors = (V[:size].T @ S[:, pick]).T
+        return theta[pick], vectors / jnp.linalg.norm(vectors, axis=1, keepdims=True)
+
+    sizes = _block_sizes(alpha.shape[0])
+    branches = [functools.partial(at, size) for size in sizes]
+    return jax.lax.switch(jnp.searchsorted(jnp.asarray(sizes), steps), branches, V, alpha, beta)
+
+
+def ritz(alpha, beta, steps, largest: bool = True):
+    """``eigh`` of the leading ``steps x steps`` tridiagonal block, at a static size: the
+    rows past ``steps`` become isolated values below (``largest``) or above every Ritz
+    value (Gershgorin), so the top (bottom) of ``theta`` and the columns of ``S`` belong
+    to the active block. Returns ``(theta ascending (m,), S (m, m))``."""
+    m = alpha.shape[0]
+    i = jnp.arange(m)
+    active = i < steps
+    couple = i[:-1] < steps - 1
+    spread = jnp.max(jnp.where(active, jnp.abs(alpha), 0.0)) + 2 * jnp.max(jnp.abs(beta)) + 1.0
+    a = jnp.where(active, alpha, (-2.0 if largest else 2.0) * spread)
+    b = jnp.where(couple, beta[:-1], 0.0)
+    return jnp.linalg.eigh(_tridiagonal(a, b))
 
 
 def _tridiagonal(alpha, beta):
@@ -111,13 +187,17 @@ def _check_k(k, n):
 
 
 def top_eigenvalues(loss: Callable, params: PyTree, k: int = 1, *, num_iters: int | None = None,
-                    key: jax.Array | None = None, which: str = "largest"):
+                    key: jax.Array | None = None, which: str = "largest", tol: float | None = 1e-8):
     r"""The ``k`` largest (algebraic) Hessian eigenvalues of ``loss`` at ``params``, and their eigenvectors.
 
     Lanczos with full reorthogonalisation on Hessian-vector products, in one compiled
-    program. ``num_iters`` defaults to :func:`default_iterations` ``(n, k)``: never more
-    than the number of parameters ``n`` (then the tridiagonal matrix holds the whole
-    spectrum and the answer is exact), and 80 or more otherwise.
+    program that stops as soon as the ``k`` Ritz pairs have converged: residual
+    :math:`\|Hv - \theta v\| \le` ``tol`` :math:`\cdot \max|\theta|` for each (so an
+    eigenvalue's error is at most that, and typically its square over the gap to the
+    next). ``num_iters`` caps the steps, by default :func:`default_iterations`
+    ``(n, k)``: never more than the number of parameters ``n`` (at ``n`` steps the
+    tridiagonal matrix holds the whole spectrum and the answer is exact), and 80 or
+    more otherwise. On the default MLP the top eigenvalue converges in 12-20 steps.
 
     Args:
       loss: ``loss(params) -> scalar``.
@@ -126,6 +206,7 @@ def top_eigenvalues(loss: Callable, params: PyTree, k: int = 1, *, num_iters: in
       num_iters: Lanczos steps (at least ``k``, at most ``n``).
       key: the random start (default ``PRNGKey(0)``).
       which: ``"largest"`` or ``"smallest"`` (algebraic).
+      tol: the relative residual at which to stop; ``None`` runs all ``num_iters`` steps.
 
     Returns:
       ``(values, vectors)``: values ``(k,)``, largest first (smallest first for
@@ -140,14 +221,17 @@ def top_eigenvalues(loss: Callable, params: PyTree, k: int = 1, *, num_iters: in
     """
     if which not in ("largest", "smallest"):
         raise InputError(f"which must be 'largest' or 'smallest', got {which!r}")
-    x, _, _ = _flat(loss, params)
-    n = x.shape[0]
+    n = _flat(loss, params)
     _check_k(k, n)
     m = default_iterations(n, k) if num_iters is None else int(num_iters)
     if not k <= m <= n:
         raise InputError(f"num_iters must be from k ({k}) to the number of parameters ({n}), got {num_iters!r}")
-    key = jax.random.PRNGKey(0) if key is None else key
-    return _top_program(params, key, loss=loss, leaf=None, m=m, k=int(k), largest=which == "largest")
+    if tol is not None and not (isinstance(tol, (int, float)) and 0 < tol < 1):
+        raise InputError(f"tol must be a number in (0, 1) or None, got {tol!r}")
+    key = _default_key() if key is None else key
+    values, vectors, _ = _top_program(params, key, loss=loss, leaf=None, m=m, k=int(k), largest=which == "largest",
+                                      tol=None if tol is None else float(tol))
+    return values, vectors
 
 
 def _block(loss: Callable, leaf: int | None, params: PyTree):
@@ -166,21 +250,18 @@ def _block(loss: Callable, leaf: int | None, params: PyTree):
     return x, unravel, f
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "leaf", "m", "k", "largest"))
-def _top_program(params, key, *, loss, leaf, m, k, largest):
-    return _top(params, key, loss, leaf, m, k, largest)
+@functools.partial(jax.jit, static_argnames=("loss", "leaf", "m", "k", "largest", "tol"))
+def _top_program(params, key, *, loss, leaf, m, k, largest, tol):
+    return _top(params, key, loss, leaf, m, k, largest, tol)
 
 
-def _top(params, key, loss, leaf, m, k, largest):
+def _top(params, key, loss, leaf, m, k, largest, tol):
     x, unravel, f = _block(loss, leaf, params)
     k_start, k_fresh = jax.random.split(key)
     v0 = jax.random.normal(k_start, x.shape, x.dtype)
-    V, alpha, beta = lanczos(_hvp(f, x), v0, m, k_fresh)
-    theta, S = jnp.linalg.eigh(_tridiagonal(alpha, beta))
-    order = jnp.arange(m - 1, m - 1 - k, -1) if largest else jnp.arange(k)
-    vectors = (V.T @ S[:, order]).T
-    vectors = vectors / jnp.linalg.norm(vectors, axis=1, keepdims=True)
-    return theta[order], jax.vmap(unravel)(vectors)
+    V, alpha, beta, steps = lanczos(_hvp(f, x), v0, m, k_fresh, k=k, largest=largest, tol=tol)
+    values, vectors = top_ritz(V, alpha, beta, steps, k, largest)
+    return values, jax.vmap(unravel)(vectors), steps
 
 
 class TraceEstimate(float):
@@ -199,15 +280,25 @@ class TraceEstimate(float):
 
 
 def hessian_trace(loss: Callable, params: PyTree, *, num_probes: int = 100, key: jax.Array | None = None,
-                  batch_size: int | None = None) -> TraceEstimate:
+                  batch_size: int | None = None, method: str = "hutchinson") -> TraceEstimate:
     r"""Hutchinson's estimate of :math:`\mathrm{tr}\,H = \mathbb{E}[z^\top H z]`, Rademacher :math:`z`.
 
-    The probes are vmapped (in batches of ``batch_size`` with ``lax.map`` when given).
+    The probes run one after another on a CPU and vmapped on an accelerator (in
+    batches of ``batch_size`` with ``lax.map`` when given).
     Exact for a diagonal Hessian (:math:`z_i^2 = 1`).
+
+    ``method="hutch++"`` (Meyer, Musco, Musco & Woodruff 2021) spends the same
+    ``num_probes`` Hessian-vector products differently: a third sketch the top of the
+    spectrum (:math:`Q = \mathrm{orth}(HS)`), a third take its trace exactly
+    (:math:`\mathrm{tr}\,Q^\top H Q`), a third run Hutchinson on the rest
+    (:math:`(I - QQ^\top) H (I - QQ^\top)`). Where a few large eigenvalues dominate
+    (a network's Hessian) the error falls several-fold; it is no longer exact for a
+    diagonal Hessian.
 
     Returns:
       A :class:`TraceEstimate`: a ``float`` (the mean over probes) whose ``.stderr`` is
-      the standard error of that mean (sample deviation over :math:`\sqrt{N}`).
+      the standard error of that mean (sample deviation over :math:`\sqrt{N}`; for
+      Hutch++ that of its Hutchinson part, the only random one given the sketch).
 
     Example:
       >>> t = hessian_trace(lambda x: jnp.sum(jnp.array([1.0, 2.0, 3.0]) * x ** 2), jnp.ones(3))
@@ -216,8 +307,17 @@ def hessian_trace(loss: Callable, params: PyTree, *, num_probes: int = 100, key:
     """
     if not isinstance(num_probes, (int, np.integer)) or isinstance(num_probes, bool) or num_probes < 2:
         raise InputError(f"num_probes must be an integer >= 2, got {num_probes!r}")
-    _flat(loss, params)
-    key = jax.random.PRNGKey(0) if key is None else key
+    if method not in ("hutchinson", "hutch++"):
+        raise InputError(f"method must be 'hutchinson' or 'hutch++', got {method!r}")
+    n = _flat(loss, params)
+    key = _default_key() if key is None else key
+    if method == "hutch++":
+        rank = min(num_probes // 3, n)
+        if num_probes - 2 * rank < 2:
+            raise InputError(f"hutch++ needs num_probes >= 6, got {num_probes!r}")
+        exact, samples = _hutchpp_program(params, key, loss=loss, rank=rank, rest=int(num_probes - 2 * rank))
+        samples = np.asarray(samples, np.float64)
+        return TraceEstimate(float(exact) + samples.mean(), samples.std(ddof=1) / np.sqrt(samples.size), num_probes)
     samples = np.asarray(_trace_program(params, key, loss=loss, num_probes=int(num_probes), batch_size=batch_size),
                          np.float64)
     return TraceEstimate(samples.mean(), samples.std(ddof=1) / np.sqrt(num_probes), num_probes)
@@ -230,8 +330,21 @@ def _trace_program(params, key, *, loss, num_probes, batch_size):
     z = jax.random.rademacher(key, (num_probes,) + x.shape, x.dtype)
     quad = lambda v: jnp.vdot(v, hv(v))  # noqa: E731
     if batch_size is None:
-        return jax.vmap(quad)(z)
+        return _over_probes(quad, z)
     return jax.lax.map(quad, z, batch_size=batch_size)
+
+
+@functools.partial(jax.jit, static_argnames=("loss", "rank", "rest"))
+def _hutchpp_program(params, key, *, loss, rank, rest):
+    x, _, f = _block(loss, None, params)
+    hv = functools.partial(_over_probes, _hvp(f, x))
+    k_sketch, k_probe = jax.random.split(key)
+    S = jax.random.rademacher(k_sketch, (rank,) + x.shape, x.dtype)
+    Q = jnp.linalg.qr(hv(S).T)[0]  # (n, rank): an orthonormal basis of H S
+    exact = jnp.sum(Q * hv(Q.T).T)  # tr(Q^T H Q)
+    G = jax.random.rademacher(k_probe, (rest,) + x.shape, x.dtype)
+    P = G - (G @ Q) @ Q.T  # (I - Q Q^T) g, each row
+    return exact, jnp.sum(P * hv(P), axis=1)
 
 
 def spectral_density(loss: Callable, params: PyTree, *, num_probes: int = 8, num_iters: int = 64,
@@ -267,12 +380,11 @@ def spectral_quadrature(loss: Callable, params: PyTree, *, num_probes: int = 8, 
                         key: jax.Array | None = None):
     """SLQ's nodes and weights, ``(num_probes, num_iters)`` each (NumPy, float64): for any
     function ``g``, ``mean over probes of sum_j w_j g(nodes_j)`` estimates ``tr g(H) / n``."""
-    x, _, _ = _flat(loss, params)
-    n = x.shape[0]
+    n = _flat(loss, params)
     m = int(min(num_iters, n))
     if m < 1 or not isinstance(num_probes, (int, np.integer)) or num_probes < 1:
         raise InputError(f"num_iters and num_probes must be positive integers, got {num_iters!r}, {num_probes!r}")
-    key = jax.random.PRNGKey(0) if key is None else key
+    key = _default_key() if key is None else key
     nodes, weights = _slq_program(params, key, loss=loss, m=m, num_probes=int(num_probes))
     return np.asarray(nodes, np.float64), np.asarray(weights, np.float64)
 
@@ -284,11 +396,21 @@ def _slq_program(params, key, *, loss, m, num_probes):
 
     def one(k):
         k_start, k_fresh = jax.random.split(k)
-        V, alpha, beta = lanczos(hv, jax.random.normal(k_start, x.shape, x.dtype), m, k_fresh)
-        theta, S = jnp.linalg.eigh(_tridiagonal(alpha, beta))
+        # a Rademacher start (as Hutchinson's probes): lower variance than a Gaussian one
+        V, alpha, beta, steps = lanczos(hv, jax.random.rademacher(k_start, x.shape, x.dtype), m, k_fresh)
+        theta, S = ritz(alpha, beta, steps)
         return theta, S[0] ** 2
 
-    return jax.vmap(one)(jax.random.split(key, num_probes))
+    return _over_probes(one, jax.random.split(key, num_probes))
+
+
+def _over_probes(fn, xs):
+    """``fn`` over the leading axis: one after another on a CPU (a batched Hessian-vector
+    product there is slower per probe than a single one: measured 0.6 ms against 0.18 ms
+    on the default MLP), all at once (vmapped) on an accelerator."""
+    if jax.default_backend() == "cpu":
+        return jax.lax.map(fn, xs)
+    return jax.vmap(fn)(xs)
 
 
 def spectral_moments(nodes: np.ndarray, weights: np.ndarray, powers=(1, 2)) -> dict:
@@ -318,7 +440,7 @@ def layer_curvature(loss: Callable, params: PyTree, *, k: int = 1, key: jax.Arra
     """
     _flat(loss, params)
     _check_k(k, 1 << 62)
-    key = jax.random.PRNGKey(0) if key is None else key
+    key = _default_key() if key is None else key
     paths, sizes = [], []
     for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
         paths.append(jax.tree_util.keystr(path))
@@ -332,7 +454,7 @@ def layer_curvature(loss: Callable, params: PyTree, *, k: int = 1, key: jax.Arra
 @functools.partial(jax.jit, static_argnames=("loss", "ks", "ms"))
 def _layers_program(params, key, *, loss, ks, ms):
     """Every leaf's block in one program (one compile, not two per leaf)."""
-    return [(_top(params, jax.random.fold_in(key, i), loss, i, m, k, True)[0], _block_trace(params, loss, i))
+    return [(_top(params, jax.random.fold_in(key, i), loss, i, m, k, True, 1e-8)[0], _block_trace(params, loss, i))
             for i, (k, m) in enumerate(zip(ks, ms))]
 
 
@@ -341,5 +463,5 @@ def _block_trace(params, loss, leaf):
     x, _, f = _block(loss, leaf, params)
     hv = _hvp(f, x)
     n = x.shape[0]
-    diagonal = jax.lax.map(lambda i: hv(jax.nn.one_hot(i, n, dtype=x.dtype))[i], jnp.arange(n), batch_size=256)
+    diagonal = _over_probes(lambda i: hv(jax.nn.one_hot(i, n, dtype=x.dtype))[i], jnp.arange(n))
     return jnp.sum(diagonal)
