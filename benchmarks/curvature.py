@@ -24,6 +24,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
@@ -48,6 +49,7 @@ except ImportError as err:  # pragma: no cover - an optional comparison
     sys.exit(f"error: this benchmark needs torch and pyhessian ({err.name} is missing): pip install torch pyhessian")
 
 torch.set_num_threads(1)
+warnings.filterwarnings("ignore", message="Using backward")  # PyHessian's create_graph=True backward
 torch.set_default_dtype(torch.float64 if FLOAT64 else torch.float32)
 
 
@@ -73,7 +75,7 @@ def setup(train_steps: int):
         exact = np.linalg.eigvalsh((H + H.T) / 2)
         X64, y64 = (np.asarray(a) for a in problem64.data)
     dtype = np.float64 if FLOAT64 else np.float32
-    X, y = X64.astype(dtype), y64.astype(dtype)
+    X, y = np.array(X64, dtype), np.array(y64, dtype)  # writable copies, as torch.from_numpy wants
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a, dtype)), params64)
     problem = jg.problems.Problem("mlp", problem64.objective, problem64.init_fn, data=(jnp.asarray(X), jnp.asarray(y)))
     layers = []
@@ -81,8 +83,8 @@ def setup(train_steps: int):
         w, b = np.asarray(layer["w"]), np.asarray(layer["b"])
         linear = torch.nn.Linear(*w.shape)
         with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(w.T))
-            linear.bias.copy_(torch.from_numpy(b))
+            linear.weight.copy_(torch.from_numpy(np.array(w.T)))
+            linear.bias.copy_(torch.from_numpy(np.array(b)))
         layers += [linear] + ([torch.nn.Tanh()] if i < len(params) - 1 else [])
     model = torch.nn.Sequential(*layers)
     data = (torch.from_numpy(X), torch.from_numpy(y)[:, None])
@@ -162,14 +164,16 @@ def main(argv=None) -> None:
             lambda d: float(np.trapezoid(np.abs(d - exact_density), grid))),
     }
     print(f"default MLP after {args.train_steps} Adam steps: {n:,} parameters, "
-          f"{'float64' if FLOAT64 else 'float32'}, one CPU core; "
-          f"exact top eigenvalue {exact[-1]:.10g}, trace {exact.sum():.10g}")
-    print(f"jax {jax.__version__}, torch {torch.__version__}; {args.repeats} interleaved repeats; "
-          "time: min-max over repeats; error: median (trace: mean)")
+          f"{'float64' if FLOAT64 else 'float32'}, one CPU core")
+    print(f"exact top eigenvalue {exact[-1]:.10g}, trace {exact.sum():.10g}")
+    print(f"jax {jax.__version__}, torch {torch.__version__}; {args.repeats} interleaved repeats")
+    print("time: min-max over repeats; error: relative, median (trace: mean)")
     print()
-    print(f"{'task':<30} {'library':<30} {'time s':>15} {'error':>9} {'speed-up':>9}")
+    print(f"{'':<2}{'library':<30} {'time s':>15} {'error':>9} {'speed-up':>9}")
     for name, (ours, theirs, error) in tasks.items():
         _, first = timed(lambda: ours(jax.random.PRNGKey(10_000)))
+        for fn in theirs.values():  # PyHessian's first call is slower too (torch's own warm-up)
+            fn()
         rows = {"jaxgrad": ([], [])} | {f"PyHessian, {label}": ([], []) for label in theirs}
         for r in range(args.repeats):
             contenders = [("jaxgrad", lambda r=r: ours(jax.random.PRNGKey(r)))]
@@ -182,13 +186,12 @@ def main(argv=None) -> None:
                 rows[label][0].append(seconds)
                 rows[label][1].append(error(out))
         ours_median = statistics.median(rows["jaxgrad"][0])
+        print(name)
         for label, (times, errors) in rows.items():
             summary = np.mean(errors) if name.startswith("trace") else statistics.median(errors)
             speed = "" if label == "jaxgrad" else f"{statistics.median(times) / ours_median:.1f}x"
-            print(f"{name if label == 'jaxgrad' else '':<30} {label:<30} "
-                  f"{min(times):>7.3f}-{max(times):<7.3f} {summary:>9.1e} {speed:>9}")
-        print(f"{'':<30} {'(jaxgrad first call, compiles)':<30} {first:>7.2f}")
-
+            print(f"{'':<2}{label:<30} {min(times):>7.4f}-{max(times):<7.4f} {summary:>9.1e} {speed:>9}")
+        print(f"{'':<2}{'(jaxgrad first call, compiles)':<30} {first:>7.2f}")
 
 if __name__ == "__main__":
     main()

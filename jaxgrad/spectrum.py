@@ -86,15 +86,24 @@ def lanczos(matvec: Callable, v0: jax.Array, m: int, key: jax.Array | None, *, k
     eps, tiny = jnp.finfo(dtype).eps, jnp.finfo(dtype).tiny
     V0 = jnp.zeros((m, n), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
 
-    def orthogonalise(w, V):
-        for _ in range(2):  # twice is enough (Kahan's "twice is enough")
-            w = w - V.T @ (V @ w)
-        return w
+    sizes = _block_sizes(m)
+
+    def orthogonalise(w, V, j):
+        """``w`` orthogonalised twice (Kahan's "twice is enough") against rows 0..j of ``V``
+        (the rest are zero), on the smallest static block that holds them: against the
+        whole ``(m, n)`` basis every step, this would cost more than the HVPs."""
+        def at(size, w, V):
+            for _ in range(2):
+                w = w - V[:size].T @ (V[:size] @ w)
+            return w
+
+        branches = [functools.partial(at, size) for size in sizes]
+        return jax.lax.switch(jnp.searchsorted(jnp.asarray(sizes), j + 1), branches, w, V)
 
     def fresh(V, j):
         r = scrambled(1, n, dtype, salt=j + 1)[0] if key is None else \
             jax.random.normal(jax.random.fold_in(key, j), (n,), dtype)
-        r = orthogonalise(r, V)
+        r = orthogonalise(r, V, j)
         return r / jnp.linalg.norm(r)
 
     def converged_at(size, alpha, beta, j):
@@ -104,7 +113,6 @@ def lanczos(matvec: Callable, v0: jax.Array, m: int, key: jax.Array | None, *, k
         return jnp.all(residual <= tol * jnp.maximum(jnp.max(jnp.abs(theta[pick])), tiny))
 
     def converged(alpha, beta, j):  # on the smallest block size that holds the j + 1 steps
-        sizes = _block_sizes(m)
         branches = [functools.partial(converged_at, size) for size in sizes]
         return jax.lax.switch(jnp.searchsorted(jnp.asarray(sizes), j + 1), branches, alpha, beta, j)
 
@@ -113,7 +121,7 @@ def lanczos(matvec: Callable, v0: jax.Array, m: int, key: jax.Array | None, *, k
         v = V[j]
         w = matvec(v)
         a = jnp.vdot(v, w)
-        w = orthogonalise(w, V)  # rows j+1.. of V are zero, so this is against v_0..v_j
+        w = orthogonalise(w, V, j)
         b = jnp.linalg.norm(w)
         scale = jnp.maximum(jnp.abs(a), jnp.max(jnp.abs(alpha)))
         broke = b <= 1e3 * eps * jnp.maximum(scale, tiny)
@@ -134,8 +142,8 @@ def lanczos(matvec: Callable, v0: jax.Array, m: int, key: jax.Array | None, *, k
 
 
 def _block_sizes(m: int) -> tuple[int, ...]:
-    """Static sizes for eigendecompositions of a growing tridiagonal matrix: 8, 16, 32, ..., m
-    (an 80 x 80 ``eigh`` costs 20 times a 16 x 16 one)."""
+    """Static sizes for the work on a growing Lanczos basis (reorthogonalisation, ``eigh`` of the
+    tridiagonal matrix): 8, 16, 32, ..., m (an 80 x 80 ``eigh`` costs 20 times a 16 x 16 one)."""
     return tuple(s for s in (8, 16, 32, 64, 128, 256) if s < m) + (m,)
 
 
