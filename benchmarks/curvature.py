@@ -114,6 +114,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--train-steps", type=int, default=2000)
+    parser.add_argument("--trace-repeats", type=int, default=20,
+                        help="repeats for the trace tasks, whose error is random (cheap)")
     parser.add_argument("--probes", type=int, default=100, help="trace probes, both libraries")
     parser.add_argument("--slq", default="8x64", help="density: probes x Lanczos steps, both libraries")
     parser.add_argument("--float64", action="store_true", help="both libraries in float64 (default float32)")
@@ -167,15 +169,17 @@ def main(argv=None) -> None:
           f"{'float64' if FLOAT64 else 'float32'}, one CPU core")
     print(f"exact top eigenvalue {exact[-1]:.10g}, trace {exact.sum():.10g}")
     print(f"jax {jax.__version__}, torch {torch.__version__}; {args.repeats} interleaved repeats")
-    print("time: min-max over repeats; error: relative, median (trace: mean)")
+    print("time: min-max over repeats; answer: the last repeat's;")
+    print("error: relative to the exact values, median over repeats (trace: mean)")
     print()
-    print(f"{'':<2}{'library':<30} {'time s':>15} {'error':>9} {'speed-up':>9}")
+    print(f"{'':<2}{'library':<30} {'time s':>15} {'answer':>11} {'error':>8} {'faster':>7}")
     for name, (ours, theirs, error) in tasks.items():
+        repeats = max(args.repeats, args.trace_repeats) if name.startswith("trace") else args.repeats
         _, first = timed(lambda: ours(jax.random.PRNGKey(10_000)))
         for fn in theirs.values():  # PyHessian's first call is slower too (torch's own warm-up)
             fn()
-        rows = {"jaxgrad": ([], [])} | {f"PyHessian, {label}": ([], []) for label in theirs}
-        for r in range(args.repeats):
+        rows = {"jaxgrad": ([], [], [])} | {f"PyHessian, {label}": ([], [], []) for label in theirs}
+        for r in range(repeats):
             contenders = [("jaxgrad", lambda r=r: ours(jax.random.PRNGKey(r)))]
             contenders += [(f"PyHessian, {label}", fn) for label, fn in theirs.items()]
             if r % 2:
@@ -185,13 +189,20 @@ def main(argv=None) -> None:
                 out, seconds = timed(fn)
                 rows[label][0].append(seconds)
                 rows[label][1].append(error(out))
+                rows[label][2].append(out)
         ours_median = statistics.median(rows["jaxgrad"][0])
-        print(name)
-        for label, (times, errors) in rows.items():
+        print(f"{name}{f' ({repeats} repeats)' if repeats != args.repeats else ''}")
+        for label, (times, errors, answers) in rows.items():
             summary = np.mean(errors) if name.startswith("trace") else statistics.median(errors)
             speed = "" if label == "jaxgrad" else f"{statistics.median(times) / ours_median:.1f}x"
-            print(f"{'':<2}{label:<30} {min(times):>7.4f}-{max(times):<7.4f} {summary:>9.1e} {speed:>9}")
+            answer = answers[-1]  # the last repeat's
+            shown = "(curve)" if np.ndim(answer) and np.size(answer) > 5 else f"{np.ravel(answer)[0]:.8g}"
+            print(f"{'':<2}{label:<30} {min(times):>7.4f}-{max(times):<7.4f} {shown:>11} {summary:>8.1e} {speed:>7}")
+            if 1 < np.size(answer) <= 5:
+                print(f"{'':<4}all: {', '.join(f'{v:.8g}' for v in np.ravel(answer))}")
         print(f"{'':<2}{'(jaxgrad first call, compiles)':<30} {first:>7.2f}")
+    print()
+    print(f"exact top 5: {', '.join(f'{v:.8g}' for v in top5)}")
 
 if __name__ == "__main__":
     main()

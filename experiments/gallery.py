@@ -132,6 +132,14 @@ def main(argv=None):
                        title=f"MLP: Adam's path on the plane through its start and end ({100 * tp.explained:.0f}% of its motion)")
     save(fig, "landscape_trajectory.png")
 
+    # 7. the Hessian's eigenvalue density of the MLP, at initialisation and after 500 Adam steps
+    fig, axes = plots._figure(2, 5.4, 4.4)
+    for ax, (label, p) in zip(axes, [("at initialisation", params0), ("after 500 Adam steps", trained)]):
+        grid, density = jg.spectral_density(mlp.loss, p)
+        top = jg.top_eigenvalues(mlp.loss, p, k=3)[0]
+        plots.spectral_density(ax, grid, density, top=np.asarray(top), title=f"MLP Hessian spectrum, {label}")
+    save(fig, "spectral_density.png")
+
 
 if __name__ == "__main__":
     main()
