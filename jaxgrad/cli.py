@@ -425,20 +425,21 @@ def enable_compilation_cache() -> str | None:
 
 
 def _run_run(args) -> int:
-    from rich.console import Console
+    from jaxgrad import terminal
 
-    from jaxgrad.config import load_config
-    from jaxgrad.experiment import Interrupted, RunFault, describe_plan, run_experiment, summary_table
+    with terminal.Status(enabled=not args.quiet).busy(f"reading {args.config}"):  # within a second of start
+        from jaxgrad.config import load_config
+        from jaxgrad.experiment import Interrupted, RunFault, describe_plan, run_experiment, summary_table
 
-    config = load_config(args.config, args.overrides)
+        config = load_config(args.config, args.overrides)
     if args.dry_run:
         print(describe_plan(config), end="")
         return 0
     if not args.no_cache:
         enable_compilation_cache()
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    out = terminal.console()
     try:
-        result = run_experiment(config, args.out, progress=not args.quiet, console=console, plots=not args.no_plots,
+        result = run_experiment(config, args.out, progress=not args.quiet, plots=not args.no_plots,
                                 resume=args.resume, overwrite=args.overwrite)
     except Interrupted as err:
         print(f"error: interrupted ({err})", file=sys.stderr)
@@ -446,10 +447,10 @@ def _run_run(args) -> int:
     except RunFault as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    summary_table(result.summary, console)
+    summary_table(result.summary, out)
     pngs = sorted(p.name for p in result.run_dir.glob("*.png"))
-    console.print(f"results in {result.run_dir}: config.toml, summary.json, metrics.csv, arrays.npz"
-                  + (f", {len(pngs)} plots" if pngs else ""))
+    out.print(f"results in {result.run_dir}: config.toml, summary.json, metrics.csv, arrays.npz"
+              + (f", {len(pngs)} plots" if pngs else ""))
     return 0
 
 
@@ -463,9 +464,9 @@ def _add_plot(sub) -> None:
 
 
 def _run_plot(args) -> int:
-    from jaxgrad import report
+    from jaxgrad import report, terminal
 
-    written = report.draw(args.run_dir, args.kinds)
+    written = report.draw(args.run_dir, args.kinds, status=terminal.Status())
     for path in written:
         print(path)
     if not written:
@@ -553,28 +554,51 @@ def _load_json(path):
         raise UsageError(f"{path}: not a bench.json ({err})") from None
 
 
+def bench_table(result: dict, out, quick: bool = False) -> None:
+    """The results of ``jaxgrad bench`` (a bench.json dict) as a table on the console ``out``."""
+    from jaxgrad import terminal
+
+    rows, last = [], None
+    for r in result["results"]:
+        if last is not None and r["problem"] != last:
+            rows.append(terminal.SECTION)
+        lr = r["best_setting"].get("learning_rate")
+        gap = r.get("median_final_gap", r.get("median_final_loss"))
+        rows.append([r["problem"] if r["problem"] != last else "", r["optimizer"],
+                     "-" if lr is None else f"{lr:.2g}", f"{100 * r['success_rate']:.0f}%",
+                     "-" if r["median_steps_to_target"] is None else f"{r['median_steps_to_target']:.0f}",
+                     "-" if r["median_time_to_target"] is None else f"{1e3 * r['median_time_to_target']:.3g}",
+                     f"{gap:.2g}", "-" if r["hessian_evaluations"] is None else f"{r['hessian_evaluations']:.0f}",
+                     f"{r['compile_seconds']['tuning_sweep']:.2f}"])
+        last = r["problem"]
+    title = (f"jaxgrad bench{' --quick' if quick else ''}: {result['options']['precision']}, "
+             f"{result['options']['steps']} steps, {result['options']['eval_seeds']} fresh seeds, "
+             f"{result['wall_seconds']:.0f} s wall")
+    C = terminal.Column
+    columns = [C("problem", numeric=False), C("optimizer", numeric=False), C("best\nlr"), C("suc-\ncess"),
+               C("steps to\ntarget"), C("ms to\ntarget"), C("final\ngap"), C("Hess-\nians"), C("compile\ns")]
+    terminal.print_table(out, title, columns, rows)
+
+
 def _run_bench(args) -> int:
     import datetime as dt
     import tomllib
 
-    from rich.console import Console
-    from rich.table import Table
+    from jaxgrad import terminal
 
-    console = Console(width=None if sys.stdout.isatty() else 130)
+    out, C = terminal.console(), terminal.Column
     if args.compare:
         from jaxgrad.bench import compare
 
         a, b = (_load_json(p) for p in args.compare)
         if "results" not in a or "results" not in b:
             raise UsageError("--compare: both files must be bench.json results")
-        table = Table(title=f"{args.compare[0]} (A) vs {args.compare[1]} (B)", title_justify="left")
-        for col in ("problem", "optimizer", "steps A", "steps B", "time A ms", "time B ms", "B / A"):
-            table.add_column(col, justify="left" if col in ("problem", "optimizer") else "right")
         fmt = lambda v, scale=1.0, f="{:.0f}": "-" if v is None else f.format(v * scale)  # noqa: E731
-        for row in compare(a, b):
-            table.add_row(row[0], row[1], fmt(row[2]), fmt(row[3]), fmt(row[4], 1e3, "{:.3g}"),
-                          fmt(row[5], 1e3, "{:.3g}"), fmt(row[6], 1.0, "{:.2f}"))
-        console.print(table)
+        rows = [[row[0], row[1], fmt(row[2]), fmt(row[3]), fmt(row[4], 1e3, "{:.3g}"), fmt(row[5], 1e3, "{:.3g}"),
+                 fmt(row[6], 1.0, "{:.2f}")] for row in compare(a, b)]
+        terminal.print_table(out, f"{args.compare[0]} (A) vs {args.compare[1]} (B)",
+                             [C("problem", numeric=False), C("optimizer", numeric=False), C("steps\nA"),
+                              C("steps\nB"), C("time A\nms"), C("time B\nms"), C("B / A")], rows)
         return 0
     if not args.no_cache:
         enable_compilation_cache()
@@ -596,32 +620,13 @@ def _run_bench(args) -> int:
         except tomllib.TOMLDecodeError as err:
             raise UsageError(f"{args.what}: invalid TOML: {err}") from None
     extra = tuple(bench.parse_optimizer(spec) for spec in args.optimizer)
-    out = Path(args.out or Path("runs") / f"bench-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    console.print("protocol: " + " ".join(bench.PROTOCOL.split()))
-    result = bench.run_suite(config, quick=args.quick, progress=lambda s: console.print(f"  {s}", style="dim"),
-                             extra=extra)
-    written = bench.write_outputs(result, out)
-    table = Table(title=f"jaxgrad bench{' --quick' if args.quick else ''}: {result['options']['precision']}, "
-                        f"{result['options']['steps']} steps, {result['options']['eval_seeds']} fresh seeds, "
-                        f"{result['wall_seconds']:.0f} s wall", title_justify="left")
-    for col in ("problem", "optimizer", "best lr", "success", "steps to target", "ms to target", "final gap",
-                "Hessians", "compile s"):
-        table.add_column(col, justify="left" if col in ("problem", "optimizer") else "right")
-    last = None
-    for r in result["results"]:
-        if last is not None and r["problem"] != last:
-            table.add_section()
-        lr = r["best_setting"].get("learning_rate")
-        gap = r.get("median_final_gap", r.get("median_final_loss"))
-        table.add_row(r["problem"] if r["problem"] != last else "", r["optimizer"],
-                      "-" if lr is None else f"{lr:.2g}", f"{100 * r['success_rate']:.0f}%",
-                      "-" if r["median_steps_to_target"] is None else f"{r['median_steps_to_target']:.0f}",
-                      "-" if r["median_time_to_target"] is None else f"{1e3 * r['median_time_to_target']:.3g}",
-                      f"{gap:.2e}", "-" if r["hessian_evaluations"] is None else f"{r['hessian_evaluations']:.0f}",
-                      f"{r['compile_seconds']['tuning_sweep']:.2f}")
-        last = r["problem"]
-    console.print(table)
-    console.print(f"results in {out}: " + ", ".join(p.name for p in written))
+    out_dir = Path(args.out or Path("runs") / f"bench-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    status = terminal.Status()
+    result = bench.run_suite(config, quick=args.quick, status=status, extra=extra)
+    status.say(f"writing {out_dir}")
+    written = bench.write_outputs(result, out_dir)
+    bench_table(result, out, args.quick)
+    out.print(f"results in {out_dir}: " + ", ".join(p.name for p in written))
     return 0
 
 

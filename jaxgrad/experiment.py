@@ -521,14 +521,15 @@ def _in_main_thread() -> bool:
 
 
 def run_experiment(config: Config, out_dir: str | Path | None = None, *, progress: bool = False,
-                   console=None, plots: bool = True, resume: bool = False, overwrite: bool = False) -> Result:
+                   plots: bool = True, resume: bool = False, overwrite: bool = False) -> Result:
     """Run every group of ``config`` and write the run directory.
 
     Args:
       config: from :func:`jaxgrad.load_config`.
       out_dir: the run directory (default: ``[output] directory``, else
         ``runs/<name>-<timestamp>``, made exclusively for this run).
-      progress: show a progress bar (rich) while groups run.
+      progress: report each phase on standard error (:class:`jaxgrad.terminal.Status`: a
+        bar with time left on a terminal, a line per group when redirected).
       plots: draw the PNG plots at the end.
       resume: finish an interrupted run in ``out_dir``: the groups it committed are
         kept, the others run (bit-identical to an uninterrupted run).
@@ -544,8 +545,10 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
     Raises:
       InputError: the directory is taken, or (``resume``) holds another config's run.
     """
+    from jaxgrad import terminal
     from jaxgrad.config import to_toml
 
+    status = terminal.Status(enabled=progress)
     groups = plan(config)
     check_resources(config, groups)
     run_dir = rundir.create(out_dir if out_dir is not None else config.output.directory, config.name,
@@ -564,14 +567,18 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
         if len(writer.done) == len(groups):
             summary = writer.commit("complete")
             if plots:
-                _draw(run_dir)
+                _draw(run_dir, status)
             return Result(run_dir, summary)
     else:
         files.write_text(run_dir / "config.toml", text)
-    bar = _progress(progress, console, len(groups))
+    todo = len(groups) - len(writer.done)
+    problems = len({g.problem_index for g in groups})
+    status.say(f"{config.name}: {todo} group{'s' if todo != 1 else ''} to run"
+               f"{f' ({len(writer.done)} saved)' if writer.done else ''}, {problems} problem{'s' if problems != 1 else ''}, "
+               f"{config.steps:,} steps x {config.seeds} seed{'s' if config.seeds != 1 else ''}; writing {run_dir}")
     stop = _StopRequests()
     try:
-        with stop, precision_context(config), bar:
+        with stop, precision_context(config), status.steps("group", todo) as bar:
             if not resume:
                 for j, pc in enumerate(config.problems):
                     problem = next(g.problem for g in groups if g.problem_index == j)
@@ -582,7 +589,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
             for group in groups[len(writer.done):]:
                 if stop.by:
                     break
-                bar.start_group(group)
+                bar.start(group.label)
                 trace, compile_s, run_s = _run_group(config, group)
                 stats = _stats(group, trace, config, compile_s, run_s)
                 rows = writer.add(group, trace, stats)
@@ -590,7 +597,9 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
                     writer.add_basins(group, _basins(config, group, stats))
                 with stop.commit():
                     writer.commit("running", rows)
-                bar.advance()
+                bar.done(f", compiled in {compile_s:.1f} s, ran in {run_s:.2f} s")
+            if not stop.by and any(landscape_kinds(config, g.problem) for g in groups):
+                status.say("computing loss landscapes")
             if not stop.by:
                 for j in range(len(config.problems)):
                     writer.arrays.update(_landscapes(config, j, [g for g in groups if g.problem_index == j],
@@ -608,13 +617,13 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
             with stop.commit():
                 writer.commit("incomplete", interrupted_by=stop.by)
             if plots and writer.done:
-                _draw(run_dir)
+                _draw(run_dir, status)
             raise Interrupted(f"{stop.by}: {len(writer.done)} of {len(groups)} groups saved in {run_dir}; "
                               f"finish with --resume")
         with stop.commit():
             summary = writer.commit("complete")
         if plots:
-            _draw(run_dir)
+            _draw(run_dir, status)
     except Interrupted:
         raise
     except KeyboardInterrupt:  # a commit stopped half-way: its summary still vouches for the last one
@@ -749,83 +758,50 @@ def _basins(config: Config, group: Group, stats: dict):
     return basins(group.problem, opt, num=BASIN_POINTS, steps=config.steps, tol=config.tol)
 
 
-def _draw(run_dir: Path) -> list[Path]:
+def _draw(run_dir: Path, status) -> list[Path]:
     from jaxgrad import report
 
-    return report.draw(run_dir)
+    return report.draw(run_dir, status=status)
 
 
-class _NoProgress:
-    def __enter__(self):
-        return self
+def summary_table(summary: dict, out=None) -> None:
+    """The end-of-run table: per problem, per optimizer and setting, on a :func:`jaxgrad.terminal.console`."""
+    from jaxgrad import terminal
 
-    def __exit__(self, *exc):
-        return False
-
-    def start_group(self, group):
-        pass
-
-    def advance(self):
-        pass
-
-
-class _RichProgress(_NoProgress):
-    def __init__(self, console, total: int):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console, transient=False)
-        self.task = self.progress.add_task("groups", total=total)
-
-    def __enter__(self):
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self.progress.__exit__(*exc)
-
-    def start_group(self, group):
-        self.progress.update(self.task, description=f"[{group.index}] {group.label}")
-
-    def advance(self):
-        self.progress.advance(self.task)
-
-
-def _progress(enabled: bool, console, total: int):
-    return _RichProgress(console, total) if enabled else _NoProgress()
-
-
-def summary_table(summary: dict, console=None) -> None:
-    """The end-of-run table: per problem and optimizer setting."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = console or Console(width=None if sys.stdout.isatty() else 120)
+    out = out or terminal.console()
     tol = f", tol {summary['tol']:g}" if summary.get("tol") is not None else ""
-    table = Table(title=f"{summary['name']}: {summary['status']}, {summary['dtype']}, {summary['steps']} steps, "
-                        f"{summary['seeds']} seeds{tol}", title_justify="left")
+    title = (f"{summary['name']}: {summary['status']}, {summary['dtype']}, {summary['steps']} steps, "
+             f"{summary['seeds']} seed{'s' if summary['seeds'] != 1 else ''}{tol}")
     extra = [k for k in ("test_loss", "accuracy", "test_accuracy")
              if any(f"median_final_{k}" in s for g in summary["groups"] for s in g["settings"])]
-    for col in ("problem", "optimizer", "setting", "median final", "best final") + tuple(
-            k.replace("_", " ") for k in extra) + ("steps to tol", "diverged", "compile s", "run s"):
-        table.add_column(col, justify="left" if col in ("problem", "optimizer", "setting") else "right",
-                         overflow="fold")
-    last_problem = None
+    C = terminal.Column
+    columns = [C("", numeric=False), C("median\nfinal"), C("best\nfinal"),
+               *(C("median\n" + k.replace("_", " ")) for k in extra),
+               C("steps\nto tol"), C("diverged"), C("compile\ns"), C("run\ns")]
+    num = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
+    rows, bold, last_problem = [], [], None
     for g in summary["groups"]:
-        if last_problem is not None and g["problem"] != last_problem:
-            table.add_section()
-        for i, s in enumerate(g["settings"]):
-            steps = "-" if s["median_steps_to_tol"] is None else f"{s['median_steps_to_tol']:.0f} ({s['converged']}/{len(s['runs'])})"
-            first_row = i == 0
-            table.add_row(g["problem"] if first_row and g["problem"] != last_problem else "",
-                          g["optimizer_label"] if first_row else "", s["label"],
-                          f"{s['median_final_loss']:.4g}", f"{s['best_final_loss']:.4g}",
-                          *(("-" if s.get(f"median_final_{k}") is None else f"{s[f'median_final_{k}']:.4g}")
-                            for k in extra), steps,
-                          str(s["diverged"]) if s["diverged"] else "", f"{g['compile_seconds']:.2f}" if first_row else "",
-                          f"{g['run_seconds']:.3f}" if first_row else "")
+        if g["problem"] != last_problem:
+            if last_problem is not None:
+                rows.append(terminal.SECTION)
+            bold.append(len(rows))
+            rows.append([g["problem"]] + [""] * (len(columns) - 1))
             last_problem = g["problem"]
-    console.print(table)
-    if any(g["minimum"] is not None for g in summary["groups"]):
-        console.print("final losses are losses (not gaps); steps to tol: median over the runs that reached it "
-                      "(reached/total); diverged: runs that hit a non-finite loss")
+        times = [f"{g['compile_seconds']:.2f}", f"{g['run_seconds']:.3f}"]
+        settings = g["settings"]
+        if len(settings) > 1:
+            rows.append(["  " + g["optimizer_label"]] + [""] * (len(columns) - 3) + times)
+        for s in settings:
+            steps = "-" if s["median_steps_to_tol"] is None else \
+                f"{s['median_steps_to_tol']:.0f} ({s['converged']}/{len(s['runs'])})"
+            values = [num(s["median_final_loss"]), num(s["best_final_loss"]),
+                      *(num(s.get(f"median_final_{k}")) for k in extra), steps, str(s["diverged"] or "")]
+            if len(settings) > 1:
+                rows.append(["    " + s["label"]] + values + ["", ""])
+            else:
+                label = g["optimizer_label"] + ("" if s["label"] == "default" else f" {s['label']}")
+                rows.append(["  " + label] + values + times)
+    notes = ["final losses are losses (not gaps)"] if any(g["minimum"] is not None for g in summary["groups"]) else []
+    notes.append("steps to tol: median over the runs that reached it (reached/total); "
+                 "diverged: runs that hit a non-finite loss")
+    terminal.print_table(out, title, columns, rows, footnote="; ".join(notes), bold_rows=bold)

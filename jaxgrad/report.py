@@ -296,13 +296,18 @@ DRAWERS: dict[str, Callable] = {
 }
 
 
-def draw(run_dir: str | Path, kinds: list[str] | None = None) -> list[Path]:
+def draw(run_dir: str | Path, kinds: list[str] | None = None, status=None) -> list[Path]:
     """Write the run's PNGs and return their paths; inapplicable kinds are skipped.
+
+    ``status`` (a :class:`jaxgrad.terminal.Status`) reports each figure as it is drawn.
 
     Raises:
       InputError: not a run directory, or an unknown kind (the nearest is named).
     """
+    from jaxgrad import terminal
+
     run_dir = Path(run_dir)
+    status = status or terminal.Status(enabled=False)
     summary, arrays = rundir.read(run_dir)
     from jaxgrad.config import PLOT_KINDS
 
@@ -313,7 +318,7 @@ def draw(run_dir: str | Path, kinds: list[str] | None = None) -> list[Path]:
     if kinds is None:
         requested = summary["config"].get("output", {}).get("plots")
         kinds = None if requested in (None, "auto") or "auto" in (requested or []) else list(requested)
-    written = []
+    jobs = []  # (problem, its groups, kind)
     for problem in summary["problems"]:
         groups = [g for g in summary["groups"] if g["problem_index"] == problem["index"]]
         if not groups:
@@ -326,17 +331,22 @@ def draw(run_dir: str | Path, kinds: list[str] | None = None) -> list[Path]:
         if "basins" in wanted and any(f"group{g['index']}_basins_label" in arrays for g in groups):
             applicable.add("basins")
         for kind in wanted:
-            if kind == "race" and "paths" in applicable:
-                gif = run_dir / f"race-{problem['index']}-{_slug(problem['label'])}.gif"
-                if _race(problem, groups, arrays, summary, gif):
-                    written.append(gif)
-                continue
-            if kind not in DRAWERS or kind not in applicable:
-                continue
-            fig = DRAWERS[kind](problem, groups, arrays, summary)
-            if fig is None:
-                continue
-            path = run_dir / f"{kind}-{problem['index']}-{_slug(problem['label'])}.png"
-            save_figure(fig, path)
-            written.append(path)
+            if (kind == "race" and "paths" in applicable) or (kind in DRAWERS and kind in applicable):
+                jobs.append((problem, groups, kind))
+    written = []
+    with status.steps("plot", len(jobs)) as step:
+        for problem, groups, kind in jobs:
+            name = f"{kind}-{problem['index']}-{_slug(problem['label'])}"
+            step.start(name)
+            if kind == "race":
+                path = run_dir / f"{name}.gif"
+                if _race(problem, groups, arrays, summary, path):
+                    written.append(path)
+            else:
+                fig = DRAWERS[kind](problem, groups, arrays, summary)
+                if fig is not None:
+                    path = run_dir / f"{name}.png"
+                    save_figure(fig, path)
+                    written.append(path)
+            step.done()
     return written

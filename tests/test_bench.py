@@ -39,8 +39,9 @@ def test_tuning_picks_two_over_l_plus_mu_for_gradient_descent_on_a_quadratic():
     assert row["median_steps_to_target"] <= np.log(1e-6) / (2 * np.log((kappa - 1) / (kappa + 1))) + 5
 
 
-def test_bench_end_to_end(tmp_path, capsys):
+def test_bench_end_to_end(tmp_path, capsys, monkeypatch):
     """The CLI end to end on a small suite (the --quick suite's protocol on fewer problems and seeds)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
     out = tmp_path / "bench"
     config = tmp_path / "bench.toml"
     config.write_text('problems = ["quadratic-k100"]\noptimizers = ["sgd", "newton"]\n'
@@ -56,8 +57,11 @@ def test_bench_end_to_end(tmp_path, capsys):
     assert q["median_steps_to_target"] == 1 and q["hessian_evaluations"] == 1
     for name in ("profile_steps.png", "profile_time.png", "lr_sensitivity.png"):
         assert (out / name).stat().st_size > 10_000
-    printed = capsys.readouterr().out
-    assert "protocol:" in printed and "steps to target" in printed
+    captured = capsys.readouterr()
+    assert "pair 1/2: quadratic-k100 / sgd" in captured.err and "pair 2/2" in captured.err  # status on stderr
+    assert "steps to" in captured.out and "target" in captured.out and "pair 1/2" not in captured.out
+    assert max(map(len, captured.out.splitlines())) <= 80  # COLUMNS unset, not a terminal: 80 columns
+    assert f"{1e3 * q['median_time_to_target']:.3g}" in captured.out.split()
     assert main(["bench", "--compare", str(out / "bench.json"), str(out / "bench.json")]) == 0
     assert "1.00" in capsys.readouterr().out
 

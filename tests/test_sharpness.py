@@ -129,6 +129,7 @@ sharpness_every = 10
             assert float(r["sharpness"]) == sharp[1, 1, step // 10]
     assert list((tmp_path / "run").glob("sharpness-0-*.png"))
     cfg.write_text(cfg.read_text().replace("sharpness_every = 10", "sharpness_every = 5"))
+    capsys.readouterr()  # the good run's output and status
     assert cli.main(["run", str(cfg), "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "output.sharpness_every" in err and "record_every (2)" in err

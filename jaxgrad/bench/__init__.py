@@ -46,7 +46,7 @@ from jaxgrad.experiment import versions
 __all__ = ["SUITE", "OPTIMIZERS", "Spec", "Contender", "parse_optimizer", "run_suite", "performance_profile",
            "compare", "PROTOCOL"]
 
-PROTOCOL = __doc__.split("Protocol (printed with every result):")[1].split("Targets:")[0].strip()
+PROTOCOL = __doc__.split("Protocol (printed with every result):")[1].split("Targets:")[0].strip().replace("``", "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,33 +237,37 @@ def _time_per_step(problem, opt, steps: int, repeats: int = 3) -> tuple[float, f
     return steady / steps, max(first - steady, 0.0)
 
 
-def run_suite(config: dict | None = None, quick: bool = False, progress=None, extra: tuple = ()) -> dict:
+def run_suite(config: dict | None = None, quick: bool = False, status=None, extra: tuple = ()) -> dict:
     """Tune, select and evaluate every (problem, optimizer) of the suite; returns the bench.json dict.
 
     ``extra``: the user's :class:`Contender` s (from :func:`parse_optimizer`), run
-    after the built-ins under the same protocol.
+    after the built-ins under the same protocol. ``status``: a
+    :class:`jaxgrad.terminal.Status` told of each pair (count and time left).
     """
+    from jaxgrad import terminal
+
+    status = status or terminal.Status(enabled=False)
     opts = _options(config, quick, tuple(extra))
     contenders = {**OPTIMIZERS, **{c.name: c for c in extra}}
     names = list(opts["optimizers"]) + [c.name for c in extra if c.name not in opts["optimizers"]]
-    pairs = [(p, o) for p in opts["problems"] for o in names]
-    done = 0
+    suite_specs = {s.name: s for s in SUITE}
+    pairs = [(p, o) for p in opts["problems"] for o in names if o not in suite_specs[p].skip]
+    status.say(f"jaxgrad bench: {len(pairs)} (problem, optimizer) pairs, {opts['precision']}, {opts['steps']} steps: learning "
+               f"rates tuned on {len(opts['lr_grid'])} values x {opts['tune_seeds']} seeds, the best re-run on "
+               f"{opts['eval_seeds']} fresh seeds (the protocol in full: bench.json)")
     ctx = jax.enable_x64(True) if opts["precision"] == "float64" else _Null()
     started = time.perf_counter()
     results = []
-    suite = {s.name: s for s in SUITE}
-    with ctx:
+    with ctx, status.steps("pair", len(pairs)) as step:
         for pname in opts["problems"]:
-            spec = suite[pname]
+            spec = suite_specs[pname]
             problem = problems.make(spec.problem, **spec.options)
             for oname in names:
-                done += 1
                 if oname in spec.skip:
                     continue
                 c = contenders[oname]
                 fixed, tuned = c.fixed, c.tuned
-                if progress:
-                    progress(f"[{done}/{len(pairs)}] {pname} / {oname}")
+                step.start(f"{pname} / {oname}")
                 grid = list(opts["lr_grid"]) if tuned else []
                 steps = opts["steps"]
                 if c.newton and spec.hessian_steps is not None:
@@ -306,6 +310,8 @@ def run_suite(config: dict | None = None, quick: bool = False, progress=None, ex
                     "target": f"gap <= {spec.gap_tol:g} x initial gap" if problem.minimum is not None
                     else f"loss <= {spec.loss_target:g}",
                 })
+                step.done(f": {100 * ok.mean():.0f}% reached the target"
+                          + ("" if median_steps is None else f" in {median_steps:.0f} steps"))
     device = jax.devices()[0]
     return {
         "schema_version": 1,
