@@ -114,8 +114,7 @@ def print_table(out, title: str, columns: Sequence[Column], rows: Sequence[Seque
     with out.capture() as captured:
         out.print(table)
     out.file.write("\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n")
-    if footnote:
-        out.print(footnote)
+    _footnote(out, footnote)
 
 
 def _wrap(label: str, width: int) -> list[str]:
@@ -155,8 +154,14 @@ def _print_blocks(out, title, columns, rows, footnote=None) -> None:
             line = joined
         if line:
             out.print(indent + line, soft_wrap=True)
-    if footnote:
-        out.print(footnote)
+    _footnote(out, footnote)
+
+
+def _footnote(out, text: str | None) -> None:
+    import textwrap
+
+    for line in textwrap.wrap(text or "", out.width, break_long_words=False, break_on_hyphens=False):
+        out.print(line, soft_wrap=True)
 
 
 def _one_line(header: str) -> str:
