@@ -464,13 +464,14 @@ def _add_plot(sub) -> None:
 
 
 def _run_plot(args) -> int:
-    from jaxgrad import report, terminal
+    from jaxgrad import page, report, terminal
 
-    written = report.draw(args.run_dir, args.kinds, status=terminal.Status())
-    for path in written:
+    figures = report.draw(args.run_dir, args.kinds, status=terminal.Status())
+    for path in figures:
         print(path)
-    if not written:
+    if not figures:
         print("no plots apply to this run", file=sys.stderr)
+    print(page.write_run_page(args.run_dir))
     return 0
 
 

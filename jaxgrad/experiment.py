@@ -566,8 +566,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
         writer.resume()
         if len(writer.done) == len(groups):
             summary = writer.commit("complete")
-            if plots:
-                _draw(run_dir, status)
+            _draw(run_dir, status, plots)
             return Result(run_dir, summary)
     else:
         files.write_text(run_dir / "config.toml", text)
@@ -616,14 +615,13 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
         if stop.by:
             with stop.commit():
                 writer.commit("incomplete", interrupted_by=stop.by)
-            if plots and writer.done:
-                _draw(run_dir, status)
+            if writer.done:
+                _draw(run_dir, status, plots)
             raise Interrupted(f"{stop.by}: {len(writer.done)} of {len(groups)} groups saved in {run_dir}; "
                               f"finish with --resume")
         with stop.commit():
             summary = writer.commit("complete")
-        if plots:
-            _draw(run_dir, status)
+        _draw(run_dir, status, plots)
     except Interrupted:
         raise
     except KeyboardInterrupt:  # a commit stopped half-way: its summary still vouches for the last one
@@ -758,10 +756,13 @@ def _basins(config: Config, group: Group, stats: dict):
     return basins(group.problem, opt, num=BASIN_POINTS, steps=config.steps, tol=config.tol)
 
 
-def _draw(run_dir: Path, status) -> list[Path]:
-    from jaxgrad import report
+def _draw(run_dir: Path, status, plots: bool = True) -> list[Path]:
+    """The run's figures (when ``plots``), then its page, ``index.html``."""
+    from jaxgrad import page, report
 
-    return report.draw(run_dir, status=status)
+    written = report.draw(run_dir, status=status) if plots else []
+    status.say("writing index.html")
+    return written + [page.write_run_page(run_dir)]
 
 
 def summary_table(summary: dict, out=None) -> None:

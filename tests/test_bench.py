@@ -1,5 +1,6 @@
 """The optimizer benchmark: the quick suite end to end, performance profiles, tuning."""
 
+import base64
 import json
 
 import numpy as np
@@ -55,8 +56,10 @@ def test_bench_end_to_end(tmp_path, capsys, monkeypatch):
     assert all(r["success_rate"] == 1.0 for r in newton)
     q = next(r for r in newton if r["problem"] == "quadratic-k100")
     assert q["median_steps_to_target"] == 1 and q["hessian_evaluations"] == 1
+    page = (out / "index.html").read_text()
     for name in ("profile_steps.png", "profile_time.png", "lr_sensitivity.png"):
         assert (out / name).stat().st_size > 10_000
+        assert base64.b64encode((out / name).read_bytes()).decode() in page  # embedded in the bench's page
     captured = capsys.readouterr()
     assert "pair 1/2: quadratic-k100 / sgd" in captured.err and "pair 2/2" in captured.err  # status on stderr
     assert "steps to" in captured.out and "target" in captured.out and "pair 1/2" not in captured.out

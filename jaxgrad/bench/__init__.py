@@ -379,6 +379,9 @@ def write_outputs(bench: dict, out: Path) -> list[Path]:
             plots.lr_sensitivity(ax, lines, ylabel="median final loss gap (tuning)", title=p)
         save_figure(fig, out / "lr_sensitivity.png")
         written.append(out / "lr_sensitivity.png")
+    from jaxgrad import page
+
+    written.append(page.write_bench_page(bench, out))
     return written
 
 
