@@ -29,13 +29,59 @@ KIND_COLORS = ("#2b83ba", "#d7191c", "#fdae61", "#bababa")
 KIND_MARKERS = {"minimum": "o", "maximum": "^", "saddle": "X", "degenerate": "s"}
 
 
+DPI = 150  # every PNG; SVG and PDF by the file's suffix (jaxgrad.files.save_figure)
+
+
 def _figure(ncols: int = 1, width: float = 6.0, height: float = 5.0, rows: int = 1, sharex: bool = False):
     """A figure of ``rows x ncols`` axes (``width`` per column, ``height`` in all)."""
-    fig = Figure(figsize=(width * ncols, height), dpi=110, layout="constrained")
+    fig = Figure(figsize=(width * ncols, height), dpi=DPI, layout="constrained")
     axes = []
     for i in range(rows * ncols):
         axes.append(fig.add_subplot(rows, ncols, i + 1, sharex=axes[0] if sharex and axes else None))
     return fig, axes
+
+
+def legend(ax, **kwargs):
+    """The one legend placement: outside the axes, to the right (or ``below=True``, under
+    them), so it never covers a plotted point; constrained layout makes the room."""
+    below = kwargs.pop("below", False)
+    kwargs.setdefault("fontsize", 8)
+    if below:
+        n = len(ax.get_legend_handles_labels()[1]) + len(kwargs.get("handles", ()))
+        return ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=min(3, max(1, n)), frameon=False,
+                         **kwargs)
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False, **kwargs)
+
+
+def log_floor(values) -> float | None:
+    """The floor of a log axis from the data's own scale: a third of its smallest positive
+    finite value (never a clamp far below it). ``None`` when nothing is positive."""
+    v = np.concatenate([np.ravel(np.asarray(a, np.float64)) for a in values]) if len(values) else np.zeros(0)
+    v = v[np.isfinite(v) & (v > 0)]
+    return float(v.min()) / 3 if v.size else None
+
+
+def zero_band(ax, floor: float, label: str = "≤ 0 (at the minimum, to rounding)") -> None:
+    """Mark the floor band of a log axis where values <= 0 (exact zeros) are drawn."""
+    ax.axhspan(floor / 1.6, floor * 1.6, color="0.88", lw=0, zorder=0)
+    ax.annotate(f"{label} ↓", xy=(0.005, floor * 1.7), xycoords=("axes fraction", "data"), fontsize=7,
+                color="0.35", va="bottom")
+    ax.set_ylim(bottom=floor / 1.6)
+
+
+def include_points(ax, points, margin: float = 0.06) -> None:
+    """Widen the axes' limits so every point ``(k, 2)`` (starts and ends of paths) lies inside."""
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    pts = pts[np.all(np.isfinite(pts), axis=1)]
+    if not pts.size:
+        return
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    lo, hi = pts.min(0), pts.max(0)
+    dx, dy = margin * (max(x1, hi[0]) - min(x0, lo[0])), margin * (max(y1, hi[1]) - min(y0, lo[1]))
+    if lo[0] <= x0 or hi[0] >= x1:
+        ax.set_xlim(min(x0, lo[0] - dx), max(x1, hi[0] + dx))
+    if lo[1] <= y0 or hi[1] >= y1:
+        ax.set_ylim(min(y0, lo[1] - dy), max(y1, hi[1] + dy))
 
 
 def _finish(ax, x, y, xlabel="x", ylabel="y", title=None, equal=True):
@@ -73,7 +119,8 @@ def _mark_critical(ax, critical):
         seen.add(kind)
         ax.plot(point[0], point[1], KIND_MARKERS.get(kind, "o"), color="k", markerfacecolor="white",
                 markeredgewidth=1.5, markersize=9, label=label, zorder=5)
-    ax.legend(loc="upper right", fontsize=8, framealpha=0.85, title="critical points", title_fontsize=8)
+    ax.legend(loc="lower left", bbox_to_anchor=(1.02, 0.0), borderaxespad=0.0, frameon=False, fontsize=8,
+              title="critical points", title_fontsize=8)
 
 
 def gradient_field(ax, x, y, f_values, grad, arrows: int = 25, title=None):
@@ -86,9 +133,13 @@ def gradient_field(ax, x, y, f_values, grad, arrows: int = 25, title=None):
     mag = np.hypot(gx, gy)
     safe = np.where(mag > 0, mag, 1.0)
     X, Y = np.meshgrid(x[::sx], y[::sy], indexing="ij")
-    q = ax.quiver(X, Y, gx / safe, gy / safe, mag, cmap="plasma", angles="xy", pivot="mid",
-                  scale=1.1 * max(len(x[::sx]), len(y[::sy])), width=0.004)
-    ax.get_figure().colorbar(q, ax=ax, label="|∇f|", shrink=0.85)
+    positive = mag[np.isfinite(mag) & (mag > 0)]
+    # a log colour scale when |∇f| spans decades (a linear one set by the corners paints every arrow alike)
+    norm = (mcolors.LogNorm(vmin=max(positive.min(), positive.max() * 1e-4), vmax=positive.max())
+            if positive.size and positive.max() > 30 * positive.min() else None)
+    q = ax.quiver(X, Y, gx / safe, gy / safe, np.where(mag > 0, mag, np.nan) if norm else mag, cmap="plasma",
+                  norm=norm, angles="xy", pivot="mid", scale=1.1 * max(len(x[::sx]), len(y[::sy])), width=0.004)
+    ax.get_figure().colorbar(q, ax=ax, label="|∇f|" + (" (log scale)" if norm else ""), shrink=0.85)
     _finish(ax, x, y, title=title or "gradient field: arrows along ∇f, coloured by |∇f|")
 
 
@@ -113,8 +164,7 @@ def kind_map(ax, x, y, codes, critical=None, title=None):
     ax.pcolormesh(x, y, codes.T, shading="nearest", cmap=cmap, vmin=-0.5, vmax=3.5)
     present = [k for k in range(4) if np.any(codes == k)]
     handles = [Patch(color=KIND_COLORS[k], label=f"{KIND_NAMES[k]}-like") for k in present]
-    legend = ax.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.85, title="Hessian", title_fontsize=8)
-    ax.add_artist(legend)
+    ax.add_artist(legend(ax, handles=handles, title="Hessian", title_fontsize=8))
     _mark_critical(ax, critical)
     _finish(ax, x, y, title=title or "kind of point (signs of the Hessian's eigenvalues)")
 
@@ -196,24 +246,32 @@ def loss_curves(ax, curves, ylabel: str = "loss", log: bool = True, title: str |
       dashed: ``[(curve index, values (T,)), ...]``: held-out losses, dashed in the curve's colour.
       steps: the step of each of the ``T`` points (default ``0, 1, ..., T - 1``).
     """
+    floor = log_floor([c[1] for c in curves] + [c[2] for c in curves] + [v for _, v in dashed]) if log else None
+    lift = (lambda v: np.where(np.asarray(v) > 0, v, floor)) if floor is not None else (lambda v: v)  # noqa: E731
     for i, values in dashed:
-        ax.plot(np.arange(len(values)) if steps is None else steps, values, color=color(i), lw=1.4, ls="--")
+        ax.plot(np.arange(len(values)) if steps is None else steps, lift(values), color=color(i), lw=1.4, ls="--")
     if len(dashed):
         ax.plot([], [], color="0.35", lw=1.4, ls="--", label="test loss (dashed)")
+    zeros = False
     for i, (label, median, low, high, diverged) in enumerate(curves):
         x = np.arange(len(median)) if steps is None else np.asarray(steps)
         c = color(i)
-        ax.plot(x, median, color=c, lw=1.8, label=label)
-        ax.fill_between(x, low, high, color=c, alpha=0.18, lw=0)
+        zeros |= bool(np.any(np.asarray(low) <= 0))
+        ax.plot(x, lift(median), color=c, lw=1.8, label=label)
+        ax.fill_between(x, lift(low), lift(high), color=c, alpha=0.18, lw=0)
         if diverged is not None:
             at = min(int(np.searchsorted(x, diverged)), len(median) - 1)
-            ax.plot(diverged, median[at], "x", color=c, ms=9, mew=2)
+            ax.plot(diverged, lift(median)[at], "x", color=c, ms=9, mew=2)
+    if any(c[4] is not None for c in curves):
+        ax.plot([], [], "x", color="0.3", ms=8, mew=2, label="first divergence")
     if log:
         ax.set_yscale("log")
+        if floor is not None and zeros:
+            zero_band(ax, floor)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=8, loc="best")
+    legend(ax)
     if title:
         ax.set_title(title)
 
@@ -247,7 +305,7 @@ def sharpness_panels(ax_loss, ax_sharp, lines, title: str | None = None):
     ax_sharp.set_xlabel("step")
     for ax in (ax_loss, ax_sharp):
         ax.grid(True, which="both", alpha=0.25)
-    ax_sharp.legend(fontsize=8, loc="best")
+    legend(ax_sharp)
     if title:
         ax_loss.set_title(title)
 
@@ -268,7 +326,7 @@ def spectral_density(ax, grid, density, top=(), log: bool = True, title: str | N
     ax.set_ylabel("density" + (" (log scale)" if log else ""))
     ax.grid(True, which="both", alpha=0.25)
     if len(top):
-        ax.legend(fontsize=8, loc="best")
+        legend(ax, below=True)
     if title:
         ax.set_title(title, fontsize=10)
 
@@ -288,8 +346,10 @@ def paths_on_contours(ax, x, y, z, paths, minimizers=(), xlabel="x", ylabel="y",
     """
     levels = _log_levels(z)
     # one colour step per (log-spaced) band, so the valley floor is as visible as the walls
-    ax.contourf(x, y, z.T, levels=levels, cmap="Greys_r", norm=mcolors.BoundaryNorm(levels, 256), alpha=0.55)
+    cf = ax.contourf(x, y, z.T, levels=levels, cmap="Greys_r", norm=mcolors.BoundaryNorm(levels, 256), alpha=0.55)
     ax.contour(x, y, z.T, levels=levels, colors="0.45", linewidths=0.5, alpha=0.7)
+    ax.get_figure().colorbar(cf, ax=ax, label="loss (log-spaced levels)", shrink=0.8, format="%.3g",
+                             ticks=levels[::4])
     for label, pts, c in paths:
         pts = np.asarray(pts)
         ax.plot(pts[:, 0], pts[:, 1], "-", color=c, lw=1.4, alpha=0.9, label=label)
@@ -298,28 +358,55 @@ def paths_on_contours(ax, x, y, z, paths, minimizers=(), xlabel="x", ylabel="y",
     for k, m in enumerate(minimizers):
         ax.plot(m[0], m[1], "*", color="gold", mec="k", ms=15, zorder=6, label="minimum" if k == 0 else None)
     _finish(ax, x, y, xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend(fontsize=8, loc="upper right", framealpha=0.85)
+    include_points(ax, [p for _, pts, _ in paths for p in (np.asarray(pts)[0], np.asarray(pts)[-1])])
+    ax.plot([], [], "o", color="0.3", mfc="white", ms=7, mew=1.5, label="start")
+    ax.plot([], [], "s", color="0.3", ms=6, label="end")
+    legend(ax, below=True)
 
 
 def lr_sensitivity(ax, lines, ylabel="median final loss", title=None):
-    """Final loss against learning rate per optimizer (log-log); diverged settings marked ×.
+    """Final loss against learning rate per optimizer (log-log); settings with diverged runs
+    marked ×. A value more than 100 times the largest of the settings without divergence
+    is drawn on a capped band at the top (its value off the scale), exact zeros on a band
+    at the bottom, so one blown-up setting never stretches the axis over 18 decades.
 
     Args:
       lines: ``[(label, learning_rates, values, diverged_fraction), ...]``.
     """
+    lines = [(label, *(np.asarray(a, float) for a in rest)) for label, *rest in lines]
+    calm = np.concatenate([v[(d == 0) & np.isfinite(v) & (v > 0)] for _, _, v, d in lines])
+    floor = log_floor([v for _, _, v, _ in lines])
+    cap = float(calm.max()) * 100 if calm.size else None
+    capped = zeros = False
     for i, (label, lrs, values, diverged) in enumerate(lines):
-        lrs, values, diverged = (np.asarray(a, float) for a in (lrs, values, diverged))
+        shown = values.copy()
+        if cap is not None:
+            over = ~np.isfinite(shown) | (shown > cap)
+            capped |= bool(over.any())
+            shown[over] = cap
+        if floor is not None:
+            zeros |= bool(np.any(shown <= 0))
+            shown[shown <= 0] = floor
         c = color(i)
-        ax.plot(lrs, values, "o-", color=c, label=label, ms=5)
+        ax.plot(lrs, shown, "o-", color=c, label=label, ms=5)
         bad = diverged > 0
         if np.any(bad):
-            ax.plot(lrs[bad], values[bad], "x", color="k", ms=9, mew=2)
+            ax.plot(lrs[bad], shown[bad], "x", color="k", ms=9, mew=2, zorder=5)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    if capped:
+        ax.axhspan(cap / 1.6, cap * 1.6, color="0.88", lw=0, zorder=0)
+        ax.annotate(f"above {cap:.2g} ↑", xy=(0.005, cap * 1.7), xycoords=("axes fraction", "data"), fontsize=7,
+                    color="0.35", va="bottom")
+        ax.set_ylim(top=cap * 4)
+    if zeros:
+        zero_band(ax, floor)
+    if any(np.any(d > 0) for *_, d in lines):
+        ax.plot([], [], "x", color="k", ms=8, mew=2, label="some runs diverged")
     ax.set_xlabel("learning rate")
     ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=8, title="× some runs diverged", title_fontsize=7)
+    legend(ax)
     if title:
         ax.set_title(title)
 
@@ -348,7 +435,7 @@ def fit_plot(ax, X, t, fits, classification: bool = False, minimizer=None, title
     ax.set_xlabel("x")
     ax.set_ylabel("probability / class" if classification else "y")
     ax.grid(True, alpha=0.25)
-    ax.legend(fontsize=8, loc="best")
+    legend(ax)
     if title:
         ax.set_title(title)
 
@@ -394,8 +481,9 @@ def surface(fig, x, y, f_values, title=None):
     Z = f_values
     zmin, zmax = float(np.nanmin(Z)), float(np.nanmax(Z))
     floor = zmin - 0.35 * (zmax - zmin)
-    ax.plot_surface(X, Y, Z, cmap="viridis", rstride=max(1, len(x) // 60), cstride=max(1, len(y) // 60),
-                    linewidth=0, antialiased=True, alpha=0.9)
+    surf = ax.plot_surface(X, Y, Z, cmap="viridis", rstride=max(1, len(x) // 60), cstride=max(1, len(y) // 60),
+                           linewidth=0, antialiased=True, alpha=0.9)
+    fig.colorbar(surf, ax=ax, label="f", shrink=0.6, pad=0.08)
     ax.contourf(X, Y, Z, zdir="z", offset=floor, levels=20, cmap="viridis", alpha=0.8)
     ax.set_zlim(floor, zmax)
     ax.set_xlabel("x")
@@ -411,7 +499,11 @@ def basins_map(ax, x, y, labels, steps, minimizers, max_steps, title=None):
     """Each start coloured by the minimum it reached, darker the more steps it took; diverged ×."""
     base = [mcolors.to_rgb(color(i)) for i in range(max(1, len(minimizers)))]
     rgb = np.ones(labels.shape + (3,))
-    shade = 1.0 - 0.65 * np.clip(steps / max(max_steps, 1), 0, 1)[..., None]  # 1 fast .. 0.35 slow
+    # lighter: fewer steps, on this panel's own log range of steps (a slow optimizer is not drawn black)
+    reached = labels >= 0
+    ls = np.log1p(np.asarray(steps, np.float64))
+    lo, hi = (float(ls[reached].min()), float(ls[reached].max())) if reached.any() else (0.0, 1.0)
+    shade = 1.0 - 0.45 * np.clip((ls - lo) / max(hi - lo, 1e-12), 0, 1)[..., None]  # 1 fastest .. 0.55 slowest
     for i, c in enumerate(base):
         mask = labels == i
         rgb[mask] = np.asarray(c)[None, :] * shade[mask]
@@ -426,8 +518,7 @@ def basins_map(ax, x, y, labels, steps, minimizers, max_steps, title=None):
         handles.append(Patch(color="0.15", label="diverged"))
     for i, m in enumerate(minimizers):
         ax.plot(m[0], m[1], "*", color="gold", mec="k", ms=14, zorder=5)
-    ax.legend(handles=handles, fontsize=7, loc="upper right", framealpha=0.9, title="minimum reached (darker: slower)",
-              title_fontsize=7)
+    legend(ax, handles=handles, fontsize=7, title="minimum reached\n(darker: more steps)", title_fontsize=7)
     _finish(ax, x, y, title=title)
 
 
@@ -439,7 +530,7 @@ def landscape_1d(ax, alphas, curves, xlabel="α", title=None):
     ax.set_xlabel(xlabel)
     ax.set_ylabel("loss")
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=8)
+    legend(ax)
     if title:
         ax.set_title(title)
 
@@ -456,13 +547,13 @@ def landscape_2d(ax, alphas, betas, losses, path=None, xlabel="α (direction 1)"
         ax.plot(path[:, 0], path[:, 1], "-", color="#ff7f0e", lw=1.6, label="optimizer path")
         ax.plot(path[0, 0], path[0, 1], "o", color="#ff7f0e", mfc="white", ms=7, mew=1.5, label="start")
         ax.plot(path[-1, 0], path[-1, 1], "s", color="#ff7f0e", ms=6, label="end")
-        ax.legend(fontsize=8, loc="upper right")
+        legend(ax, below=True)
     for label, pts, c in paths:
         ax.plot(pts[:, 0], pts[:, 1], "-", color=c, lw=1.6, label=label)
         ax.plot(pts[0, 0], pts[0, 1], "o", color=c, mfc="white", ms=7, mew=1.5)
         ax.plot(pts[-1, 0], pts[-1, 1], "s", color=c, ms=6)
     if len(paths):
-        ax.legend(fontsize=8, loc="best", title="○ start  ■ end", title_fontsize=8, framealpha=0.85)
+        legend(ax, below=True, title="○ start  ■ end", title_fontsize=8)
     ax.plot(0, 0, "+", color="w", ms=10, mew=2)
     ax.set_xlim(alphas[0], alphas[-1])
     ax.set_ylim(betas[0], betas[-1])
@@ -497,10 +588,14 @@ def race_gif(path, x, y, z, paths, labels, minimizers=(), fps: int = 12, frames:
         lines.append(ln)
         heads.append(hd)
     _finish(ax, x, y, title=title)
-    ax.legend(fontsize=8, loc="upper right")
+    include_points(ax, [p[0] for p in paths] + [p[-1] for p in paths])
+    legend(ax, below=True)
     length = max(len(p) for p in paths)
     index = np.unique(np.linspace(0, length - 1, frames).astype(int))
-    counter = ax.text(0.02, 0.02, "", transform=ax.transAxes, fontsize=9)
+    index = np.concatenate([index, np.full(int(1.5 * fps), index[-1])])  # hold the last frame 1.5 s
+    counter = ax.text(0.02, 0.02, "step 0", transform=ax.transAxes, fontsize=9)
+    fig.canvas.draw()  # lay out once, then freeze it: a changing counter must not move the axes between frames
+    fig.set_layout_engine("none")
 
     def update(k):
         step = index[k]
@@ -536,4 +631,4 @@ def performance_profiles(ax, taus, rho, solvers, what: str, n_problems: int):
     ax.set_ylabel(f"share of the {n_problems} problems solved")
     ax.set_title(f"performance profiles ({what} to target)")
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=8, loc="lower right")
+    legend(ax)

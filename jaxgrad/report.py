@@ -38,9 +38,8 @@ def _label(group: dict, i: int) -> str:
 
 def _gap(values: np.ndarray, minimum) -> tuple[np.ndarray, bool, str]:
     """Loss minus the known minimum on a log scale, or the loss itself."""
-    if minimum is not None:
-        floor = np.finfo(np.float64).eps * max(1.0, abs(minimum))
-        return np.maximum(values - minimum, floor), True, "loss - minimum"
+    if minimum is not None:  # gaps <= 0 (the minimum, to rounding) go on the plot's zero band
+        return values - minimum, True, "loss - minimum"
     return values, bool(np.all(values > 0)), "loss"
 
 
@@ -75,7 +74,7 @@ def _curves(problem, groups, arrays, field: str):
         if field == "loss":
             values, log, ylabel = _gap(values, problem["minimum"])
         else:
-            values, log, ylabel = np.maximum(values, 1e-300), True, "gradient norm"
+            values, log, ylabel = values, True, "gradient norm"
         div = np.asarray(arrays[f"group{g['index']}_diverged_at"][i])
         first = int(div[div >= 0].min()) if np.any(div >= 0) else None
         curves.append((_label(g, i), np.median(values, 0), values.min(0), values.max(0), first))
@@ -102,7 +101,8 @@ def _loss(problem, groups, arrays, summary, field="loss"):
     steps = arrays.get(f"group{groups[0]['index']}_steps")
     plots.loss_curves(ax, curves, ylabel=ylabel, log=log, dashed=dashed, steps=steps,
                       title=f"{problem['label']}: {'loss' if field == 'loss' else 'gradient norm'} "
-                            f"(best setting per optimizer; median over {summary['seeds']} seeds, band min–max)")
+                            f"(best setting per optimizer; {_over_seeds(summary)}"
+                            f"{', band min–max' if summary['seeds'] > 1 else ''})")
     return fig
 
 
@@ -245,8 +245,7 @@ def _lr(problem, groups, arrays, summary):
             if lr not in by_lr or value < by_lr[lr][0]:
                 by_lr[lr] = (value, diverged)
         lrs = sorted(by_lr)
-        floor = np.finfo(np.float64).eps
-        lines.append((g["optimizer_label"], lrs, [max(by_lr[v][0], floor) for v in lrs], [by_lr[v][1] for v in lrs]))
+        lines.append((g["optimizer_label"], lrs, [by_lr[v][0] for v in lrs], [by_lr[v][1] for v in lrs]))
     if not lines:
         return None
     fig, (ax,) = plots._figure(1, 6.5, 4.6)

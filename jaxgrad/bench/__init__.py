@@ -368,7 +368,11 @@ def write_outputs(bench: dict, out: Path) -> list[Path]:
     tuned = [r for r in bench["results"] if r["tuned"]]
     if tuned:
         probs = list(dict.fromkeys(r["problem"] for r in tuned))
-        fig, axes = plots._figure(len(probs), 4.6, 4.0)
+        cols = min(3, len(probs))  # a grid a README can show, not one long row
+        rows = -(-len(probs) // cols)
+        fig, axes = plots._figure(cols, 5.2, 3.6 * rows, rows=rows)
+        for ax in axes[len(probs):]:
+            ax.set_visible(False)
         for ax, p in zip(axes, probs):
             lines = []
             for r in (r for r in tuned if r["problem"] == p):

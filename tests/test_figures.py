@@ -1,0 +1,133 @@
+"""The figure style: legends never cover data, every start is in the frame, log axes stop at the
+data's own floor, maps carry colorbars, GIFs hold still and hold their end."""
+
+import io
+
+import numpy as np
+import pytest
+from matplotlib.collections import PathCollection
+from matplotlib.figure import Figure
+from PIL import Image
+
+from jaxgrad import plots
+from jaxgrad.files import save_figure
+
+x, y = np.linspace(-2, 2, 41), np.linspace(-1, 1.5, 31)
+X, Y = np.meshgrid(x, y, indexing="ij")
+F = X**2 + 3 * Y**2 + 0.5 * X * Y
+G = np.stack([2 * X + 0.5 * Y, 6 * Y + 0.5 * X], -1)
+
+
+def _data_points(ax):
+    """Every plotted point of ``ax`` in display coordinates (lines and scatters)."""
+    pts = [ax.transData.transform(np.column_stack(line.get_data()).astype(float)) for line in ax.lines
+           if len(line.get_xdata()) and line.get_label() != "_nolegend_"]
+    pts += [c.get_offset_transform().transform(c.get_offsets()) for c in ax.collections
+            if isinstance(c, PathCollection) and len(c.get_offsets())]
+    pts = np.concatenate(pts) if pts else np.zeros((0, 2))
+    return pts[np.all(np.isfinite(pts), axis=1)]
+
+
+def _assert_legends_clear(fig):
+    fig.canvas.draw()
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        box = legend.get_window_extent()
+        pts = _data_points(ax)
+        inside = (pts[:, 0] > box.x0) & (pts[:, 0] < box.x1) & (pts[:, 1] > box.y0) & (pts[:, 1] < box.y1)
+        assert not inside.any(), f"{inside.sum()} plotted points under the legend of {ax.get_title()!r}"
+
+
+def _colorbars(fig) -> int:
+    return sum(1 for ax in fig.axes if getattr(ax, "_colorbar", None) is not None)
+
+
+def test_paths_keep_every_start_in_the_frame_with_the_legend_off_the_data():
+    start = np.array([2.6, 1.4])  # outside the contour grid
+    path = np.stack([np.linspace(start[0], 0, 12), np.linspace(start[1], 0, 12)], 1)
+    fig, (ax,) = plots._figure()
+    plots.paths_on_contours(ax, x, y, F, [("gd", path, "r"), ("adam", path[::-1] * 0.5, "b")], [(0, 0)])
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    for p in (path[0], path[-1]):
+        assert x0 < p[0] < x1 and y0 < p[1] < y1
+    assert _colorbars(fig) == 1
+    _assert_legends_clear(fig)
+
+
+def test_loss_curves_draw_exact_zeros_on_a_band_at_the_datas_own_floor():
+    curve = np.exp(-np.arange(40) / 4.0)
+    zeroed = np.where(np.arange(40) > 20, 0.0, curve**2)  # Newton: the gap hits exactly 0
+    fig, (ax,) = plots._figure()
+    plots.loss_curves(ax, [("sgd", curve, curve / 2, curve * 2, None), ("newton", zeroed, zeroed, zeroed, None)])
+    lo, hi = ax.get_ylim()
+    smallest = min(v for v in np.concatenate([curve / 2, zeroed]) if v > 0)
+    assert np.isfinite([lo, hi]).all() and smallest / 10 <= lo < smallest  # never down to 1e-315
+    newton = next(line for line in ax.lines if line.get_label() == "newton")
+    assert newton.get_ydata().min() == pytest.approx(smallest / 3)  # the zeros sit on the band
+    assert any("≤ 0" in t.get_text() for t in ax.texts)
+    _assert_legends_clear(fig)
+
+
+@pytest.mark.parametrize("diverged", [True, False])
+def test_lr_sensitivity_caps_a_blown_up_setting_and_names_divergence_only_when_there_is_one(diverged):
+    values = [1.0, 0.1, 2e17 if diverged else 3.0]
+    fig, (ax,) = plots._figure()
+    plots.lr_sensitivity(ax, [("sgd", [1e-3, 1e-2, 1e-1], values, [0, 0, 1 if diverged else 0]),
+                              ("adam", [1e-3, 1e-2, 1e-1], [0.5, 0.05, 0.0], [0, 0, 0])])
+    lo, hi = ax.get_ylim()
+    assert np.isfinite([lo, hi]).all() and hi <= 1e3 * 3.0 and lo > 0  # 4 decades, not 18
+    labels = ax.get_legend_handles_labels()[1]
+    assert ("some runs diverged" in labels) == diverged
+    _assert_legends_clear(fig)
+
+
+def test_maps_carry_colorbars_and_legends_stay_off_the_data():
+    fig = plots.field_figure("grad", (x, y), G, f_values=F, grad=G, critical=[(np.zeros(2), "minimum")])
+    assert _colorbars(fig) >= 1
+    _assert_legends_clear(fig)
+    fig = Figure()
+    plots.surface(fig, x, y, F)
+    assert _colorbars(fig) == 1
+    fig, (ax,) = plots._figure()
+    plots.landscape_2d(ax, x, y, F + 1, paths=[("a", np.array([[1.0, 0.5], [0.0, 0.0]]), "r")])
+    assert _colorbars(fig) == 1
+    _assert_legends_clear(fig)
+
+
+def test_gradient_arrows_use_a_log_colour_scale_when_the_norm_spans_decades():
+    fig, (ax,) = plots._figure()
+    g = G * np.exp(3 * X)[..., None]  # |∇f| over five decades
+    plots.gradient_field(ax, x, y, F, g)
+    quiver = ax.collections[-1]
+    assert type(quiver.norm).__name__ == "LogNorm"
+    values = np.asarray(quiver.get_array()).ravel()
+    colours = quiver.cmap(quiver.norm(values[np.isfinite(values)]))
+    assert np.ptp(colours[:, :3], axis=0).max() > 0.5  # not one colour
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")])
+def test_figures_save_at_150_dpi_or_as_vectors_by_suffix(tmp_path, suffix, magic):
+    fig, (ax,) = plots._figure(1, 4.0, 3.0)
+    plots.landscape_1d(ax, np.linspace(0, 1, 10), [("a", np.linspace(1, 2, 10))])
+    save_figure(fig, tmp_path / f"f{suffix}")
+    data = (tmp_path / f"f{suffix}").read_bytes()
+    assert data.startswith(magic)
+    if suffix == ".png":
+        assert Image.open(io.BytesIO(data)).info["dpi"][0] == pytest.approx(150, abs=1)
+
+
+def test_the_race_gif_holds_still_and_holds_its_last_frame(tmp_path):
+    paths = [np.stack([np.linspace(1.8, 0, 30), np.linspace(1.2, 0, 30)], 1), np.zeros((30, 2)) + 0.5]
+    plots.race_gif(tmp_path / "race.gif", x, y, F, paths, ["gd", "adam"], fps=10, frames=8)
+    gif = Image.open(tmp_path / "race.gif")
+    frames, durations = [], []
+    for k in range(gif.n_frames):
+        gif.seek(k)
+        frames.append(np.asarray(gif.convert("RGB")))
+        durations.append(gif.info["duration"])
+    assert len({f.shape for f in frames}) == 1
+    assert durations[-1] >= 1500 and max(durations[:-1]) <= 200  # the end, held 1.5 s (Pillow merges the copies)
+    # the axes do not move between frames: the frame's left columns (outside the plot) never change
+    assert all(np.array_equal(frames[0][:, :5], f[:, :5]) for f in frames)
