@@ -143,11 +143,12 @@ def gradient_field(ax, x, y, f_values, grad, arrows: int = 25, title=None):
     _finish(ax, x, y, title=title or "gradient field: arrows along ∇f, coloured by |∇f|")
 
 
-def scalar_map(ax, x, y, values, label: str, f_values=None, diverging: bool = False, title=None):
-    """A colour map of a scalar quantity, with f's level curves on top."""
+def scalar_map(ax, x, y, values, label: str, f_values=None, diverging: bool = False, title=None, bound=None):
+    """A colour map of a scalar quantity, with f's level curves on top (``bound``: a shared
+    symmetric range for a diverging map, so panels side by side compare colour for colour)."""
     finite = values[np.isfinite(values)]
     if diverging and finite.size:
-        bound = float(np.max(np.abs(finite))) or 1.0
+        bound = bound or float(np.max(np.abs(finite))) or 1.0
         norm, cmap = mcolors.TwoSlopeNorm(0.0, -bound, bound), "RdBu_r"
     else:
         norm, cmap = None, "viridis"
@@ -170,9 +171,11 @@ def kind_map(ax, x, y, codes, critical=None, title=None):
 
 
 def eigenvalue_maps(axes, x, y, eigs, f_values=None, critical=None):
-    """One diverging map per Hessian eigenvalue (λ₁ ≤ λ₂ ...), zero in white."""
+    """One diverging map per Hessian eigenvalue (λ₁ ≤ λ₂ ...), zero in white, on one colour range."""
+    finite = np.asarray(eigs)[np.isfinite(eigs)]
+    bound = float(np.max(np.abs(finite))) if finite.size else None
     for i, ax in enumerate(axes):
-        scalar_map(ax, x, y, eigs[..., i], label=f"λ{i + 1}", f_values=f_values, diverging=True,
+        scalar_map(ax, x, y, eigs[..., i], label=f"λ{i + 1}", f_values=f_values, diverging=True, bound=bound,
                    title=f"Hessian eigenvalue λ{i + 1} ({'smallest' if i == 0 else 'largest' if i == len(axes) - 1 else 'middle'})")
         _mark_critical(ax, critical)
 
@@ -197,7 +200,7 @@ def field_figure(
     """
     x, y = (np.asarray(a) for a in axes)
     values = np.asarray(values)
-    if quantity in ("grad", "value") and grad is not None and f_values is not None:
+    if quantity == "grad" and grad is not None and f_values is not None:
         fig, (ax,) = _figure(1, 7.0, 5.6)
         gradient_field(ax, x, y, f_values, grad)
         _mark_critical(ax, critical)
@@ -331,6 +334,16 @@ def spectral_density(ax, grid, density, top=(), log: bool = True, title: str | N
         ax.set_title(title, fontsize=10)
 
 
+def _distinct_ticks(levels, n: int = 6):
+    """About ``n`` colorbar ticks among ``levels`` whose 3-digit labels all differ."""
+    ticks, seen = [], set()
+    for t in levels[:: max(1, len(levels) // n)]:
+        if f"{t:.3g}" not in seen:
+            seen.add(f"{t:.3g}")
+            ticks.append(t)
+    return ticks
+
+
 def _log_levels(z, n=25):
     finite = z[np.isfinite(z)]
     lo, hi = float(np.min(finite)), float(np.max(finite))
@@ -349,7 +362,7 @@ def paths_on_contours(ax, x, y, z, paths, minimizers=(), xlabel="x", ylabel="y",
     cf = ax.contourf(x, y, z.T, levels=levels, cmap="Greys_r", norm=mcolors.BoundaryNorm(levels, 256), alpha=0.55)
     ax.contour(x, y, z.T, levels=levels, colors="0.45", linewidths=0.5, alpha=0.7)
     ax.get_figure().colorbar(cf, ax=ax, label="loss (log-spaced levels)", shrink=0.8, format="%.3g",
-                             ticks=levels[::4])
+                             ticks=_distinct_ticks(levels))
     for label, pts, c in paths:
         pts = np.asarray(pts)
         ax.plot(pts[:, 0], pts[:, 1], "-", color=c, lw=1.4, alpha=0.9, label=label)
@@ -542,7 +555,7 @@ def landscape_2d(ax, alphas, betas, losses, path=None, xlabel="α (direction 1)"
     levels = _log_levels(losses, 30)
     cf = ax.contourf(alphas, betas, losses.T, levels=levels, cmap="viridis", norm=mcolors.BoundaryNorm(levels, 256))
     ax.contour(alphas, betas, losses.T, levels=levels[::3], colors="w", linewidths=0.4, alpha=0.6)
-    ax.get_figure().colorbar(cf, ax=ax, label="loss", shrink=0.85, format="%.3g", ticks=levels[::5])
+    ax.get_figure().colorbar(cf, ax=ax, label="loss", shrink=0.85, format="%.3g", ticks=_distinct_ticks(levels))
     if path is not None:
         ax.plot(path[:, 0], path[:, 1], "-", color="#ff7f0e", lw=1.6, label="optimizer path")
         ax.plot(path[0, 0], path[0, 1], "o", color="#ff7f0e", mfc="white", ms=7, mew=1.5, label="start")

@@ -51,7 +51,8 @@ def default_kinds(problem: dict, groups: list[dict], arrays) -> list[str]:
         kinds.append("paths")
     elif problem["point_function"]:
         kinds.append("grad_norm")
-    if f"problem{j}_inputs" in arrays and arrays[f"problem{j}_inputs"].shape[1] == 1:
+    if f"problem{j}_inputs" in arrays and arrays[f"problem{j}_inputs"].shape[1] == 1 and problem["dim"] == 2 \
+            and has_paths:  # a line or a logistic curve (b, w); a network's fit needs its forward pass
         kinds.append("fit")
         if f"problem{j}_contour_z" in arrays and has_paths:
             kinds.append("landscape")
@@ -226,6 +227,8 @@ def _fit(problem, groups, arrays, summary):
         i = _best(g)
         theta = arrays[key][i, 0, -1]  # (b, w) for regressions
         fits.append((_label(g, i), theta[0], theta[1], plots.color(k)))
+    if not fits:  # nothing fitted to draw: no figure of the data alone
+        return None
     plots.fit_plot(ax, X, t, fits, classification=problem["kind"] == "classification",
                    minimizer=problem["minimizers"][0] if problem["minimizers"] else None,
                    title=f"{problem['label']}: fitted model (seed 0, best setting)")

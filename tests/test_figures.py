@@ -131,3 +131,21 @@ def test_the_race_gif_holds_still_and_holds_its_last_frame(tmp_path):
     assert durations[-1] >= 1500 and max(durations[:-1]) <= 200  # the end, held 1.5 s (Pillow merges the copies)
     # the axes do not move between frames: the frame's left columns (outside the plot) never change
     assert all(np.array_equal(frames[0][:, :5], f[:, :5]) for f in frames)
+
+
+def test_eigenvalue_panels_share_one_colour_range():
+    eig = np.stack([-np.abs(X) - 1, 10 * Y**2 + 5], -1)
+    fig = plots.field_figure("eigenvalues", (x, y), eig, f_values=F)
+    meshes = [c for ax in fig.axes for c in ax.collections if hasattr(c, "norm") and c.get_array() is not None
+              and getattr(c, "colorbar", None) is not None]
+    ranges = {(m.norm.vmin, m.norm.vmax) for m in meshes}
+    assert len(meshes) == 2 and len(ranges) == 1
+    assert ranges.pop() == (-np.abs(eig).max(), np.abs(eig).max())
+
+
+def test_the_value_field_is_a_map_of_f_not_arrows():
+    fig = plots.field_figure("value", (x, y), F, f_values=F, grad=G)
+    (ax,) = [a for a in fig.axes if a.get_label() != "<colorbar>"]
+    mesh = next(c for c in ax.collections if c.get_array() is not None and c.get_array().size == F.size)
+    np.testing.assert_array_equal(np.asarray(mesh.get_array()).reshape(F.T.shape), F.T)
+    assert not [c for c in ax.collections if type(c).__name__ == "Quiver"]
