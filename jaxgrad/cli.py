@@ -102,6 +102,9 @@ def _add_check(sub) -> None:
     p.add_argument("--at", required=True, help="the point, e.g. 1,2 (one number per variable)")
     p.add_argument("--direction", help="a direction for the directional derivative, e.g. 3,4")
     p.add_argument("--variables", help="variable order, e.g. x,y (default: natural order of the names)")
+    p.add_argument("--symbolic", action="store_true",
+                   help="also print each partial derivative as a formula (sympy, from the parsed expression: "
+                        "pip install 'jaxgrad[symbolic]') and its value at the point")
     p.add_argument("--float64", action="store_true", help="compute in float64 (default float32)")
     p.set_defaults(run=_in_precision(_check))
 
@@ -156,6 +159,8 @@ def _check(args, dtype) -> int:
     verdict = "ok" if report.ok else "FAILED"
     print(f"gradient check {verdict} (central differences; max rel error {report.max_rel_error:.2e})")
     print()
+    if args.symbolic:
+        _symbolic(f, names, np.asarray(x, np.float64), g, _fmt)
     _matrix("Hessian", names, names, H, _fmt)
     print(f"eigenvalues  {'  '.join(_fmt(v) for v in lam)}")
     kind = classify(jnp.asarray(H))
@@ -176,6 +181,34 @@ def _check(args, dtype) -> int:
         print("error: the gradient check failed (analytic and numerical gradients disagree)", file=sys.stderr)
         return 1
     return 0
+
+
+def _symbolic(f, names, point, g, _fmt) -> None:
+    """Each partial derivative as a formula (sympy, from the parsed tree) and its exact value at the point."""
+    import textwrap
+
+    try:
+        import sympy as sp
+    except ImportError:
+        raise UsageError("--symbolic needs sympy: pip install 'jaxgrad[symbolic]'") from None
+    from jaxgrad import terminal
+
+    expr = f.to_sympy()
+    symbols = [sp.Symbol(n, real=True) for n in names]
+    at = dict(zip(symbols, (sp.Float(v) for v in point)))
+    width = terminal.width()
+    print("symbolic derivatives (sympy)")
+    for i, (n, s) in enumerate(zip(names, symbols)):
+        d = sp.diff(expr, s)
+        if sp.count_ops(d) <= 60:  # simplify small formulas only: sympy's simplify can take minutes on big ones
+            d = sp.simplify(d)
+        text = f"d/d{n} = {sp.sstr(d)}"
+        for line in textwrap.wrap(text, width, subsequent_indent="    ", break_long_words=False):
+            print("  " + line if line.startswith("d/d") else line)
+        value = complex(d.evalf(subs=at))
+        shown = _fmt(value.real) if abs(value.imag) <= 1e-12 * max(1.0, abs(value.real)) else str(value)
+        print(f"    at the point: {shown} (jaxgrad: {_fmt(g[i])})")
+    print()
 
 
 def _matrix(title: str, rows, cols, M, _fmt) -> None:

@@ -2,6 +2,7 @@
 
 import os
 import random
+import re
 import subprocess
 import sys
 
@@ -301,3 +302,37 @@ def test_check_bad_input_exits_2_with_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("text", ["x**2*y + exp(x*y)", "sin(x)*cos(y) - log1p(x**2) / (1 + y**2)",
+                                  "sigmoid(x - y) + softplus(2*y) + tanh(x*y) + sqrt(x**2 + 1)",
+                                  "arctan(x/3) + erf(y) + abs(x - 0.25) + max(x, y)**2"])
+def test_to_sympy_is_the_same_function_with_the_same_derivatives(text):
+    """The sympy tree (built from the parsed AST) against the JAX evaluation: values and every partial."""
+    import sympy
+
+    with jax.enable_x64(True):
+        f = jg.expression(text)
+        expr = f.to_sympy()
+        symbols = [sympy.Symbol(n, real=True) for n in f.variables]
+        for point in ([0.7, -0.4], [1.3, 2.1]):
+            at = dict(zip(symbols, point))
+            x = jnp.asarray(point, jnp.float64)
+            assert float(expr.evalf(subs=at)) == pytest.approx(float(f(x)), rel=1e-12)
+            g = np.asarray(jg.grad(f)(x))
+            for i, s in enumerate(symbols):
+                assert float(sympy.diff(expr, s).evalf(subs=at)) == pytest.approx(g[i], rel=1e-10, abs=1e-12)
+
+
+def test_check_symbolic_prints_each_partial_and_its_value(capsys):
+    from jaxgrad.cli import main
+
+    assert main(["check", "x**2*y + exp(x*y)", "--at", "1,2", "--symbolic", "--float64"]) == 0
+    out = capsys.readouterr().out
+    lines = [line.strip() for line in out.splitlines()]
+    formulas = [line for line in lines if line.startswith(("d/dx =", "d/dy ="))]
+    values = [line for line in lines if line.startswith("at the point:")]
+    assert len(formulas) == 2 and len(values) == 2
+    for line, exact in zip(values, (2 * 2 + 2 * np.exp(2.0), 1 + np.exp(2.0))):  # d/dx = 2xy + y e^{xy}, d/dy
+        shown, ours = (float(v) for v in re.findall(r"[-\d.e+]+(?=\s|\)|$)", line.split(":", 1)[1])[:2])
+        assert shown == pytest.approx(exact, rel=1e-12) and ours == pytest.approx(exact, rel=1e-12)
