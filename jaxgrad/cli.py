@@ -239,7 +239,8 @@ def _add_field(sub) -> None:
     p.add_argument("--style", choices=("map", "streamlines", "surface", "polar"), default="map",
                    help="for --plot: the quantity's map (default; arrows for grad), streamlines of -grad f, "
                         "a 3-D surface of f, or the directional derivative around --at (polar)")
-    p.add_argument("--at", help="for --style polar: the point, e.g. 1,2")
+    p.add_argument("--at", help="for --style polar: the point, e.g. 1,2; for a 1-variable plot: a point whose "
+                                "tangent is drawn")
     p.add_argument("--save", metavar="NPZ", help="save the axes and the field as .npz")
     p.add_argument("--chunk-size", type=int, help="points per lax.map batch (default: automatic)")
     p.add_argument("--float64", action="store_true", help="compute in float64 (default float32)")
@@ -273,8 +274,10 @@ def _field(args, dtype) -> int:
         raise UsageError("--direction: needed for --quantity directional")
     if f.is_vector and args.quantity != "jacobian":
         raise UsageError(f"--quantity: {args.quantity!r} needs a scalar expression; use jacobian for a vector one")
-    if args.plot and d != 2:
-        raise UsageError(f"--plot: plots are drawn for 2-D expressions; this one has {d} variables")
+    if args.plot and d not in (1, 2):
+        raise UsageError(f"--plot: plots are drawn for expressions of 1 or 2 variables; this one has {d}")
+    if args.plot and d == 1 and args.quantity not in ("grad", "value"):
+        raise UsageError("--plot: a 1-variable expression is drawn as f and f' (--quantity grad or value)")
     fn = quantity(f, args.quantity, direction if args.quantity == "directional" else None)
     for flag, path, suffixes in (("--save", args.save, (".npz",)), ("--plot", args.plot, (".png", ".svg", ".pdf"))):
         if path:
@@ -318,7 +321,10 @@ def _field(args, dtype) -> int:
         if args.style == "polar" and at is None:
             raise UsageError("--at: needed for --style polar")
         try:
-            _plot_field(f, grid, args.quantity, host, args.plot, dtype, args.style, at)
+            if d == 1:
+                _plot_1d(f, grid, args.plot, dtype, at)
+            else:
+                _plot_field(f, grid, args.quantity, host, args.plot, dtype, args.style, at)
         except OSError as err:
             raise UsageError(f"--plot {args.plot}: cannot write: {err.strerror or err}") from None
         print(f"plot         {args.plot}")
@@ -358,6 +364,33 @@ def _check_field_size(fn, grid, dtype) -> None:
                          f"{_gib(memory)} is available; use fewer points (a coarser --num)")
 
 
+def _plot_1d(f, grid, path, dtype, at=None) -> None:
+    from jaxgrad.files import save_figure
+
+    save_figure(figure_1d(f, grid, dtype, at), path)
+
+
+def figure_1d(f, grid, dtype, at=None):
+    """f and f' of a 1-variable expression: f' exact (jax.grad), finite differences as markers."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    import jaxgrad as jg
+    from jaxgrad import plots
+    from jaxgrad.fields import field, quantity
+
+    (x,) = grid.axes
+    f_values = np.asarray(field(f, grid, dtype=dtype))
+    df = np.asarray(field(quantity(f, "grad"), grid, dtype=dtype))[:, 0]
+    x_check = np.linspace(x[0], x[-1], 15)
+    numerical = jg.numerical_gradient(f)  # 15 markers: a loop over points is no hot path here
+    df_check = np.asarray([numerical(jnp.asarray([v], dtype))[0] for v in x_check])
+    fig, (ax_f, ax_d) = plots._figure(1, 7.5, 6.4, rows=2, sharex=True)
+    plots.function_1d(ax_f, ax_d, x, f_values, df, x_check, df_check, at=None if at is None else at[0],
+                      title=f"f(x) = {f.text} and its derivative")
+    return fig
+
+
 def _plot_field(f, grid, quantity_name, values, path, dtype, style="map", at=None) -> None:
     """Draw a 2-D field, subsampled to at most ~400 points per axis."""
     import math
@@ -382,14 +415,14 @@ def _plot_field(f, grid, quantity_name, values, path, dtype, style="map", at=Non
         elif style == "surface":
             from matplotlib.figure import Figure
 
-            fig = Figure(figsize=(7.5, 6.0), dpi=110)
+            fig = Figure(figsize=(7.5, 6.0), dpi=plots.DPI)
             plots.surface(fig, x, y, f_values)
         else:
             from matplotlib.figure import Figure
 
             point = jnp.asarray(at, dtype)
             angles, dd = directional_profile(f, point)
-            fig = Figure(figsize=(6.0, 6.0), dpi=110, layout="constrained")
+            fig = Figure(figsize=(6.0, 6.0), dpi=plots.DPI, layout="constrained")
             ax = fig.add_subplot(projection="polar")
             plots.directional_polar(ax, angles, dd, np.asarray(quantity(f, "grad")(point)), at)
         fig.suptitle(f"f = {f.text}")

@@ -576,6 +576,40 @@ def landscape_2d(ax, alphas, betas, losses, path=None, xlabel="α (direction 1)"
         ax.set_title(title)
 
 
+def function_1d(ax_f, ax_d, x, f, df, x_check=(), df_check=(), at=None, title=None):
+    """A function of one variable and its derivative, stacked: f above, f' below, the
+    exact derivative as a line and finite-difference values as markers on it; ``at`` marks a
+    point and its tangent line.
+
+    Args:
+      x, f, df: the grid and the exact values (``df`` from automatic differentiation).
+      x_check, df_check: where the finite differences were taken, and their values.
+    """
+    x, f, df = (np.asarray(a, np.float64) for a in (x, f, df))
+    ax_f.plot(x, f, color=color(0), lw=2, label="f(x)")
+    ax_d.axhline(0, color="0.6", lw=0.8)
+    ax_d.plot(x, df, color=color(1), lw=2, label="f'(x), automatic differentiation")
+    if len(x_check):
+        ax_d.plot(x_check, df_check, "o", color="k", mfc="none", ms=6, mew=1.2, label="finite differences (central)")
+    if at is not None:
+        x0 = float(at)
+        f0, d0 = np.interp(x0, x, f), np.interp(x0, x, df)
+        span = 0.15 * (x[-1] - x[0])
+        ax_f.plot([x0 - span, x0 + span], [f0 - d0 * span, f0 + d0 * span], "--", color="0.3", lw=1.2,
+                  label=f"tangent at x = {x0:g} (slope {d0:.4g})")
+        ax_f.plot(x0, f0, "o", color="k", ms=6, zorder=5)
+        ax_d.plot(x0, d0, "o", color="k", ms=6, zorder=5)
+    ax_f.set_ylabel("f(x)")
+    ax_d.set_ylabel("f'(x)")
+    ax_d.set_xlabel("x")
+    for ax in (ax_f, ax_d):
+        ax.grid(True, alpha=0.25)
+        ax.set_xlim(x[0], x[-1])
+        legend(ax)
+    if title:
+        ax_f.set_title(title)
+
+
 def race_gif(path, x, y, z, paths, labels, minimizers=(), fps: int = 12, frames: int = 60, title=None) -> None:
     """An optimizer race on a 2-D function as a GIF (matplotlib animation, Pillow writer).
 

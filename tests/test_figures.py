@@ -149,3 +149,29 @@ def test_the_value_field_is_a_map_of_f_not_arrows():
     mesh = next(c for c in ax.collections if c.get_array() is not None and c.get_array().size == F.size)
     np.testing.assert_array_equal(np.asarray(mesh.get_array()).reshape(F.T.shape), F.T)
     assert not [c for c in ax.collections if type(c).__name__ == "Quiver"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_one_variable_plot_draws_f_and_its_exact_derivative_with_finite_differences_on_it(dtype):
+    import jax
+    import jax.numpy as jnp
+
+    import jaxgrad as jg
+    from jaxgrad.cli import figure_1d
+    from jaxgrad.grid import Grid
+
+    with jax.enable_x64(dtype == "float64"):
+        f = jg.expression("x**3 - 3*x + sin(3*x)")
+        fig = figure_1d(f, Grid((-2.0,), (2.0,), (201,)), jnp.dtype(dtype), at=(0.8,))
+    ax_f, ax_d = fig.axes
+    exact = lambda x: 3 * x**2 - 3 + 3 * np.cos(3 * x)  # noqa: E731
+    line = next(l for l in ax_d.lines if l.get_label().startswith("f'(x)"))
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(line.get_ydata(), exact(line.get_xdata()), rtol=tol, atol=tol * 10)
+    marks = next(l for l in ax_d.lines if l.get_label().startswith("finite differences"))
+    assert len(marks.get_xdata()) == 15
+    np.testing.assert_allclose(marks.get_ydata(), exact(marks.get_xdata()), atol=1e-2 if dtype == "float32" else 1e-7)
+    tangent = next(l for l in ax_f.lines if l.get_label().startswith("tangent"))
+    slope = np.diff(tangent.get_ydata())[0] / np.diff(tangent.get_xdata())[0]
+    assert slope == pytest.approx(exact(0.8), rel=1e-3)
+    _assert_legends_clear(fig)
