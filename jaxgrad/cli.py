@@ -235,7 +235,8 @@ def _add_field(sub) -> None:
     p.add_argument("--quantity", default="grad", help=f"one of {', '.join(QUANTITIES)} (default grad)")
     p.add_argument("--direction", help="the direction for --quantity directional, e.g. 1,1")
     p.add_argument("--variables", help="variable order, e.g. x,y")
-    p.add_argument("--plot", metavar="PNG", help="draw the field (2-D expressions)")
+    p.add_argument("--plot", metavar="PNG", help="draw the field (.png, .svg or .pdf; 1- and 2-D expressions)")
+    _add_dpi(p)
     p.add_argument("--style", choices=("map", "streamlines", "surface", "polar"), default="map",
                    help="for --plot: the quantity's map (default; arrows for grad), streamlines of -grad f, "
                         "a 3-D surface of f, or the directional derivative around --at (polar)")
@@ -259,6 +260,7 @@ def _field(args, dtype) -> int:
     from jaxgrad.files import write_npz
     from jaxgrad.grid import Grid
 
+    _set_dpi(args)
     f = jg.expression(args.expr, args.variables)
     d = len(f.variables)
     if d == 0:
@@ -525,14 +527,31 @@ def _add_plot(sub) -> None:
                        description="Redraw the PNG plots of a run directory without recomputing anything.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--kind", action="append", dest="kinds", metavar="KIND",
-                   help="only these plots (repeatable): loss, grad_norm, paths, fit, landscape, lr_sensitivity")
+                   help="only these plots (repeatable): loss, grad_norm, paths, fit, landscape, lr_sensitivity, ...")
+    p.add_argument("--format", choices=("png", "svg", "pdf"), default="png",
+                   help="png (default; embedded in index.html), or svg / pdf vectors beside them")
+    _add_dpi(p)
     p.set_defaults(run=_run_plot)
+
+
+def _add_dpi(p) -> None:
+    p.add_argument("--dpi", type=int, help="resolution of PNG figures (default 150)")
+
+
+def _set_dpi(args) -> None:
+    from jaxgrad import plots
+
+    if getattr(args, "dpi", None) is not None:
+        if not 50 <= args.dpi <= 1200:
+            raise UsageError(f"--dpi: must be from 50 to 1200, got {args.dpi}")
+        plots.DPI = args.dpi
 
 
 def _run_plot(args) -> int:
     from jaxgrad import page, report, terminal
 
-    figures = report.draw(args.run_dir, args.kinds, status=terminal.Status())
+    _set_dpi(args)
+    figures = report.draw(args.run_dir, args.kinds, status=terminal.Status(), suffix="." + args.format)
     for path in figures:
         print(path)
     if not figures:
@@ -715,6 +734,7 @@ def _add_curvature(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="the initial parameters' seed (default 0)")
     p.add_argument("--group", type=int, help="for a run directory: this group (default: the lowest final loss)")
     p.add_argument("--plot", metavar="PNG", help="draw the spectral density (log scale) to this file")
+    _add_dpi(p)
     p.add_argument("--float64", action="store_true", help="compute in float64 (default float32)")
     p.set_defaults(run=_in_precision(_curvature))
 
@@ -766,6 +786,7 @@ def _curvature_target(args):
 def _curvature(args, dtype) -> int:
     import time
 
+    _set_dpi(args)
     import numpy as np
     from jax.flatten_util import ravel_pytree
 
@@ -894,6 +915,10 @@ def main(argv=None) -> int:
         print(f"error: {type(err).__name__}{where}: {text[0] if text else ''} "
               "(a fault, not your input; JAXGRAD_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
+    finally:
+        plots = sys.modules.get("jaxgrad.plots")
+        if plots is not None:  # --dpi holds for one command (main is also called in-process, by tests)
+            plots.DPI = plots.DEFAULT_DPI
 
 
 if __name__ == "__main__":

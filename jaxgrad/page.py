@@ -164,8 +164,10 @@ def write_run_page(run_dir: str | Path) -> Path:
              "non-finite loss (frozen at their last finite loss)."]
     body.append(f"<p class=\"meta\">{_e(' '.join(notes))}</p>")
     for p in summary.get("problems", []):
-        figures = sorted((q for q in run_dir.iterdir() if q.suffix in (".png", ".gif", ".svg")
-                          and q.stem.split("-")[1:2] == [str(p["index"])]), key=_order)
+        found = [q for q in run_dir.iterdir() if q.suffix in (".png", ".gif", ".svg")
+                 and q.stem.split("-")[1:2] == [str(p["index"])]]
+        stems = {q.stem for q in found if q.suffix != ".svg"}  # an SVG beside its PNG is a copy, not a figure
+        figures = sorted((q for q in found if q.suffix != ".svg" or q.stem not in stems), key=_order)
         if figures:
             body.append(f"<h2>{_e(p['label'])}</h2>")
             body += [_figure(q, _caption(q)) for q in figures]

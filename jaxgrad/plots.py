@@ -29,7 +29,8 @@ KIND_COLORS = ("#2b83ba", "#d7191c", "#fdae61", "#bababa")
 KIND_MARKERS = {"minimum": "o", "maximum": "^", "saddle": "X", "degenerate": "s"}
 
 
-DPI = 150  # every PNG; SVG and PDF by the file's suffix (jaxgrad.files.save_figure)
+DEFAULT_DPI = 150
+DPI = DEFAULT_DPI  # every PNG (the CLI's --dpi sets it for one command); SVG and PDF by the file's suffix
 
 
 def _figure(ncols: int = 1, width: float = 6.0, height: float = 5.0, rows: int = 1, sharex: bool = False):

@@ -298,8 +298,9 @@ DRAWERS: dict[str, Callable] = {
 }
 
 
-def draw(run_dir: str | Path, kinds: list[str] | None = None, status=None) -> list[Path]:
-    """Write the run's PNGs and return their paths; inapplicable kinds are skipped.
+def draw(run_dir: str | Path, kinds: list[str] | None = None, status=None, suffix: str = ".png") -> list[Path]:
+    """Write the run's figures (``suffix``: .png, .svg or .pdf) and return their paths;
+    inapplicable kinds are skipped.
 
     ``status`` (a :class:`jaxgrad.terminal.Status`) reports each figure as it is drawn.
 
@@ -347,7 +348,7 @@ def draw(run_dir: str | Path, kinds: list[str] | None = None, status=None) -> li
             else:
                 fig = DRAWERS[kind](problem, groups, arrays, summary)
                 if fig is not None:
-                    path = run_dir / f"{name}.png"
+                    path = run_dir / f"{name}{suffix}"
                     save_figure(fig, path)
                     written.append(path)
             step.done()

@@ -90,3 +90,21 @@ def test_the_run_page_loads_in_a_real_browser_with_every_image_shown_and_no_erro
     figures = [p for p in run_dir.iterdir() if p.suffix in (".png", ".gif")]
     assert found["errors"] == [] and found["images"] == found["shown"] == len(figures)
     assert not found["overflow"]  # a phone-wide window (390 px) scrolls the table, never the page
+
+
+def test_plot_redraws_at_a_chosen_dpi_and_as_vectors_without_doubling_the_page(run_dir, tmp_path):
+    from PIL import Image
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    before = _Page()
+    before.feed((copy / "index.html").read_text())
+    assert main(["plot", str(copy), "--kind", "loss", "--dpi", "200"]) == 0
+    loss = sorted(copy.glob("loss-*.png"))
+    assert loss and all(Image.open(p).info["dpi"][0] == pytest.approx(200, abs=1) for p in loss)
+    assert main(["plot", str(copy), "--format", "svg"]) == 0
+    assert sorted(p.stem for p in copy.glob("*.svg")) == sorted(p.stem for p in copy.glob("*.png"))
+    after = _Page()
+    after.feed((copy / "index.html").read_text())
+    assert len(after.images) == len(before.images)
+    assert main(["plot", str(copy), "--dpi", "20"]) == 2
