@@ -51,16 +51,22 @@ def main(argv=None):
     # 2. the directional derivative around a point (the seeds' x^2 + y^2 at (1, 2))
     bowl = jg.expression("x**2 + y**2")
     angles, dd = jg.directional_profile(bowl, jnp.asarray([1.0, 2.0]))
-    fig = Figure(figsize=(6, 6), dpi=110, layout="constrained")
+    fig = Figure(figsize=(6, 6), dpi=plots.DPI, layout="constrained")
     plots.directional_polar(fig.add_subplot(projection="polar"), angles, dd, np.array([2.0, 4.0]), (1, 2))
     save(fig, "directional_derivative.png")
+
+    # 2b. a function of one variable and its derivative (exact, with finite differences on it)
+    from jaxgrad.cli import figure_1d
+
+    save(figure_1d(jg.expression("x**3 - 3*x + sin(3*x)"), jg.Grid((-2.0,), (2.0,), (401,)), jnp.float32, at=(0.8,)),
+         "function_1d.png")
 
     # 3. Himmelblau: surface, kinds of points with critical points, eigenvalue maps
     him = jg.expression("(x**2 + y - 11)**2 + (x + y**2 - 7)**2")
     hgrid = jg.Grid((-5, -5), (5, 5), (301, 301))
     hx, hy = hgrid.axes
     hv = np.asarray(jg.field(him, hgrid))
-    fig = Figure(figsize=(7.5, 6.0), dpi=110)
+    fig = Figure(figsize=(7.5, 6.0), dpi=plots.DPI)
     plots.surface(fig, hx, hy, hv, title="Himmelblau's function")
     save(fig, "surface.png")
     hcrit = [(c.point, c.kind) for c in jg.critical_points(him, (-5, -5), (5, 5))]

@@ -517,8 +517,8 @@ def _run_run(args) -> int:
         return 1
     summary_table(result.summary, out)
     pngs = sorted(p.name for p in result.run_dir.glob("*.png"))
-    out.print(f"results in {result.run_dir}: config.toml, summary.json, metrics.csv, arrays.npz"
-              + (f", {len(pngs)} plots" if pngs else ""))
+    out.print(f"results in {result.run_dir}: index.html (open it), config.toml, summary.json, metrics.csv, "
+              f"arrays.npz" + (f", {len(pngs)} plots" if pngs else ""))
     return 0
 
 

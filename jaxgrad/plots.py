@@ -352,8 +352,9 @@ def _log_levels(z, n=25):
     return shift + np.geomspace(max(1e-12, 1e-6 * (hi - lo)), hi - shift, n)
 
 
-def paths_on_contours(ax, x, y, z, paths, minimizers=(), xlabel="x", ylabel="y", title=None):
-    """Optimizer paths over log-spaced contours of the loss; start ○, end ■, minima ★.
+def paths_on_contours(ax, x, y, z, paths, minimizers=(), xlabel="x", ylabel="y", title=None, arrows=False):
+    """Optimizer paths over log-spaced, labelled contours of the loss; start ○, end ■, minima ★,
+    a dot per step on paths of at most 80 steps, and (``arrows``) the normalised -∇ field.
 
     Args:
       paths: ``[(label, points (T, 2), color), ...]``.
@@ -361,12 +362,24 @@ def paths_on_contours(ax, x, y, z, paths, minimizers=(), xlabel="x", ylabel="y",
     levels = _log_levels(z)
     # one colour step per (log-spaced) band, so the valley floor is as visible as the walls
     cf = ax.contourf(x, y, z.T, levels=levels, cmap="Greys_r", norm=mcolors.BoundaryNorm(levels, 256), alpha=0.55)
-    ax.contour(x, y, z.T, levels=levels, colors="0.45", linewidths=0.5, alpha=0.7)
+    lines = ax.contour(x, y, z.T, levels=levels, colors="0.45", linewidths=0.5, alpha=0.7)
+    ax.clabel(lines, levels=lines.levels[2::5], fontsize=6, fmt="%.3g", inline=True)
+    if arrows:  # -∇f / |∇f| on a coarse grid, from differences of the drawn values (no JAX here)
+        gx, gy = np.gradient(np.asarray(z, np.float64), x, y, edge_order=2)
+        sx, sy = max(1, len(x) // 16), max(1, len(y) // 16)
+        n = np.hypot(gx, gy)[::sx, ::sy]
+        n = np.where(n > 0, n, 1.0)
+        X, Y = np.meshgrid(x[::sx], y[::sy], indexing="ij")
+        ax.quiver(X, Y, -gx[::sx, ::sy] / n, -gy[::sx, ::sy] / n, color="0.3", alpha=0.55, angles="xy",
+                  pivot="mid", scale=1.3 * max(X.shape), width=0.003)
+        ax.plot([], [], marker=r"$\rightarrow$", ls="", color="0.3", ms=10, label="-∇f / |∇f|")
     ax.get_figure().colorbar(cf, ax=ax, label="loss (log-spaced levels)", shrink=0.8, format="%.3g",
                              ticks=_distinct_ticks(levels))
     for label, pts, c in paths:
         pts = np.asarray(pts)
         ax.plot(pts[:, 0], pts[:, 1], "-", color=c, lw=1.4, alpha=0.9, label=label)
+        if len(pts) <= 81:  # a dot per step, as the source's gradient-descent figure draws it
+            ax.plot(pts[1:-1, 0], pts[1:-1, 1], ".", color=c, ms=4, alpha=0.9)
         ax.plot(pts[0, 0], pts[0, 1], "o", color=c, mfc="white", ms=7, mew=1.5)
         ax.plot(pts[-1, 0], pts[-1, 1], "s", color=c, ms=6)
     for k, m in enumerate(minimizers):

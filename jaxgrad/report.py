@@ -160,7 +160,7 @@ def _landscape(problem, groups, arrays, summary):
     fig, (ax,) = plots._figure(1, 6.8, 6.0)
     minimizers = [(m[-1], m[0]) for m in problem["minimizers"]]  # ravel order is (b, w): plot (w, b)
     paths = [(label, pts[:, ::-1], c) for label, pts, c in _path_list(groups, arrays)]
-    plots.paths_on_contours(ax, x, y, z, paths, minimizers, xlabel="weight w", ylabel="bias b",
+    plots.paths_on_contours(ax, x, y, z, paths, minimizers, xlabel="weight w", ylabel="bias b", arrows=True,
                             title=f"{problem['label']}: loss over (w, b) with optimizer paths")
     return fig
 

@@ -175,3 +175,20 @@ def test_a_one_variable_plot_draws_f_and_its_exact_derivative_with_finite_differ
     slope = np.diff(tangent.get_ydata())[0] / np.diff(tangent.get_xdata())[0]
     assert slope == pytest.approx(exact(0.8), rel=1e-3)
     _assert_legends_clear(fig)
+
+
+def test_landscape_arrows_are_the_normalised_negative_gradient_and_paths_get_a_dot_per_step():
+    path = np.stack([np.linspace(1.5, 0, 12), np.linspace(1.0, 0, 12)], 1)
+    fig, (ax,) = plots._figure()
+    plots.paths_on_contours(ax, x, y, F, [("gd", path, "r")], [(0, 0)], arrows=True)
+    quiver = next(c for c in ax.collections if type(c).__name__ == "Quiver")
+    px, py = quiver.X, quiver.Y
+    gx, gy = 2 * px + 0.5 * py, 6 * py + 0.5 * px  # ∇F in closed form
+    n = np.hypot(gx, gy)
+    ok = n > 0
+    np.testing.assert_allclose(quiver.U[ok], -gx[ok] / n[ok], atol=1e-9)
+    np.testing.assert_allclose(quiver.V[ok], -gy[ok] / n[ok], atol=1e-9)
+    dots = [line for line in ax.lines if line.get_marker() == "." and len(line.get_xdata()) == 10]
+    assert dots  # the 10 steps between start and end
+    assert any(t.get_text() for t in ax.texts)  # labelled contours
+    _assert_legends_clear(fig)
