@@ -240,8 +240,8 @@ def _add_field(sub) -> None:
     p.add_argument("--style", choices=("map", "streamlines", "surface", "polar"), default="map",
                    help="for --plot: the quantity's map (default; arrows for grad), streamlines of -grad f, "
                         "a 3-D surface of f, or the directional derivative around --at (polar)")
-    p.add_argument("--at", help="for --style polar: the point, e.g. 1,2; for a 1-variable plot: a point whose "
-                                "tangent is drawn")
+    p.add_argument("--at", help="a point to mark, e.g. 1,2 (for --style polar: where the directional derivative "
+                                "is taken; for one variable: where the tangent is drawn)")
     p.add_argument("--save", metavar="NPZ", help="save the axes and the field as .npz")
     p.add_argument("--chunk-size", type=int, help="points per lax.map batch (default: automatic)")
     p.add_argument("--float64", action="store_true", help="compute in float64 (default float32)")
@@ -442,6 +442,11 @@ def _plot_field(f, grid, quantity_name, values, path, dtype, style="map", at=Non
         critical = [(c.point, c.kind) for c in critical_points(f, grid.lower, grid.upper)]
     fig = field_figure(quantity_name, axes, values, f_values=f_values, grad=grad, critical=critical,
                        title=f"f = {f.text}")
+    if at is not None:  # a marked point, with its value
+        for ax in fig.axes[:1]:
+            ax.plot(at[0], at[1], "*", color="#e7298a", mec="k", ms=14, zorder=7,
+                    label=f"({at[0]:g}, {at[1]:g}): f = {float(f(jnp.asarray(at, dtype))):.4g}")
+            plots.legend(ax, below=True)
     save_figure(fig, path)
 
 

@@ -501,21 +501,33 @@ def directional_polar(ax, angles, values, grad, point, title=None):
     ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(-0.1, -0.12))
 
 
-def surface(fig, x, y, f_values, title=None):
-    """A 3-D surface with filled contours underneath; returns the 3-D axes."""
+def surface(fig, x, y, f_values, title=None, log=None):
+    """A 3-D surface with filled contours underneath; returns the 3-D axes.
+
+    ``log`` (default: when f's rise above its minimum spans more than 200-fold, from
+    its 5th percentile to its top, as Rosenbrock's does) draws :math:`\\log_{10}(1 + f - \\min f)`, so a narrow valley is
+    not flattened under the walls."""
     ax = fig.add_subplot(1, 1, 1, projection="3d")
     X, Y = np.meshgrid(x, y, indexing="ij")
-    Z = f_values
+    Z = np.asarray(f_values, np.float64)
     zmin, zmax = float(np.nanmin(Z)), float(np.nanmax(Z))
+    rise = Z - zmin
+    positive = rise[np.isfinite(rise) & (rise > 0)]
+    if log is None:
+        log = bool(positive.size) and float(positive.max()) > 200 * float(np.percentile(positive, 5))
+    label = "log10(1 + f - min f)" if log else "f"
+    if log:
+        Z = np.log10(1.0 + rise)
+        zmin, zmax = float(np.nanmin(Z)), float(np.nanmax(Z))
     floor = zmin - 0.35 * (zmax - zmin)
     surf = ax.plot_surface(X, Y, Z, cmap="viridis", rstride=max(1, len(x) // 60), cstride=max(1, len(y) // 60),
                            linewidth=0, antialiased=True, alpha=0.9)
-    fig.colorbar(surf, ax=ax, label="f", shrink=0.6, pad=0.08)
+    fig.colorbar(surf, ax=ax, label=label, shrink=0.6, pad=0.08)
     ax.contourf(X, Y, Z, zdir="z", offset=floor, levels=20, cmap="viridis", alpha=0.8)
     ax.set_zlim(floor, zmax)
     ax.set_xlabel("x")
     ax.set_ylabel("y")
-    ax.set_zlabel("f")
+    ax.set_zlabel(label)
     ax.view_init(elev=28, azim=-55)
     if title:
         ax.set_title(title)

@@ -192,3 +192,14 @@ def test_landscape_arrows_are_the_normalised_negative_gradient_and_paths_get_a_d
     assert dots  # the 10 steps between start and end
     assert any(t.get_text() for t in ax.texts)  # labelled contours
     _assert_legends_clear(fig)
+
+
+def test_a_surface_spanning_decades_is_drawn_on_a_log_scale_and_a_bowl_is_not():
+    rosen = (1 - X) ** 2 + 100 * (Y - X**2) ** 2
+    for values, log in ((rosen, True), (F, False)):
+        fig = Figure()
+        ax = plots.surface(fig, x, y, values)
+        assert (ax.get_zlabel() == "log10(1 + f - min f)") == log
+        if log:
+            drawn = ax.collections[0].get_array()
+            assert float(np.max(drawn)) <= np.log10(1 + np.ptp(rosen)) + 1e-9
