@@ -29,13 +29,18 @@ def _data_points(ax):
 
 
 def _assert_legends_clear(fig):
-    fig.canvas.draw()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()  # a real draw: constrained layout places the axes and legends
     for ax in fig.axes:
         legend = ax.get_legend()
         if legend is None:
             continue
         box = legend.get_window_extent()
+        frame = ax.get_window_extent()
         pts = _data_points(ax)
+        pts = pts[(pts[:, 0] >= frame.x0) & (pts[:, 0] <= frame.x1) & (pts[:, 1] >= frame.y0)
+                  & (pts[:, 1] <= frame.y1)]  # the visible ones (a line runs on, clipped, past the frame)
         inside = (pts[:, 0] > box.x0) & (pts[:, 0] < box.x1) & (pts[:, 1] > box.y0) & (pts[:, 1] < box.y1)
         assert not inside.any(), f"{inside.sum()} plotted points under the legend of {ax.get_title()!r}"
 
@@ -203,3 +208,41 @@ def test_a_surface_spanning_decades_is_drawn_on_a_log_scale_and_a_bowl_is_not():
         if log:
             drawn = ax.collections[0].get_array()
             assert float(np.max(drawn)) <= np.log10(1 + np.ptp(rosen)) + 1e-9
+
+
+def _every_kind():
+    """One figure of every other kind the report and the CLI draw."""
+    steps = np.arange(0, 200, 10)
+    fig, (a, b) = plots._figure(1, 6.0, 6.0, rows=2, sharex=True)
+    plots.sharpness_panels(a, b, [("sgd (lr=0.05)", steps, np.exp(-steps / 50) + 0.1, steps, 30 + steps / 10, 40.0),
+                                  ("sgd (lr=0.01)", steps, np.exp(-steps / 80) + 0.1, steps, 30 + steps / 20, 200.0)])
+    yield "sharpness", fig
+    fig, (ax,) = plots._figure()
+    grid = np.linspace(-5, 45, 400)
+    plots.spectral_density(ax, grid, np.exp(-grid**2) + 1e-3 * np.exp(-(grid - 40) ** 2), top=[40.0, 0.5])
+    yield "spectral_density", fig
+    fig, (ax,) = plots._figure()
+    plots.fit_plot(ax, np.linspace(-1, 1, 40), (np.linspace(-1, 1, 40) > 0).astype(float), [("gd", 0.1, 4.0, "r")],
+                   classification=True, minimizer=(0.0, 5.0))
+    yield "fit", fig
+    fig, (ax,) = plots._figure()
+    plots.landscape_1d(ax, np.linspace(0, 1, 30), [("adam", np.linspace(2, 0.1, 30)), ("sgd", np.linspace(2, 1, 30))])
+    yield "interpolation", fig
+    fig, (ax,) = plots._figure()
+    taus = np.logspace(0, 4, 50, base=2)
+    plots.performance_profiles(ax, taus, np.clip(np.log2(taus)[None] / np.array([[2.0], [5.0]]), 0, 1),
+                               ["newton", "sgd"], "steps", 7)
+    yield "profile", fig
+    fig, (ax,) = plots._figure()
+    plots.basins_map(ax, x, y, np.where(X > 0, 0, 1), 1 + np.abs(X * 10), [(1, 0), (-1, 0)], 60)
+    yield "basins", fig
+    yield "kind", plots.field_figure("kind", (x, y), np.where(X * Y > 0, 0, 2), critical=[(np.zeros(2), "saddle")])
+
+
+@pytest.mark.parametrize("kind, fig", list(_every_kind()), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_other_kind_keeps_its_legend_off_the_data_and_its_log_axes_finite(kind, fig):
+    _assert_legends_clear(fig)
+    for ax in fig.axes:
+        if ax.get_yscale() == "log":
+            lo, hi = ax.get_ylim()
+            assert np.isfinite([lo, hi]).all() and 0 < lo < hi
