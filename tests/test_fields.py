@@ -185,6 +185,30 @@ def test_second_call_with_new_values_does_not_retrace():
     assert before == jax.config.jax_log_compiles
 
 
+def test_a_repeated_grid_field_reuses_its_plan_and_new_argument_values_are_still_used(monkeypatch):
+    from jaxgrad import fields
+
+    calls = []
+    real = fields.plan_field
+    monkeypatch.setattr(fields, "plan_field", lambda *a, **k: calls.append(1) or real(*a, **k))
+    f = lambda x, a: a * jnp.sin(x[0]) * x[1]  # noqa: E731
+    grid = Grid((-1, 0), (2, 3), (7, 4))
+    X, Y = grid.mesh()
+    for k, a in enumerate((1.5, -2.0, 0.25)):
+        np.testing.assert_allclose(field(f, grid, a), a * np.sin(X) * Y, rtol=1e-12)
+        assert len(calls) == 1  # planned on the first call only
+    np.testing.assert_allclose(field(f, Grid((0, 0), (1, 1), (7, 4)), 2.0),  # another grid: planned anew
+                               2.0 * np.sin(Grid((0, 0), (1, 1), (7, 4)).mesh()[0]) * Grid((0, 0), (1, 1), (7, 4)).mesh()[1],
+                               rtol=1e-12)
+    assert len(calls) == 2
+    field(f, grid, jnp.float32(1.0), dtype=jnp.float32)  # another dtype: another plan
+    assert len(calls) == 3
+    assert all(plan.args[2] == () for plan in fields._PLANS.values())  # no call's arguments kept alive
+    for i in range(fields._MAX_PLANS + 5):  # bounded
+        field(f, Grid((0, 0), (1, 1 + i), (2, 2)), 1.0)
+    assert len(fields._PLANS) == fields._MAX_PLANS
+
+
 def test_float32_grid():
     f = jg.expression(F_TEXT)
     out = field(quantity(f, "grad"), GRID, dtype=jnp.float32)
