@@ -522,8 +522,8 @@ def _run_run(args) -> int:
         return 1
     summary_table(result.summary, out)
     pngs = sorted(p.name for p in result.run_dir.glob("*.png"))
-    out.print(f"results in {result.run_dir}: index.html (open it), config.toml, summary.json, metrics.csv, "
-              f"arrays.npz" + (f", {len(pngs)} plots" if pngs else ""))
+    terminal.paragraph(out, f"results in {result.run_dir}: index.html (open it), config.toml, summary.json, "
+                            f"metrics.csv, arrays.npz" + (f", {len(pngs)} plots" if pngs else ""))
     return 0
 
 
@@ -717,7 +717,7 @@ def _run_bench(args) -> int:
     status.say(f"writing {out_dir}")
     written = bench.write_outputs(result, out_dir)
     bench_table(result, out, args.quick)
-    out.print(f"results in {out_dir}: " + ", ".join(p.name for p in written))
+    terminal.paragraph(out, f"results in {out_dir}: " + ", ".join(p.name for p in written))
     return 0
 
 

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
-__all__ = ["width", "console", "Column", "print_table", "Status"]
+__all__ = ["width", "console", "Column", "print_table", "paragraph", "Status"]
 
 
 def width(stream=None) -> int:
@@ -155,6 +155,11 @@ def _print_blocks(out, title, columns, rows, footnote=None) -> None:
         if line:
             out.print(indent + line, soft_wrap=True)
     _footnote(out, footnote)
+
+
+def paragraph(out, text: str | None) -> None:
+    """``text`` wrapped at spaces to the console's width (no trailing spaces, no word split)."""
+    _footnote(out, text)
 
 
 def _footnote(out, text: str | None) -> None:
