@@ -647,27 +647,12 @@ def _load_json(path):
 
 def bench_table(result: dict, out, quick: bool = False) -> None:
     """The results of ``jaxgrad bench`` (a bench.json dict) as a table on the console ``out``."""
-    from jaxgrad import terminal
+    from jaxgrad import tables, terminal
 
-    rows, last = [], None
-    for r in result["results"]:
-        if last is not None and r["problem"] != last:
-            rows.append(terminal.SECTION)
-        lr = r["best_setting"].get("learning_rate")
-        gap = r.get("median_final_gap", r.get("median_final_loss"))
-        rows.append([r["problem"] if r["problem"] != last else "", r["optimizer"],
-                     "-" if lr is None else f"{lr:.2g}", f"{100 * r['success_rate']:.0f}%",
-                     "-" if r["median_steps_to_target"] is None else f"{r['median_steps_to_target']:.0f}",
-                     "-" if r["median_time_to_target"] is None else f"{1e3 * r['median_time_to_target']:.3g}",
-                     f"{gap:.2g}", "-" if r["hessian_evaluations"] is None else f"{r['hessian_evaluations']:.0f}",
-                     f"{r['compile_seconds']['tuning_sweep']:.2f}"])
-        last = r["problem"]
     title = (f"jaxgrad bench{' --quick' if quick else ''}: {result['options']['precision']}, "
              f"{result['options']['steps']} steps, {result['options']['eval_seeds']} fresh seeds, "
              f"{result['wall_seconds']:.0f} s wall")
-    C = terminal.Column
-    columns = [C("problem", numeric=False), C("optimizer", numeric=False), C("best\nlr"), C("suc-\ncess"),
-               C("steps to\ntarget"), C("ms to\ntarget"), C("final\ngap"), C("Hess-\nians"), C("compile\ns")]
+    columns, rows, _ = tables.bench_rows(result)
     terminal.print_table(out, title, columns, rows)
 
 

@@ -767,41 +767,13 @@ def _draw(run_dir: Path, status, plots: bool = True) -> list[Path]:
 
 def summary_table(summary: dict, out=None) -> None:
     """The end-of-run table: per problem, per optimizer and setting, on a :func:`jaxgrad.terminal.console`."""
-    from jaxgrad import terminal
+    from jaxgrad import tables, terminal
 
     out = out or terminal.console()
     tol = f", tol {summary['tol']:g}" if summary.get("tol") is not None else ""
     title = (f"{summary['name']}: {summary['status']}, {summary['dtype']}, {summary['steps']} steps, "
              f"{summary['seeds']} seed{'s' if summary['seeds'] != 1 else ''}{tol}")
-    extra = [k for k in ("test_loss", "accuracy", "test_accuracy")
-             if any(f"median_final_{k}" in s for g in summary["groups"] for s in g["settings"])]
-    C = terminal.Column
-    columns = [C("", numeric=False), C("median\nfinal"), C("best\nfinal"),
-               *(C("median\n" + k.replace("_", " ")) for k in extra),
-               C("steps\nto tol"), C("diverged"), C("compile\ns"), C("run\ns")]
-    num = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
-    rows, bold, last_problem = [], [], None
-    for g in summary["groups"]:
-        if g["problem"] != last_problem:
-            if last_problem is not None:
-                rows.append(terminal.SECTION)
-            bold.append(len(rows))
-            rows.append([g["problem"]] + [""] * (len(columns) - 1))
-            last_problem = g["problem"]
-        times = [f"{g['compile_seconds']:.2f}", f"{g['run_seconds']:.3f}"]
-        settings = g["settings"]
-        if len(settings) > 1:
-            rows.append(["  " + g["optimizer_label"]] + [""] * (len(columns) - 3) + times)
-        for s in settings:
-            steps = "-" if s["median_steps_to_tol"] is None else \
-                f"{s['median_steps_to_tol']:.0f} ({s['converged']}/{len(s['runs'])})"
-            values = [num(s["median_final_loss"]), num(s["best_final_loss"]),
-                      *(num(s.get(f"median_final_{k}")) for k in extra), steps, str(s["diverged"] or "")]
-            if len(settings) > 1:
-                rows.append(["    " + s["label"]] + values + ["", ""])
-            else:
-                label = g["optimizer_label"] + ("" if s["label"] == "default" else f" {s['label']}")
-                rows.append(["  " + label] + values + times)
+    columns, rows, bold = tables.run_rows(summary)
     notes = ["final losses are losses (not gaps)"] if any(g["minimum"] is not None for g in summary["groups"]) else []
     notes.append("steps to tol: median over the runs that reached it (reached/total); "
                  "diverged: runs that hit a non-finite loss")

@@ -15,7 +15,7 @@ import html
 import json
 from pathlib import Path
 
-from jaxgrad import files
+from jaxgrad import files, tables
 
 __all__ = ["write_run_page", "write_bench_page", "CAPTIONS"]
 
@@ -56,7 +56,6 @@ th { text-align: right; } th:first-child, td:first-child { text-align: left; }
 td { text-align: right; } td.label { text-align: left; }
 th:first-child, td:first-child { position: sticky; left: 0; background: var(--bg); }
 tr.problem td { font-weight: 600; padding-top: 0.8rem; }
-td.opt { padding-left: 1.2rem; } td.setting { padding-left: 2.4rem; }
 figure { margin: 1.5rem 0; } figure img { display: block; max-width: 100%; height: auto; }
 figcaption { color: var(--muted); font-size: 0.9rem; margin-top: 0.3rem; }
 pre { overflow-x: auto; padding: 0.8rem; border: 1px solid var(--rule); font-size: 0.85rem; }
@@ -79,10 +78,6 @@ def _figure(path: Path, caption: str) -> str:
             f"<figcaption><b>{_e(path.name)}</b>: {_e(caption)}</figcaption></figure>")
 
 
-def _num(value, fmt: str = ".4g") -> str:
-    return "-" if value is None else format(value, fmt)
-
-
 def _page(title: str, body: list[str]) -> str:
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -102,33 +97,21 @@ def _about(summary: dict) -> str:
     return "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows if v is not None) + "</dl>"
 
 
-def _results(summary: dict) -> str:
-    extra = [k for k in ("test_loss", "accuracy", "test_accuracy")
-             if any(f"median_final_{k}" in s for g in summary["groups"] for s in g["settings"])]
-    heads = ["", "median final", "best final", *(f"median {k.replace('_', ' ')}" for k in extra), "steps to tol",
-             "diverged", "compile s", "run s"]
-    out = ["<div class=\"scroll\"><table><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in heads)
-           + "</tr></thead><tbody>"]
-    blank = "<td></td>" * (len(heads) - 1)
-    last = None
-    for g in summary["groups"]:
-        if g["problem"] != last:
-            out.append(f"<tr class=\"problem\"><td class=\"label\">{_e(g['problem'])}</td>{blank}</tr>")
-            last = g["problem"]
-        times = f"<td>{g['compile_seconds']:.2f}</td><td>{g['run_seconds']:.3f}</td>"
-        many = len(g["settings"]) > 1
-        if many:
-            out.append(f"<tr><td class=\"label opt\">{_e(g['optimizer_label'])}</td>"
-                       + "<td></td>" * (len(heads) - 3) + times + "</tr>")
-        for s in g["settings"]:
-            steps = "-" if s["median_steps_to_tol"] is None else \
-                f"{s['median_steps_to_tol']:.0f} ({s['converged']}/{len(s['runs'])})"
-            cells = [_num(s["median_final_loss"]), _num(s["best_final_loss"]),
-                     *(_num(s.get(f"median_final_{k}")) for k in extra), steps, str(s["diverged"] or "")]
-            label = s["label"] if many else g["optimizer_label"] + ("" if s["label"] == "default" else f" {s['label']}")
-            out.append(f"<tr><td class=\"label {'setting' if many else 'opt'}\">{_e(label)}</td>"
-                       + "".join(f"<td>{_e(c)}</td>" for c in cells) + (times if not many else "<td></td><td></td>")
-                       + "</tr>")
+def _table(columns, rows, bold=()) -> str:
+    """The rows of :mod:`jaxgrad.tables` as HTML (a label's leading spaces become its indent)."""
+    heads = "".join(f"<th>{_e(c.name)}</th>" for c in columns)
+    out = [f'<div class="scroll"><table><thead><tr>{heads}</tr></thead><tbody>']
+    for r, row in enumerate(rows):
+        if row is None:
+            continue
+        cells = []
+        for cell, c in zip(row, columns):
+            if c.numeric:
+                cells.append(f"<td>{_e(cell)}</td>")
+            else:
+                pad = 0.6 + 1.2 * ((len(cell) - len(cell.lstrip())) // 2)
+                cells.append(f'<td class="label" style="padding-left: {pad:.1f}rem">{_e(cell.strip())}</td>')
+        out.append(('<tr class="problem">' if r in bold else "<tr>") + "".join(cells) + "</tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
 
@@ -159,7 +142,7 @@ def write_run_page(run_dir: str | Path) -> Path:
             f"started {_e(summary.get('started', ''))}, finished {_e(summary.get('finished') or '-')}</p>"]
     if summary.get("reason"):
         body.append(f"<p class=\"status-failed\">{_e(summary['reason'])}</p>")
-    body += ["<h2>Results</h2>", _results(summary)]
+    body += ["<h2>Results</h2>", _table(*tables.run_rows(summary))]
     notes = ["steps to tol: median over the runs that reached it (reached/total); diverged: runs that hit a "
              "non-finite loss (frozen at their last finite loss)."]
     body.append(f"<p class=\"meta\">{_e(' '.join(notes))}</p>")
@@ -183,27 +166,11 @@ def write_run_page(run_dir: str | Path) -> Path:
 def write_bench_page(bench: dict, out: str | Path) -> Path:
     """Write ``out/index.html`` for a ``jaxgrad bench`` result (its table, profiles and protocol)."""
     out = Path(out)
-    heads = ["problem", "optimizer", "best lr", "success", "steps to target", "ms to target", "final gap",
-             "Hessians", "compile s"]
-    rows = []
-    for r in bench["results"]:
-        lr = r["best_setting"].get("learning_rate")
-        gap = r.get("median_final_gap", r.get("median_final_loss"))
-        cells = [r["problem"], r["optimizer"], _num(lr, ".2g"), f"{100 * r['success_rate']:.0f}%",
-                 _num(r["median_steps_to_target"], ".0f"),
-                 _num(None if r["median_time_to_target"] is None else 1e3 * r["median_time_to_target"], ".3g"),
-                 _num(gap, ".2g"), _num(r["hessian_evaluations"], ".0f"),
-                 f"{r['compile_seconds']['tuning_sweep']:.2f}"]
-        label = ' class="label"'
-        rows.append("<tr>" + "".join(f"<td{label if i < 2 else ''}>{_e(c)}</td>" for i, c in enumerate(cells))
-                    + "</tr>")
     options = bench["options"]
     body = [f"<h1>jaxgrad bench{' --quick' if bench.get('quick') else ''}</h1>",
             f"<p class=\"meta\">{_e(options['precision'])}, {options['steps']} steps, {options['eval_seeds']} fresh "
             f"seeds, {bench['wall_seconds']:.0f} s wall; {_e(bench.get('created', ''))}</p>",
-            "<h2>Results</h2>", "<div class=\"scroll\"><table><thead><tr>"
-            + "".join(f"<th>{_e(h)}</th>" for h in heads) + "</tr></thead><tbody>" + "".join(rows)
-            + "</tbody></table></div>"]
+            "<h2>Results</h2>", _table(*tables.bench_rows(bench))]
     for name in ("profile_steps.png", "profile_time.png", "lr_sensitivity.png"):
         if (out / name).exists():
             caption = CAPTIONS.get(Path(name).stem, "Final loss gap against the learning rate in the tuning sweep.")

@@ -59,6 +59,14 @@ class Column:
     header: str
     numeric: bool = True
 
+    @property
+    def name(self) -> str:
+        """The header on one line: "steps\\nto tol" -> "steps to tol", "suc-\\ncess" -> "success"."""
+        out = ""
+        for part in self.header.split("\n"):
+            out = out[:-1] + part if out.endswith("-") else (f"{out} {part}" if out else part)
+        return out
+
 
 SECTION = None  # a row that is ``None`` draws a rule between sections
 
@@ -133,7 +141,7 @@ def _print_blocks(out, title, columns, rows, footnote=None) -> None:
     joined by " / ", indented under it), then its ``header value`` pairs packed into lines below
     (a pair is never split; one wider than the console runs over)."""
     text = [i for i, c in enumerate(columns) if not c.numeric]
-    names = [_one_line(c.header) for c in columns]
+    names = [c.name for c in columns]
     out.print(title, soft_wrap=True)
     for row in rows:
         if row is None:
@@ -167,14 +175,6 @@ def _footnote(out, text: str | None) -> None:
 
     for line in textwrap.wrap(text or "", out.width, break_long_words=False, break_on_hyphens=False):
         out.print(line, soft_wrap=True)
-
-
-def _one_line(header: str) -> str:
-    """A two-line header on one line: "steps\\nto tol" -> "steps to tol", "suc-\\ncess" -> "success"."""
-    out = ""
-    for part in header.split("\n"):
-        out = out[:-1] + part if out.endswith("-") else (f"{out} {part}" if out else part)
-    return out
 
 
 class Status:
