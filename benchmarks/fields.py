@@ -1,6 +1,300 @@
-"""Field throughput (issue 4): see jaxgrad/bench/throughput_fields.py.  python benchmarks/fields.py --help"""
+"""Field throughput: jaxgrad.field against raw jit(vmap), NumPy and torch.func.
 
-from jaxgrad.bench.throughput_fields import main
+Run:  python benchmarks/fields.py                 # 1e4 .. 1e7 points, float32 and float64
+      python benchmarks/fields.py --sizes 1e6,4e6 --runs 3
+      python benchmarks/fields.py --devices 4       # chunked and sharded paths, 4 forced CPU devices
+      python benchmarks/fields.py --memory          # a 1e8-point field's peak RSS
+
+For f(x, y) = x²y + e^{xy} on a square grid, every quantity (gradient, Hessian,
+eigenvalues, kind) is timed as
+  raw       jax.jit(jax.vmap(q)) on the materialised (N, 2) points: the ceiling
+  grid      jg.field(q, grid): a repeated call, plan cache and dispatch included
+  points    jg.field(q, points) on the same (N, 2) array
+  numpy     hand-written vectorised closed forms
+  torch     torch.func.vmap of torch.func.grad / hessian (when torch is installed)
+Each run times every contender once per round, round after round (interleaved, so
+drift hits all alike), every result blocked on; a run's figure is the median of its
+rounds, and the columns show the range over --runs runs. Compilation is apart.
+
+--devices N re-runs itself with N forced CPU devices and compares, per quantity,
+field(grid) (sharded over all N, then chunked on one) with the hand-written programs
+it must match: a jax.shard_map of jit(vmap) over the sharded points, and a
+jax.lax.map(batch_size=...) over the points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxgrad as jg
+from jaxgrad.curvature import eigvalsh, kind_code
+from jaxgrad.fields import quantity
+
+QUANTITIES = ("grad", "hessian", "eigenvalues", "kind")
+
+
+def f(p):
+    return p[0] ** 2 * p[1] + jnp.exp(p[0] * p[1])
+
+
+# --- contenders ------------------------------------------------------------------------
+
+
+def numpy_grad(x, y):
+    e = np.exp(x * y)
+    return np.stack([2 * x * y + y * e, x * x + x * e], axis=-1)
+
+
+def numpy_hessian(x, y):
+    e = np.exp(x * y)
+    fxx, fxy, fyy = 2 * y + y * y * e, 2 * x + e * (1 + x * y), x * x * e
+    return np.stack([fxx, fxy, fxy, fyy], axis=-1).reshape(x.shape + (2, 2))
+
+
+def numpy_eigenvalues(x, y):
+    H = numpy_hessian(x, y)
+    a, b, d = H[..., 0, 0], H[..., 0, 1], H[..., 1, 1]
+    mean, radius = (a + d) / 2, np.hypot((a - d) / 2, b)
+    return np.stack([mean - radius, mean + radius], axis=-1)
+
+
+def numpy_kind(x, y):
+    lam = numpy_eigenvalues(x, y)
+    tol = np.sqrt(np.finfo(lam.dtype).eps) * np.abs(lam).max(axis=-1, keepdims=True)
+    pos, neg = (lam > tol).any(-1), (lam < -tol).any(-1)
+    flat = (np.abs(lam) <= tol).any(-1)
+    return np.where(pos & neg, 2, np.where(flat, 3, np.where(pos, 0, 1))).astype(np.int32)
+
+
+NUMPY = {"grad": numpy_grad, "hessian": numpy_hessian, "eigenvalues": numpy_eigenvalues, "kind": numpy_kind}
+RAW = {
+    "grad": jax.grad(f),
+    "hessian": jax.hessian(f),
+    "eigenvalues": lambda p: eigvalsh(jax.hessian(f)(p)),
+    "kind": lambda p: kind_code(eigvalsh(jax.hessian(f)(p))),
+}
+
+
+def torch_contenders(pts: np.ndarray) -> dict:
+    """torch.func's vmap of grad / hessian on the same points (CPU), or {} without torch."""
+    try:
+        import torch
+        from torch.func import grad, hessian, vmap
+    except ImportError:
+        return {}
+    torch.set_num_threads(os.cpu_count() or 1)
+    P = torch.from_numpy(np.ascontiguousarray(pts))
+
+    def tf(p):
+        return p[0] ** 2 * p[1] + torch.exp(p[0] * p[1])
+
+    g, h = vmap(grad(tf)), vmap(hessian(tf))
+    return {"grad": lambda: g(P), "hessian": lambda: h(P), "eigenvalues": lambda: torch.linalg.eigvalsh(h(P))}
+
+
+def compiled(jitted, *args):
+    """(compile seconds, a thunk running the executable)."""
+    t0 = time.perf_counter()
+    exe = jitted.lower(*args).compile()
+    seconds = time.perf_counter() - t0
+    jax.block_until_ready(exe(*args))
+    return seconds, lambda: exe(*args)
+
+
+def interleaved(thunks: dict, rounds: int) -> dict:
+    """Median seconds per thunk, each timed once per round, round after round."""
+    for thunk in thunks.values():  # warm: first-touch allocations apart
+        jax.block_until_ready(thunk())
+    times = {name: [] for name in thunks}
+    for _ in range(rounds):
+        for name, thunk in thunks.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(thunk())
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def rounds_for(n: int, base: int) -> int:
+    return max(5, min(base, int(base * 1e6 / n)))  # fewer rounds for the 10^7 point cases
+
+
+# --- one device --------------------------------------------------------------------------
+
+
+def single(sizes, dtypes, quantities, runs: int, rounds: int, torch_on: bool) -> list[dict]:
+    rows = []
+    for dtype in dtypes:
+        for n in sizes:
+            side = round(np.sqrt(n))
+            grid = jg.Grid((-2.0, -2.0), (2.0, 2.0), (side, side))
+            pts = jnp.asarray(grid.points, dtype)
+            x, y = (np.asarray(pts[:, i]) for i in range(2))
+            host = np.asarray(pts)
+            torch_thunks = torch_contenders(host) if torch_on else {}
+            for name in quantities:
+                q = quantity(f, name)
+                raw_jit = jax.jit(jax.vmap(RAW[name]))
+                c_raw, _ = compiled(raw_jit, pts)
+                raw = functools.partial(raw_jit, pts)  # called as a user calls it: through jit's dispatch
+                out = jax.block_until_ready(jg.field(q, grid, dtype=dtype))  # plans, compiles, caches points
+                np.testing.assert_array_equal(np.asarray(out).reshape(grid.size, -1),
+                                              np.asarray(raw()).reshape(grid.size, -1))
+                jg.field(q, pts)
+                thunks = {"raw": raw, "grid": functools.partial(jg.field, q, grid, dtype=dtype),
+                          "on_points": functools.partial(jg.field, q, pts), "numpy": functools.partial(NUMPY[name], x, y)}
+                if name in torch_thunks:
+                    thunks["torch"] = torch_thunks[name]
+                per_run = [interleaved(thunks, rounds_for(grid.size, rounds)) for _ in range(runs)]
+                row = {"dtype": jnp.dtype(dtype).name, "quantity": name, "points": grid.size, "compile_raw": c_raw}
+                for k in thunks:
+                    row[k] = [t[k] for t in per_run]
+                row["grid/raw"] = [t["grid"] / t["raw"] for t in per_run]
+                row["points/raw"] = [t["on_points"] / t["raw"] for t in per_run]
+                row["numpy/grid"] = [t["numpy"] / t["grid"] for t in per_run]
+                if "torch" in thunks:
+                    row["torch/grid"] = [t["torch"] / t["grid"] for t in per_run]
+                rows.append(row)
+                print_row(row, flush=True)
+    return rows
+
+
+def span(values, fmt="{:.2f}") -> str:
+    lo, hi = min(values), max(values)
+    a, b = fmt.format(lo), fmt.format(hi)
+    return a if a == b else f"{a}-{b}"
+
+
+HEADER = (f"{'dtype':<8}{'quantity':<12}{'points':>10}{'raw ms':>12}{'grid/raw':>11}{'points/raw':>11}"
+          f"{'numpy/grid':>12}{'torch/grid':>12}")
+
+
+def print_row(row, flush=False):
+    ms = [t * 1e3 for t in row["raw"]]
+    torch_ratio = span(row["torch/grid"], "{:.0f}") if "torch/grid" in row else "-"
+    print(f"{row['dtype']:<8}{row['quantity']:<12}{row['points']:>10,}{span(ms, '{:.3g}'):>12}"
+          f"{span(row['grid/raw']):>11}{span(row['points/raw']):>11}{span(row['numpy/grid'], '{:.1f}'):>12}"
+          f"{torch_ratio:>12}", flush=flush)
+
+
+# --- several devices -----------------------------------------------------------------------
+
+
+def several(sizes, dtypes, quantities, runs: int, rounds: int) -> list[dict]:
+    """field(grid) sharded and chunked against the hand-written programs it must match."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    n_dev = jax.device_count()
+    mesh = jax.make_mesh((n_dev,), ("points",), devices=jax.devices())
+    spec = PartitionSpec("points")
+    rows = []
+    for dtype in dtypes:
+        for n in sizes:
+            side = round(np.sqrt(n)) // n_dev * n_dev  # a multiple of the devices: no padding anywhere
+            grid = jg.Grid((-2.0, -2.0), (2.0, 2.0), (side, side))
+            pts = jax.device_put(jnp.asarray(grid.points, dtype), NamedSharding(mesh, spec))
+            single_pts = jax.device_put(pts, jax.devices()[0])
+            chunk = grid.size // 8
+            for name in quantities:
+                q = quantity(f, name)
+                vm = jax.vmap(RAW[name])
+                sharded = jax.jit(jax.shard_map(vm, mesh=mesh, in_specs=spec, out_specs=spec))
+                chunked = jax.jit(functools.partial(jax.lax.map, RAW[name], batch_size=chunk))
+                run_sharded, run_chunked = functools.partial(sharded, pts), functools.partial(chunked, single_pts)
+                for a, b in ((jg.field(q, grid, dtype=dtype), run_sharded()),
+                             (jg.field(q, grid, dtype=dtype, devices=1, chunk_size=chunk), run_chunked())):
+                    np.testing.assert_array_equal(np.asarray(a).reshape(grid.size, -1), np.asarray(b).reshape(grid.size, -1))
+                thunks = {"shard_map": run_sharded, "grid sharded": functools.partial(jg.field, q, grid, dtype=dtype),
+                          "lax.map": run_chunked,
+                          "grid chunked": functools.partial(jg.field, q, grid, dtype=dtype, devices=1, chunk_size=chunk)}
+                per_run = [interleaved(thunks, rounds_for(grid.size, rounds)) for _ in range(runs)]
+                row = {"dtype": jnp.dtype(dtype).name, "quantity": name, "points": grid.size, "devices": n_dev,
+                       "chunk": chunk, **{k: [t[k] for t in per_run] for k in thunks},
+                       "sharded/shard_map": [t["grid sharded"] / t["shard_map"] for t in per_run],
+                       "chunked/lax.map": [t["grid chunked"] / t["lax.map"] for t in per_run]}
+                rows.append(row)
+                print(f"{row['dtype']:<8}{name:<12}{grid.size:>10,}{span([t * 1e3 for t in row['shard_map']], '{:.3g}'):>14}"
+                      f"{span(row['sharded/shard_map']):>11}{span([t * 1e3 for t in row['lax.map']], '{:.3g}'):>12}"
+                      f"{span(row['chunked/lax.map']):>11}", flush=True)
+    return rows
+
+
+MEMORY_CHILD = """
+import resource, sys, time, jax, jax.numpy as jnp
+import jaxgrad as jg
+from jaxgrad.fields import plan_field, quantity
+n = int(sys.argv[1]); side = int(round(n ** 0.5))
+grid = jg.Grid((-2.0, -2.0), (2.0, 2.0), (side, side))
+f = lambda p: p[0] ** 2 * p[1] + jnp.exp(p[0] * p[1])
+plan = plan_field(quantity(f, "grad"), grid)
+t0 = time.perf_counter(); out = jax.block_until_ready(plan.run()); t = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(grid.size, plan.batch, plan.chunks, t, peak)
+"""
+
+
+def memory(n_points: int) -> dict:
+    proc = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(n_points)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr)
+    size, batch, chunks, t, peak = proc.stdout.split()
+    return dict(points=int(size), batch=int(batch), chunks=int(chunks), seconds=float(t), peak_rss=int(peak))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1e4,1e5,1e6,4e6,1e7", help="points, comma-separated")
+    parser.add_argument("--dtypes", default="float32,float64")
+    parser.add_argument("--quantities", default=",".join(QUANTITIES))
+    parser.add_argument("--runs", type=int, default=3, help="independent runs; the columns show their range")
+    parser.add_argument("--rounds", type=int, default=21, help="interleaved rounds per run (fewer above 1e6 points)")
+    parser.add_argument("--devices", type=int, default=1, help="compare the sharded and chunked paths on N CPU devices")
+    parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--memory", action="store_true", help="also run the 1e8-point memory check")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args(argv)
+    if args.devices > 1 and jax.device_count() != args.devices:  # re-run with forced host devices
+        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={args.devices}")
+        raise SystemExit(subprocess.call([sys.executable, __file__, *(argv if argv is not None else sys.argv[1:])],
+                                         env=env))
+    jax.config.update("jax_enable_x64", True)  # float64 available; each contender runs in its own dtype
+    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    dtypes = [jnp.dtype(d) for d in args.dtypes.split(",")]
+    quantities = args.quantities.split(",")
+    device = f"{jax.devices()[0].device_kind} x{jax.device_count()} ({platform.machine()}, {os.cpu_count()} cores)"
+    print(f"f(x, y) = x^2 y + exp(xy) on square grids; {device}; jax {jax.__version__}")
+    print(f"interleaved medians of up to {args.rounds} rounds; ranges over {args.runs} runs")
+    if args.devices > 1:
+        print(f"{'dtype':<8}{'quantity':<12}{'points':>10}{'shard_map ms':>14}{'sharded/':>11}{'lax.map ms':>12}"
+              f"{'chunked/':>11}")
+        rows = several(sizes, dtypes, quantities, args.runs, args.rounds)
+        results = {"device": device, "rows": rows}
+    else:
+        print(HEADER)
+        rows = single(sizes, dtypes, quantities, args.runs, args.rounds, not args.no_torch)
+        results = {"device": device, "rows": rows}
+        print("grid/raw: jg.field over a Grid / raw jit(vmap) on the (N, 2) points (target <= 1.1);")
+        print("numpy/grid, torch/grid: how many times slower the hand-written NumPy and torch.func are")
+    if args.memory:
+        m = memory(100_000_000)
+        results["memory"] = m
+        print(f"memory: gradient field of {m['points']:,} points (float32) in {m['chunks']} chunks of {m['batch']:,}: "
+              f"{m['seconds']:.1f} s, peak RSS {m['peak_rss'] / 2**30:.2f} GiB")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=2)
+
 
 if __name__ == "__main__":
     main()

@@ -3,9 +3,11 @@
 ``field(fn, where)`` evaluates ``fn`` at every point with ``jax.vmap``; past a
 memory budget it evaluates in chunks with ``jax.lax.map(..., batch_size=...)``;
 with several devices it splits the points over a 1-D mesh with ``shard_map``, each
-device running its own chunked map. Grid points are generated from their index
-inside the program, so a grid costs no ``(N, d)`` input array, and the grid's
-bounds are data: a new box of the same shape reuses the compiled program.
+device running its own chunked map. A grid's points are materialised once, in one
+compiled program, and kept (bounded in bytes) while they fit: the field then runs the
+very program ``jit(vmap(fn))`` runs on an ``(N, d)`` array. A grid too large to hold
+generates its points row by row inside the program. Either way the grid's bounds are
+data: a new box of the same shape reuses the compiled program.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 from jaxgrad import curvature, derivatives
 from jaxgrad.errors import InputError, did_you_mean
-from jaxgrad.grid import Grid, point_at
+from jaxgrad.grid import Grid
 
 __all__ = ["QUANTITIES", "quantity", "field", "plan_field", "FieldPlan", "DEFAULT_MEMORY_BUDGET"]
 
 DEFAULT_MEMORY_BUDGET = 512 * 2**20  # bytes of working memory per device for one chunk
 _WORKING_SET_FACTOR = 4  # live intermediates per point, in units of (input + output) bytes
+_POINTS_BUDGET = 256 * 2**20  # bytes of materialised grid points kept between calls (all grids together)
 
 QUANTITIES = ("value", "grad", "grad_norm", "directional", "hessian", "eigenvalues", "kind", "laplacian", "jacobian")
 
@@ -134,6 +137,8 @@ class FieldPlan:
     out_dtype: Any
     batch: int | None
     devices: int
+    materialised: bool = False  # a grid's points, kept between calls by _grid_points
+    in_dtype: Any = None  # the points' dtype
 
     def run(self) -> jax.Array:
         return self.program(*self.args)
@@ -164,13 +169,9 @@ def plan_field(
         dtype = jnp.dtype(dtype or jnp.result_type(float))
         d, n, shape = where.dim, where.size, where.shape
     else:
-        points = jnp.asarray(where)
+        points = _as_points(where, dtype)
         if points.ndim != 2:
             raise InputError(f"points must have shape (N, d), got {points.shape}")
-        if not jnp.issubdtype(points.dtype, jnp.floating):
-            points = points.astype(jnp.result_type(float))
-        if dtype is not None:
-            points = points.astype(dtype)
         dtype = points.dtype
         n, d = points.shape
         shape = (n,)
@@ -186,8 +187,20 @@ def plan_field(
     bytes_per_point = _WORKING_SET_FACTOR * (d * dtype.itemsize + max(1, math.prod(out.shape)) * out.dtype.itemsize)
     mesh = _mesh(n_dev) if n_dev > 1 else None
     call_args = None
+    if isinstance(where, Grid) and n * d * dtype.itemsize <= _POINTS_BUDGET:
+        # Materialise the points (once per grid: see _grid_points) and run the points program.
+        # Measured (benchmarks/fields.py, issue 17): building the points inside the program,
+        # whatever the layout (flat indices, broadcast rows, separate coordinate vectors), costs
+        # as much again as a gradient of x^2 y + e^{xy} at 10^6 points (XLA's CPU fusions
+        # recompute or copy the interleaved (N, d) block); read from memory they are free.
+        local = -(-n // n_dev)
+        batch = _choose_batch(local, bytes_per_point, memory_budget, chunk_size)
+        program = functools.partial(_points_program, fn=fn, batch=batch, mesh=mesh, n=n, shape=shape)
+        points = _grid_points(where, dtype, local * n_dev, n_dev)
+        return FieldPlan(_Program(program), (points, args), n, shape, tuple(out.shape), out.dtype, batch, n_dev,
+                         materialised=True, in_dtype=dtype)
     if isinstance(where, Grid):
-        call_args = (jnp.asarray(where.lower, dtype), jnp.asarray(where.step, dtype), args)
+        call_args = (_axes(where, dtype), args)
         row = math.prod(shape[1:])  # points per index of the first axis
         rows = -(-shape[0] // n_dev)
         row_chunk = None if chunk_size is None else max(1, int(chunk_size) // row) if int(chunk_size) >= row else 0
@@ -209,7 +222,7 @@ def plan_field(
     if isinstance(where, Grid):  # a single row is too large for one chunk: index the points flat
         program = functools.partial(_grid_program, fn=fn, shape=shape, batch=batch, mesh=mesh, n_pad=n_pad)
     else:
-        program = functools.partial(_points_program, fn=fn, batch=batch, mesh=mesh, n_pad=n_pad)
+        program = functools.partial(_points_program, fn=fn, batch=batch, mesh=mesh, n=n, shape=shape, n_pad=n_pad)
         call_args = (points, args)
     return FieldPlan(_Program(program), call_args, n, shape, tuple(out.shape), out.dtype, batch, n_dev)
 
@@ -283,31 +296,49 @@ def field(
     if plan is None:
         plan = plan_field(fn, where, *args, chunk_size=chunk_size, memory_budget=memory_budget,
                           devices=devices, dtype=dtype)
-        if key is not None:  # kept without this call's arguments, which it must not pin in memory
-            _PLANS[key] = dataclasses.replace(plan, args=plan.args[:2] + ((),))
+        if key is not None:  # kept without this call's arguments (nor points: _grid_points holds those)
+            axes = plan.args[0] if isinstance(where, Grid) and not plan.materialised else None
+            _PLANS[key] = dataclasses.replace(plan, args=(axes, ()))
             if len(_PLANS) > _MAX_PLANS:
                 _PLANS.popitem(last=False)
         return plan.run()
     _PLANS.move_to_end(key)
-    lower, step, _ = plan.args
-    return plan.program(lower, step, args)
+    if not isinstance(where, Grid):
+        return plan.program(_as_points(where, dtype), args)
+    if not plan.materialised:  # the in-program generation: the grid's axes
+        return plan.program(plan.args[0], args)
+    padded = -(-plan.size // plan.devices) * plan.devices
+    return plan.program(_grid_points(where, plan.in_dtype, padded, plan.devices), args)
 
 
-# Grid fields' plans, most recently used last: a repeated call (same function, grid, argument
+# Fields' plans, most recently used last: a repeated call (same function, grid or points' shape, argument
 # shapes and options) skips planning (~0.2 ms of Python: shape inference, layout, batch
 # sizes) and costs the compiled program's dispatch alone. Bounded, as a plan holds ``fn``.
 _PLANS: collections.OrderedDict = collections.OrderedDict()
 _MAX_PLANS = 64
 
 
+def _dtype_of(a):
+    return a.dtype if isinstance(a, jax.Array) else jnp.result_type(a)
+
+
+def _as_points(where, dtype) -> jax.Array:
+    if isinstance(where, jax.Array) and (where.dtype == dtype if dtype is not None else where.dtype.kind == "f"):
+        return where
+    points = jnp.asarray(where)
+    if not jnp.issubdtype(points.dtype, jnp.floating):
+        points = points.astype(jnp.result_type(float))
+    return points if dtype is None else points.astype(dtype)
+
+
 def _plan_key(fn, where, args, chunk_size, memory_budget, devices, dtype):
-    """What a grid field's plan depends on, or ``None`` (points, or an unhashable part: no cache)."""
-    if not isinstance(where, Grid):
-        return None
+    """What a field's plan depends on (the grid, or the points' shape and dtype), or ``None``
+    (an unhashable part: no cache)."""
     leaves, treedef = jax.tree_util.tree_flatten(args)
     try:
-        structs = tuple((jnp.shape(a), jnp.result_type(a)) for a in leaves)
-        key = (fn, where, treedef, structs, chunk_size, memory_budget, devices,
+        layout = where if isinstance(where, Grid) else (jnp.shape(where), _dtype_of(where))
+        structs = tuple((jnp.shape(a), _dtype_of(a)) for a in leaves)
+        key = (fn, layout, treedef, structs, chunk_size, memory_budget, devices,
                None if dtype is None else jnp.dtype(dtype), jax.config.jax_enable_x64, jax.device_count())
         hash(key)
     except TypeError:
@@ -353,22 +384,29 @@ def _spread(evaluate: Callable, xs: jax.Array, *replicated, mesh) -> jax.Array:
                          out_specs=spec, check_vma=False)(xs, *replicated)
 
 
-def _rows_block(fn: Callable, shape: tuple[int, ...], dtype) -> Callable:
-    """``block(rows, lower, step, args)``: ``fn`` at every point of the given rows of the grid.
+def _axes(grid: Grid, dtype) -> tuple[jax.Array, ...]:
+    """The grid's coordinates along each axis, computed in float64 and rounded once to ``dtype``.
 
-    The points are built by broadcasting the axes, ``lower + i * step`` (exactly
-    :func:`~jaxgrad.grid.point_at`'s values, without per-point index arithmetic), and
-    ``fn`` is vmapped over them as one flat batch, the same program as a field over
-    an ``(N, d)`` array.
+    Every path (materialised, by rows, flat) takes its points from these, so a field's
+    points are the same whatever its layout, and equal to ``grid.points`` in ``dtype``.
+    """
+    return tuple(jnp.asarray(axis, dtype) for axis in grid.axes)
+
+
+def _rows_block(fn: Callable, shape: tuple[int, ...]) -> Callable:
+    """``block(rows, axes, args)``: ``fn`` at every point of the given rows of the grid.
+
+    The points are built by broadcasting the axes (no per-point index arithmetic), and
+    ``fn`` is vmapped over them as one flat batch, the same program as a field over an
+    ``(N, d)`` array.
     """
     d, row = len(shape), math.prod(shape[1:])
 
-    def block(rows, lower, step, args):
+    def block(rows, axes, args):
         b = rows.shape[0]
-        coords = [(lower[0] + rows.astype(dtype) * step[0]).reshape((b,) + (1,) * (d - 1))]
+        coords = [axes[0][rows].reshape((b,) + (1,) * (d - 1))]
         for a in range(1, d):
-            axis = lower[a] + jnp.arange(shape[a], dtype=dtype) * step[a]
-            coords.append(axis.reshape((1,) * a + (shape[a],) + (1,) * (d - 1 - a)))
+            coords.append(axes[a].reshape((1,) * a + (shape[a],) + (1,) * (d - 1 - a)))
         points = jnp.stack(jnp.broadcast_arrays(*coords), axis=-1).reshape(b * row, d)
         out = jax.vmap(lambda x: fn(x, *args))(points)
         return out.reshape((b,) + shape[1:] + out.shape[1:])
@@ -377,42 +415,82 @@ def _rows_block(fn: Callable, shape: tuple[int, ...], dtype) -> Callable:
 
 
 @functools.partial(jax.jit, static_argnames=("fn", "shape", "batch", "mesh", "rows_pad"))
-def _grid_rows_program(lower, step, args, *, fn, shape, batch, mesh, rows_pad):
-    block = _rows_block(fn, shape, lower.dtype)
+def _grid_rows_program(axes, args, *, fn, shape, batch, mesh, rows_pad):
+    block = _rows_block(fn, shape)
     clamp = rows_pad > shape[0]  # padded rows repeat the last row
 
-    def evaluate(rows, lower, step, args):
+    def evaluate(rows, axes, args):
         rows = jnp.minimum(rows, shape[0] - 1) if clamp else rows
         if batch is None:
-            return block(rows, lower, step, args)
-        blocks = jax.lax.map(lambda r: block(r, lower, step, args), rows.reshape(-1, batch))
+            return block(rows, axes, args)
+        blocks = jax.lax.map(lambda r: block(r, axes, args), rows.reshape(-1, batch))
         return blocks.reshape((rows.shape[0],) + blocks.shape[2:])
 
-    out = _spread(evaluate, jnp.arange(rows_pad), lower, step, args, mesh=mesh)
+    out = _spread(evaluate, jnp.arange(rows_pad), axes, args, mesh=mesh)
     return _distribute(_unpad(out, shape[0]), mesh)
 
 
+def _point(k, axes, shape):
+    """The grid point with flat 'ij' index ``k``."""
+    return jnp.stack([axis[i] for axis, i in zip(axes, jnp.unravel_index(k, shape))])
+
+
 @functools.partial(jax.jit, static_argnames=("fn", "shape", "batch", "mesh", "n_pad"))
-def _grid_program(lower, step, args, *, fn, shape, batch, mesh, n_pad):
+def _grid_program(axes, args, *, fn, shape, batch, mesh, n_pad):
     n = math.prod(shape)
 
-    def evaluate(idx, lower, step, args):
-        return _map(lambda k: fn(point_at(jnp.minimum(k, n - 1), lower, step, shape), *args), idx, batch)
+    def evaluate(idx, axes, args):
+        return _map(lambda k: fn(_point(jnp.minimum(k, n - 1), axes, shape), *args), idx, batch)
 
-    out = _spread(evaluate, jnp.arange(n_pad), lower, step, args, mesh=mesh)
+    out = _spread(evaluate, jnp.arange(n_pad), axes, args, mesh=mesh)
     return _distribute(_unpad(out, n).reshape(shape + out.shape[1:]), mesh)
 
 
-@functools.partial(jax.jit, static_argnames=("fn", "batch", "mesh", "n_pad"))
-def _points_program(points, args, *, fn, batch, mesh, n_pad):
-    n = points.shape[0]
-    if n_pad > n:  # pad with copies of the last point: finite wherever the data is
+@functools.partial(jax.jit, static_argnames=("fn", "batch", "mesh", "n", "shape", "n_pad"))
+def _points_program(points, args, *, fn, batch, mesh, n, shape, n_pad=None):
+    """``fn`` at ``points[:n]``, shaped ``shape + out``; points shorter than ``n_pad`` are padded."""
+    if n_pad is not None and n_pad > points.shape[0]:  # pad with copies of the last point: finite wherever the data is
         points = jnp.concatenate([points, jnp.broadcast_to(points[-1], (n_pad - n, points.shape[1]))])
 
     def evaluate(pts, args):
         return _map(lambda x: fn(x, *args), pts, batch)
 
-    return _distribute(_unpad(_spread(evaluate, points, args, mesh=mesh), n), mesh)
+    out = _unpad(_spread(evaluate, points, args, mesh=mesh), n)
+    return _distribute(out.reshape(shape + out.shape[1:]), mesh)
+
+
+# Materialised grid points, most recently used last, bounded by _POINTS_BUDGET bytes in all.
+# Keyed by the grid (its bounds and shape, not user data) and layout; see plan_field for why.
+_POINTS: collections.OrderedDict = collections.OrderedDict()
+
+
+def _grid_points(grid: Grid, dtype, padded: int, n_dev: int) -> jax.Array:
+    """``grid``'s points, padded to ``padded`` with copies of the last and laid out over the devices."""
+    key = (grid, dtype, padded, n_dev)
+    points = _POINTS.get(key)
+    if points is not None:
+        _POINTS.move_to_end(key)
+        return points
+    sharding = NamedSharding(_mesh(n_dev), PartitionSpec("points")) if n_dev > 1 else None
+    points = _make_points(_axes(grid, dtype), shape=grid.shape, padded=padded, sharding=sharding)
+    _POINTS[key] = points
+    while sum(p.nbytes for p in _POINTS.values()) > _POINTS_BUDGET and len(_POINTS) > 1:
+        _POINTS.popitem(last=False)
+    return points
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "padded", "sharding"))
+def _make_points(axes, *, shape, padded, sharding):
+    points = jnp.stack(jnp.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(shape))
+    if padded > points.shape[0]:  # copies of the last point
+        points = jnp.concatenate([points, jnp.broadcast_to(points[-1], (padded - points.shape[0], len(shape)))])
+    return points if sharding is None else jax.lax.with_sharding_constraint(points, sharding)
+
+
+def clear_caches() -> None:
+    """Forget cached field plans and grid points (they are rebuilt on the next call)."""
+    _PLANS.clear()
+    _POINTS.clear()
 
 
 def directional_profile(f: Callable, x, num: int = 360):

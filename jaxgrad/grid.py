@@ -92,22 +92,11 @@ class Grid:
 
     @property
     def points(self) -> jax.Array:
-        """All points, shape ``(size, dim)``, in the default float dtype."""
-        idx = jnp.arange(self.size)
-        dtype = jnp.result_type(float)
-        return point_at(idx, jnp.asarray(self.lower, dtype), jnp.asarray(self.step, dtype), self.shape)
+        """All points, shape ``(size, dim)``, in the default float dtype (computed in float64, rounded once)."""
+        points = np.stack(np.meshgrid(*self.axes, indexing="ij"), axis=-1).reshape(self.size, self.dim)
+        return jnp.asarray(points, jnp.result_type(float))
 
     def mesh(self) -> tuple[np.ndarray, ...]:
         """``np.meshgrid(*axes, indexing='ij')``, for plotting."""
         return tuple(np.meshgrid(*self.axes, indexing="ij"))
 
-
-def point_at(index: jax.Array, lower: jax.Array, step: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    """The grid point(s) with flat 'ij' index ``index``: ``lower + multi_index * step``.
-
-    Traceable, so a compiled field generates its points from indices instead of
-    reading an ``(N, d)`` array.
-    """
-    multi = jnp.stack(jnp.unravel_index(index, shape), axis=-1).astype(lower.dtype)
-    lead = (None,) * (multi.ndim - 1)  # explicit broadcast over any leading index axes
-    return lower[lead] + multi * step[lead]
