@@ -27,9 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
-from jax.sharding import AxisType, PartitionSpec
+from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
-from jaxgrad import factories, optimizers as _optimizers, spectrum as _spectrum
+from jaxgrad import distributed, factories, optimizers as _optimizers, spectrum as _spectrum
 from jaxgrad.errors import InputError
 from jaxgrad.problems._problem import batch_loss
 
@@ -619,9 +619,16 @@ class SweepPlan(NamedTuple):
                                sharpness_every=self.kwargs["sharpness"])
 
     def run(self, executable=None) -> Trace:
+        args = self.args
+        if self.kwargs["n_dev"] > 1 and distributed.multiprocess():
+            # runs split over every process's devices; the trace gathered onto every process
+            mesh = _mesh(self.kwargs["n_dev"])
+            split, whole = NamedSharding(mesh, PartitionSpec("runs")), NamedSharding(mesh, PartitionSpec())
+            args = tuple(jax.tree_util.tree_map(lambda a, s=s: distributed.to_global(a, s), arg)
+                         for arg, s in zip(args, (split, split, split, whole, whole)))
         if executable is None:
-            return self.finish(self.program(*self.args, **self.kwargs))
-        return self.finish(executable(*self.args))
+            return self.finish(distributed.gather(self.program(*args, **self.kwargs)))
+        return self.finish(distributed.gather(executable(*args)))
 
 
 def plan_sweep(

@@ -142,10 +142,21 @@ def test_chunked_equals_unchunked(name, chunk):
 def test_memory_budget_chooses_chunks_and_matches():
     f = jg.expression(F_TEXT)
     fn = quantity(f, "hessian")
-    plan = plan_field(fn, GRID, memory_budget=4 * 1024)  # ~12 KiB for the whole grid
+    plan = plan_field(fn, GRID, memory_budget=1024)  # XLA: 56 bytes a point, 3.5 KiB for the whole grid
     assert plan.batch is not None and plan.chunks > 1
+    assert plan.batch * 56 <= 1024
     assert plan_field(fn, GRID).batch is None  # small grids: one plain vmap
     np.testing.assert_allclose(plan.run(), field(fn, GRID), rtol=1e-13, atol=1e-13)
+
+
+def test_chunks_are_sized_by_xla_memory_analysis_not_the_rough_bound():
+    fn = quantity(jg.expression(F_TEXT), "grad")
+    grid = Grid((-1, -1), (1, 1), (300, 300))
+    exact = jax.jit(jax.vmap(fn)).lower(jnp.zeros((grid.size, 2))).compile().memory_analysis()
+    need = exact.temp_size_in_bytes + exact.output_size_in_bytes + exact.argument_size_in_bytes
+    # the rough bound (4x input + output: 2.9 MB) would chunk; XLA's own figure fits
+    assert plan_field(fn, grid, memory_budget=need + 64).batch is None
+    assert plan_field(fn, grid, memory_budget=need // 2).chunks >= 2
 
 
 def test_field_over_arbitrary_points():
