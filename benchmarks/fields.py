@@ -110,12 +110,13 @@ def compiled(jitted, *args):
 
 
 def interleaved(thunks: dict, rounds: int) -> dict:
-    """Median seconds per thunk, each timed once per round, round after round."""
+    """Median seconds per thunk, each timed once per round, the order reversed every other round."""
     for thunk in thunks.values():  # warm: first-touch allocations apart
         jax.block_until_ready(thunk())
     times = {name: [] for name in thunks}
-    for _ in range(rounds):
-        for name, thunk in thunks.items():
+    for r in range(rounds):
+        for name in (list(thunks) if r % 2 == 0 else list(thunks)[::-1]):
+            thunk = thunks[name]
             t0 = time.perf_counter()
             jax.block_until_ready(thunk())
             times[name].append(time.perf_counter() - t0)
@@ -149,10 +150,15 @@ def single(sizes, dtypes, quantities, runs: int, rounds: int, torch_on: bool) ->
                                               np.asarray(raw()).reshape(grid.size, -1))
                 jg.field(q, pts)
                 thunks = {"raw": raw, "grid": functools.partial(jg.field, q, grid, dtype=dtype),
-                          "on_points": functools.partial(jg.field, q, pts), "numpy": functools.partial(NUMPY[name], x, y)}
-                if name in torch_thunks:
-                    thunks["torch"] = torch_thunks[name]
-                per_run = [interleaved(thunks, rounds_for(grid.size, rounds)) for _ in range(runs)]
+                          "on_points": functools.partial(jg.field, q, pts)}
+                others = {"numpy": functools.partial(NUMPY[name], x, y)}  # timed apart: torch's idle threads
+                if name in torch_thunks:  # spin for a while after each call and would slow whatever runs next
+                    others["torch"] = torch_thunks[name]
+                per_run = []
+                for _ in range(runs):
+                    per_run.append(interleaved(thunks, rounds_for(grid.size, rounds)))
+                    per_run[-1].update(interleaved(others, max(3, rounds_for(grid.size, rounds) // 3)))
+                thunks.update(others)
                 row = {"dtype": jnp.dtype(dtype).name, "quantity": name, "points": grid.size, "compile_raw": c_raw}
                 for k in thunks:
                     row[k] = [t[k] for t in per_run]

@@ -7,6 +7,7 @@ formulas of a few flops, fuse into one kernel, and are what fields use.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -82,11 +83,18 @@ def kind_code(eigenvalues: jax.Array, rtol: float | None = None) -> jax.Array:
     """
     lam = jnp.asarray(eigenvalues)
     rtol = default_rtol(lam.dtype) if rtol is None else rtol
-    tol = rtol * jnp.max(jnp.abs(lam), axis=-1, keepdims=True)
-    pos = jnp.any(lam > tol, axis=-1)
-    neg = jnp.any(lam < -tol, axis=-1)
-    flat = jnp.any(jnp.abs(lam) <= tol, axis=-1)
-    return jnp.where(pos & neg, 2, jnp.where(flat, 3, jnp.where(pos, 0, 1))).astype(jnp.int32)
+    # Only the extremes matter: saddle iff hi > tol and lo < -tol; else minimum iff lo > tol,
+    # maximum iff hi < -tol, degenerate otherwise (an eigenvalue within tol of zero, or NaN).
+    # Elementwise over the few columns rather than reductions over the last axis: XLA:CPU
+    # lowers those to a separate reduction kernel (measured 2x slower for a kind field).
+    if lam.shape[-1] <= 8:
+        cols = [lam[..., i] for i in range(lam.shape[-1])]
+        lo, hi = functools.reduce(jnp.minimum, cols), functools.reduce(jnp.maximum, cols)
+    else:
+        lo, hi = jnp.min(lam, axis=-1), jnp.max(lam, axis=-1)
+    tol = rtol * jnp.maximum(-lo, hi)  # max |λ|
+    saddle = (hi > tol) & (lo < -tol)
+    return jnp.where(saddle, 2, jnp.where(lo > tol, 0, jnp.where(hi < -tol, 1, 3))).astype(jnp.int32)
 
 
 def classify(H, rtol: float | None = None) -> str:

@@ -15,13 +15,24 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["atomic_write", "write_text", "write_json", "write_npz"]
+__all__ = ["atomic_write", "write_text", "write_json", "write_npz", "writing"]
+
+
+def writing() -> bool:
+    """Whether this process writes: always, but for processes 1.. of a multi-process job."""
+    from jaxgrad import distributed
+
+    return distributed.is_writer()
 
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w"):
     """Open a temporary file beside ``path``; on success rename it over ``path``."""
     path = Path(path)
+    if not writing():  # another process of the job writes this file
+        with open(os.devnull, mode) as handle:
+            yield handle
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -680,6 +680,10 @@ def race_gif(path, x, y, z, paths, labels, minimizers=(), fps: int = 12, frames:
         return lines + heads + [counter]
 
     anim = FuncAnimation(fig, update, frames=len(index), blit=False)
+    from jaxgrad import files
+
+    if not files.writing():
+        return
     target = Path(path)
     fd, tmp = tempfile.mkstemp(suffix=".gif", dir=target.parent)
     os.close(fd)

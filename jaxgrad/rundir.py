@@ -73,6 +73,25 @@ def create(out: str | Path | None, name: str, *, resume: bool = False, overwrite
     """
     if resume and overwrite:
         raise InputError("--resume and --overwrite exclude each other")
+    from jaxgrad import distributed
+
+    if not distributed.multiprocess():
+        return _create(out, name, resume=resume, overwrite=overwrite)
+    if resume:
+        raise InputError("--resume finishes a run in one process; run it without --num-processes")
+    # process 0 makes the directory; the others learn whether it could, and write nothing
+    path, error = None, None
+    if distributed.is_writer():
+        try:
+            path = _create(out, name, resume=False, overwrite=overwrite)
+        except InputError as err:
+            error = err
+    if not distributed.agree(error is None):
+        raise error or InputError("process 0 could not create the run directory (its error says why)")
+    return path if path is not None else Path(out if out is not None else "runs") / "(process 0's)"
+
+
+def _create(out, name: str, *, resume: bool, overwrite: bool) -> Path:
     if out is None:
         if resume:
             raise InputError("--resume needs --out DIR (the run directory to finish)")
@@ -201,6 +220,8 @@ def csv_chunks(index: int, problem: str, optimizer: str, labels: list[str], step
 
 def append_metrics(run_dir: Path, chunks, committed: int, header: str) -> int:
     """Append rows after the committed length (dropping any uncommitted tail), synced; the new length."""
+    if not files.writing():
+        return (committed or len(header.encode())) + sum(len(c.encode()) for c in chunks)
     path = run_dir / "metrics.csv"
     with open(path, "ab+") as f:
         if committed == 0:
@@ -218,7 +239,7 @@ def append_metrics(run_dir: Path, chunks, committed: int, header: str) -> int:
 
 def truncate_metrics(run_dir: Path, committed: int) -> None:
     path = run_dir / "metrics.csv"
-    if path.exists() and path.stat().st_size > committed:
+    if files.writing() and path.exists() and path.stat().st_size > committed:
         with open(path, "rb+") as f:
             f.truncate(committed)
 

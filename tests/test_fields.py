@@ -300,6 +300,25 @@ def test_classify(H, kind):
     assert jg.classify(jnp.asarray(H)) == kind
 
 
+@pytest.mark.parametrize("d", [1, 2, 3, 5, 12])
+def test_kind_code_matches_its_definition_on_every_sign_pattern(d):
+    """Against the definition, written with NumPy: saddle if both signs exceed the tolerance,
+    else degenerate if any eigenvalue is within it, else minimum or maximum."""
+    rng = np.random.default_rng(d)
+    lam = rng.normal(size=(5000, d))
+    lam[::7, 0] = 0.0
+    lam[::11] = np.abs(lam[::11])
+    lam[::13] = -np.abs(lam[::13])
+    lam[::17] = 0.0
+    lam[::19, -1] = 1e-5
+    rtol = 1e-3
+    tol = rtol * np.abs(lam).max(-1, keepdims=True)
+    pos, neg, flat = (lam > tol).any(-1), (lam < -tol).any(-1), (np.abs(lam) <= tol).any(-1)
+    want = np.where(pos & neg, 2, np.where(flat, 3, np.where(pos, 0, 1)))
+    for dtype in (jnp.float32, jnp.float64):
+        np.testing.assert_array_equal(kind_code(jnp.asarray(lam, dtype), rtol), want)
+
+
 def test_kind_code_is_batched():
     lam = jnp.asarray([[1.0, 2.0], [-1.0, -2.0], [-1.0, 2.0], [0.0, 1.0]])
     np.testing.assert_array_equal(kind_code(lam), [0, 1, 2, 3])

@@ -354,7 +354,8 @@ def write_outputs(bench: dict, out: Path) -> list[Path]:
     from jaxgrad import plots
     from jaxgrad.files import save_figure
 
-    out.mkdir(parents=True, exist_ok=True)
+    if files.writing():
+        out.mkdir(parents=True, exist_ok=True)
     files.write_json(out / "bench.json", bench)
     written = [out / "bench.json"]
     taus = np.logspace(0, 12, 400, base=2)  # first-order methods can be 1000x Newton's steps
