@@ -245,6 +245,7 @@ def _add_field(sub) -> None:
     p.add_argument("--save", metavar="NPZ", help="save the axes and the field as .npz")
     p.add_argument("--chunk-size", type=int, help="points per lax.map batch (default: automatic)")
     p.add_argument("--float64", action="store_true", help="compute in float64 (default float32)")
+    _add_processes(p)
     p.set_defaults(run=_in_precision(_field))
 
 
@@ -470,6 +471,7 @@ def _add_run(sub) -> None:
     p.add_argument("--no-cache", action="store_true",
                    help="do not use the persistent compilation cache ($XDG_CACHE_HOME/jaxgrad/xla; "
                         "JAXGRAD_CACHE_DIR overrides, JAXGRAD_NO_CACHE=1 disables)")
+    _add_processes(p)
     p.set_defaults(run=_run_run)
 
 
@@ -631,6 +633,7 @@ def _add_bench(sub) -> None:
                         "'module:function' / 'file.py:function', then ',key=value' hyperparameters, "
                         "e.g. 'optax:adamw,weight_decay=1e-4'")
     p.add_argument("--no-cache", action="store_true", help="do not use the persistent compilation cache")
+    _add_processes(p)
     p.set_defaults(run=_run_bench)
 
 
@@ -848,6 +851,113 @@ def _leaf_name(key: str) -> str:
     return key or "(the array)"
 
 
+# --- several processes ------------------------------------------------------------------
+
+
+def _add_processes(p) -> None:
+    g = p.add_argument_group(
+        "several processes (jax.distributed)",
+        "Run as one of N processes of one job; every process is started with the same command and "
+        "its own --process-id (or the JAXGRAD_COORDINATOR, JAXGRAD_NUM_PROCESSES, JAXGRAD_PROCESS_ID "
+        "variables that 'jaxgrad launch' sets; under SLURM or Open MPI, nothing). Process 0 writes.")
+    g.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's host and a free port, the same for all")
+    g.add_argument("--num-processes", type=int, metavar="N", help="how many processes the job has")
+    g.add_argument("--process-id", type=int, metavar="I", help="this process's number, 0..N-1")
+
+
+def _join_job(args) -> bool:
+    """Join the multi-process job the arguments or environment describe; True if this process
+    only computes (process 1..N-1: its standard output and progress lines go nowhere)."""
+    import os
+
+    from jaxgrad import distributed
+
+    if not distributed.initialize(args.coordinator, args.num_processes, args.process_id):
+        return False
+    if distributed.is_writer():
+        return False
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (for the life of the process)
+    if hasattr(args, "quiet"):
+        args.quiet = True
+    return True
+
+
+def _add_launch(sub) -> None:
+    p = sub.add_parser(
+        "launch", help="start N local processes of one job (jax.distributed over loopback)",
+        description="Start N copies of a jaxgrad command as one multi-process job on this machine, "
+                    "e.g. 'jaxgrad launch -n 2 -- jaxgrad run configs/quickstart.toml'. Process 0 writes "
+                    "and prints; if one process fails, the others are stopped.")
+    p.add_argument("-n", "--num-processes", type=int, default=2, metavar="N", help="processes (default 2)")
+    p.add_argument("--port", type=int, help="the coordinator's port on 127.0.0.1 (default: a free one)")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND ...",
+                   help="the command each process runs ('jaxgrad ...' runs this jaxgrad)")
+    p.set_defaults(run=_run_launch)
+
+
+def _run_launch(args) -> int:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not cmd:
+        raise UsageError("jaxgrad launch: give the command after --, e.g. -- jaxgrad run CONFIG")
+    if args.num_processes < 1:
+        raise UsageError(f"jaxgrad launch: -n must be a positive integer, got {args.num_processes}")
+    if cmd[0] == "jaxgrad":  # this installation's jaxgrad, whatever PATH says
+        cmd = [sys.executable, "-m", "jaxgrad", *cmd[1:]]
+    port = args.port
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    procs = []
+    for i in range(args.num_processes):
+        env = dict(os.environ, JAXGRAD_COORDINATOR=f"127.0.0.1:{port}",
+                   JAXGRAD_NUM_PROCESSES=str(args.num_processes), JAXGRAD_PROCESS_ID=str(i))
+        try:
+            procs.append(subprocess.Popen(cmd, env=env))
+        except OSError as err:
+            _stop(procs)
+            raise UsageError(f"jaxgrad launch: cannot start {cmd[0]}: {err.strerror}") from None
+    try:
+        while True:
+            codes = [p.poll() for p in procs]
+            failed = next((i for i, c in enumerate(codes) if c not in (None, 0)), None)
+            if failed is not None:
+                _stop(procs)
+                code = codes[failed]
+                how = f"signal {-code}" if code < 0 else f"status {code}"
+                print(f"error: process {failed} of {len(procs)} ended with {how}; stopped the others",
+                      file=sys.stderr)
+                return code if code > 0 else 1
+            if all(c == 0 for c in codes):
+                return 0
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        _stop(procs, signal.SIGINT)
+        raise
+
+
+def _stop(procs, sig=None) -> None:
+    """Stop the processes still running: a signal (SIGTERM), then SIGKILL after 10 s."""
+    import signal
+    import subprocess
+
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(sig or signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 # --- the parser -------------------------------------------------------------------------
 
 
@@ -865,6 +975,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(sub)
     _add_curvature(sub)
     _add_list(sub)
+    _add_launch(sub)
     return parser
 
 
@@ -875,17 +986,35 @@ def _version() -> str:
 
 
 def main(argv=None) -> int:
+    code = _main(argv)
+    joined = sys.modules.get("jaxgrad.distributed")
+    if code and joined is not None and joined.JOINED:
+        # a failed process of a multi-process job leaves now: JAX's orderly shutdown would wait
+        # at a barrier for the others (30 s) and then abort with a page of C++ log
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv=None) -> int:
     argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
+    helper = False  # one of processes 1..N-1 of a multi-process job
     try:
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
             return 0
+        if hasattr(args, "coordinator"):
+            helper = _join_job(args)
         return args.run(args) or 0
     except InputError as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"error: {message}", file=sys.stderr)
+        if not helper:  # processes 1..N-1 meet the same bad input: process 0 says it once
+            print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -901,7 +1030,16 @@ def main(argv=None) -> int:
         if os.environ.get("JAXGRAD_DEBUG"):
             raise
         where = f" ({err.filename})" if isinstance(err, OSError) and err.filename else ""
+        if helper:
+            import jax
+
+            where = f" in process {jax.process_index()}{where}"
         text = (err.strerror if isinstance(err, OSError) and err.strerror else str(err)).splitlines()
+        joined = sys.modules.get("jaxgrad.distributed")
+        if joined is not None and joined.JOINED and any(k in str(err) for k in ("Gloo", "heartbeat", "peer")):
+            print(f"error: another process of the job stopped ({type(err).__name__}: {text[0] if text else ''})",
+                  file=sys.stderr)
+            return 1
         print(f"error: {type(err).__name__}{where}: {text[0] if text else ''} "
               "(a fault, not your input; JAXGRAD_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1

@@ -29,6 +29,7 @@ ENV = {"coordinator": "JAXGRAD_COORDINATOR", "num_processes": "JAXGRAD_NUM_PROCE
 INIT_TIMEOUT_S = 60  # every process must have joined by then (JAX's default: 300 s)
 HEARTBEAT_S = 30  # a process silent this long is taken for dead and the job stops (JAX's default: 100 s)
 SHUTDOWN_S = 30
+JOINED = False  # set once this process has joined a multi-process job
 
 
 def _cluster_manager() -> bool:
@@ -60,6 +61,8 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
         _cpu_collectives()
         jax.distributed.initialize(initialization_timeout=INIT_TIMEOUT_S, heartbeat_timeout_seconds=HEARTBEAT_S,
                                    shutdown_timeout_seconds=SHUTDOWN_S)
+        if jax.process_count() > 1:
+            _joined()
         return jax.process_count() > 1
     if not all(given):
         raise InputError("--coordinator, --num-processes and --process-id go together "
@@ -76,7 +79,30 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id,
                                initialization_timeout=INIT_TIMEOUT_S, heartbeat_timeout_seconds=HEARTBEAT_S,
                                shutdown_timeout_seconds=SHUTDOWN_S)
+    _joined()
     return True
+
+
+def _joined() -> None:
+    global JOINED
+    JOINED = True
+    _connect()
+
+
+def _connect() -> None:
+    """One collective now, with file descriptor 1 closed to gloo's connection lines (it prints
+    "[Gloo] Rank 0 is connected ..." on standard output, among a command's results)."""
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            agree(True)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _env_int(name: str) -> int | None:

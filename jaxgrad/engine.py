@@ -398,10 +398,15 @@ def _run_options(steps, tol, record_params, record_every, sharpness_every, sharp
                 sharpness_iters=int(sharpness_iters))
 
 
-@functools.partial(jax.jit, static_argnames=_RUN_STATICS)
-def _minimize_from(starts, states, *, loss, stepper, steps, tol, record, every, sharpness, sharpness_iters):
-    return jax.vmap(lambda p0, s0: _run(loss, None, stepper.update, p0, s0, steps, tol, record, None, every,
-                                        sharpness, sharpness_iters))(starts, states)
+@functools.partial(jax.jit, static_argnames=_RUN_STATICS + ("n_dev",))
+def _minimize_from(starts, states, *, loss, stepper, steps, tol, record, every, sharpness, sharpness_iters, n_dev=1):
+    runs = jax.vmap(lambda p0, s0: _run(loss, None, stepper.update, p0, s0, steps, tol, record, None, every,
+                                        sharpness, sharpness_iters))
+    if n_dev == 1:
+        return runs(starts, states)
+    spec = PartitionSpec("runs")
+    return jax.shard_map(runs, mesh=_mesh(n_dev), in_specs=(spec, spec), out_specs=spec,
+                         check_vma=False)(starts, states)
 
 
 def minimize_from(
@@ -421,7 +426,17 @@ def minimize_from(
         raise InputError(f"starts must have a leading axis of starting points, got shape {starts.shape}")
     check_loss(loss, starts[0])
     states = jax.vmap(tx.init)(starts)
-    trace = _minimize_from(starts, states, loss=loss, stepper=_Stepper(tx), **options)
+    # padded with copies of the last start to RUN_BLOCK runs per device (see plan_sweep), split over
+    # every process's devices when there are several, and gathered
+    n, n_dev = starts.shape[0], jax.device_count() if distributed.multiprocess() else 1
+    pad = -n % (n_dev * RUN_BLOCK)
+    grow = lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]) if pad else a  # noqa: E731
+    starts, states = jax.tree_util.tree_map(grow, (starts, states))
+    if n_dev > 1:
+        split = NamedSharding(_mesh(n_dev), PartitionSpec("runs"))
+        starts, states = jax.tree_util.tree_map(lambda a: distributed.to_global(a, split), (starts, states))
+    flat = _minimize_from(starts, states, loss=loss, stepper=_Stepper(tx), n_dev=n_dev, **options)
+    trace = jax.tree_util.tree_map(lambda a: a[:n], distributed.gather(flat))
     return trace._replace(every=int(record_every), sharpness_every=sharpness_every)
 
 
@@ -433,6 +448,9 @@ def settings_of(hyperparams: Mapping[str, Sequence[float]]) -> list[dict[str, fl
     keys = list(hyperparams)
     lists = [list(v) if isinstance(v, (list, tuple, np.ndarray)) else [v] for v in hyperparams.values()]
     return [dict(zip(keys, combo)) for combo in itertools.product(*lists)]
+
+
+RUN_BLOCK = 8  # runs per device come in multiples of this (see plan_sweep)
 
 
 @functools.lru_cache(maxsize=8)
@@ -672,7 +690,10 @@ def plan_sweep(
     n_runs = len(settings) * n_seeds
     n_dev = jax.device_count() if devices is None else int(devices)
     n_dev = max(1, min(n_dev, n_runs))
-    pad = -n_runs % n_dev
+    # every device runs a multiple of RUN_BLOCK runs (padding repeats the last run): XLA:CPU's
+    # batched matrix products round a remainder row differently from a full vector block, so
+    # this keeps each run's bits the same whatever the number of devices or processes
+    pad = -n_runs % (n_dev * RUN_BLOCK)
     flat_values = jnp.repeat(values, n_seeds, axis=0)
     flat_params = jax.tree_util.tree_map(lambda p: jnp.tile(p, (len(settings),) + (1,) * (p.ndim - 1)), params0)
     flat_keys = jnp.tile(keys, (len(settings), 1))

@@ -758,8 +758,10 @@ def _basins(config: Config, group: Group, stats: dict):
 
 def _draw(run_dir: Path, status, plots: bool = True) -> list[Path]:
     """The run's figures (when ``plots``), then its page, ``index.html``."""
-    from jaxgrad import page, report
+    from jaxgrad import files, page, report
 
+    if not files.writing():  # drawn from the saved files, which process 0 writes
+        return []
     written = report.draw(run_dir, status=status) if plots else []
     status.say("writing index.html")
     return written + [page.write_run_page(run_dir)]

@@ -262,8 +262,8 @@ class _Program:
     def __init__(self, partial):
         self._partial = partial
 
-    def __call__(self, *args):
-        return self._partial(*args)
+    def __call__(self, *args, **options):
+        return self._partial(*args, **options)
 
     def lower(self, *args):
         return self._partial.func.lower(*args, **self._partial.keywords)
@@ -341,7 +341,12 @@ def _call(plan: FieldPlan, first, args) -> jax.Array:
     elif isinstance(first, tuple):  # a grid's axes
         first = tuple(distributed.to_global(a, whole) for a in first)
     args = jax.tree_util.tree_map(lambda a: distributed.to_global(a, whole), args)
-    return distributed.gather(plan.program(first, args))
+    if plan.program._partial.func is not _points_program:  # a grid too large to materialise
+        return distributed.gather(plan.program(first, args))
+    # the points program's per-device results as they are, unpadded and shaped here: any
+    # reshaping or resharding in the program changes XLA's fusions, and the rounding with them
+    flat = distributed.gather(plan.program(first, args, flat=True))
+    return flat[: plan.size].reshape(plan.shape + plan.out_shape)
 
 
 # Fields' plans, most recently used last: a repeated call (same function, grid or points' shape, argument
@@ -394,16 +399,18 @@ def _unpad(out: jax.Array, n: int) -> jax.Array:
     return out if out.shape[0] == n else out[:n]
 
 
-def _distribute(out: jax.Array, mesh) -> jax.Array:
-    """Shard the result along its first axis that the device count divides (else replicate).
+def _distribute(out: jax.Array, mesh, point_axes: int) -> jax.Array:
+    """Shard the result along its first point axis that the device count divides (else replicate).
 
     JAX shards only evenly, so a grid whose every axis length is prime to the device
     count comes back replicated; a multiple of the device count keeps it distributed.
+    Never along the quantity's own axes (a gradient's components): XLA would then split
+    the per-point program by component, and round differently from one device.
     """
     if mesh is None:
         return out
     n_dev = mesh.devices.size
-    axis = next((i for i, length in enumerate(out.shape) if length % n_dev == 0), None)
+    axis = next((i for i, length in enumerate(out.shape[:point_axes]) if length % n_dev == 0), None)
     spec = PartitionSpec() if axis is None else PartitionSpec(*([None] * axis), "points")
     return jax.lax.with_sharding_constraint(out, NamedSharding(mesh, spec))
 
@@ -460,7 +467,7 @@ def _grid_rows_program(axes, args, *, fn, shape, batch, mesh, rows_pad):
         return blocks.reshape((rows.shape[0],) + blocks.shape[2:])
 
     out = _spread(evaluate, jnp.arange(rows_pad), axes, args, mesh=mesh)
-    return _distribute(_unpad(out, shape[0]), mesh)
+    return _distribute(_unpad(out, shape[0]), mesh, len(shape))
 
 
 def _point(k, axes, shape):
@@ -476,20 +483,26 @@ def _grid_program(axes, args, *, fn, shape, batch, mesh, n_pad):
         return _map(lambda k: fn(_point(jnp.minimum(k, n - 1), axes, shape), *args), idx, batch)
 
     out = _spread(evaluate, jnp.arange(n_pad), axes, args, mesh=mesh)
-    return _distribute(_unpad(out, n).reshape(shape + out.shape[1:]), mesh)
+    return _distribute(_unpad(out, n).reshape(shape + out.shape[1:]), mesh, len(shape))
 
 
-@functools.partial(jax.jit, static_argnames=("fn", "batch", "mesh", "n", "shape", "n_pad"))
-def _points_program(points, args, *, fn, batch, mesh, n, shape, n_pad=None):
-    """``fn`` at ``points[:n]``, shaped ``shape + out``; points shorter than ``n_pad`` are padded."""
+@functools.partial(jax.jit, static_argnames=("fn", "batch", "mesh", "n", "shape", "n_pad", "flat"))
+def _points_program(points, args, *, fn, batch, mesh, n, shape, n_pad=None, flat=False):
+    """``fn`` at ``points[:n]``, shaped ``shape + out``; points shorter than ``n_pad`` are padded.
+
+    ``flat``: the padded per-point results, sharded as the points are (for several processes).
+    """
     if n_pad is not None and n_pad > points.shape[0]:  # pad with copies of the last point: finite wherever the data is
         points = jnp.concatenate([points, jnp.broadcast_to(points[-1], (n_pad - n, points.shape[1]))])
 
     def evaluate(pts, args):
         return _map(lambda x: fn(x, *args), pts, batch)
 
-    out = _unpad(_spread(evaluate, points, args, mesh=mesh), n)
-    return _distribute(out.reshape(shape + out.shape[1:]), mesh)
+    out = _spread(evaluate, points, args, mesh=mesh)
+    if flat:
+        return out
+    out = _unpad(out, n)
+    return _distribute(out.reshape(shape + out.shape[1:]), mesh, len(shape))
 
 
 # Materialised grid points, most recently used last, bounded by _POINTS_BUDGET bytes in all.

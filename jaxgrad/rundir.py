@@ -88,7 +88,7 @@ def create(out: str | Path | None, name: str, *, resume: bool = False, overwrite
             error = err
     if not distributed.agree(error is None):
         raise error or InputError("process 0 could not create the run directory (its error says why)")
-    return path if path is not None else Path(out if out is not None else "runs") / "(process 0's)"
+    return path if path is not None else Path(out if out is not None else "runs")  # not written by this process
 
 
 def _create(out, name: str, *, resume: bool, overwrite: bool) -> Path:
