@@ -288,10 +288,16 @@ def _field(args, dtype) -> int:
     _check_field_size(fn, grid, dtype)
     plan = plan_field(fn, grid, chunk_size=args.chunk_size, dtype=dtype)
     t0 = time.perf_counter()
-    compiled = plan.compile()
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    values = jax.block_until_ready(compiled(*plan.args))
+    if jax.process_count() > 1:  # several processes: the plan runs (and gathers) as a whole
+        jax.block_until_ready(plan.run())
+        compile_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        values = jax.block_until_ready(plan.run())
+    else:
+        compiled = plan.compile()
+        compile_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        values = jax.block_until_ready(compiled(*plan.args))
     run_s = time.perf_counter() - t0
     host = np.asarray(values)
 

@@ -7,6 +7,7 @@ never half of it.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import tempfile
@@ -29,9 +30,8 @@ def writing() -> bool:
 def atomic_write(path: str | os.PathLike, mode: str = "w"):
     """Open a temporary file beside ``path``; on success rename it over ``path``."""
     path = Path(path)
-    if not writing():  # another process of the job writes this file
-        with open(os.devnull, mode) as handle:
-            yield handle
+    if not writing():  # another process of the job writes this file: a sink (seekable, as zip needs)
+        yield io.BytesIO() if "b" in mode else io.StringIO()
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
