@@ -34,6 +34,8 @@ import subprocess
 import sys
 import time
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # torch's idle threads sleep instead of spinning
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -124,13 +126,13 @@ def interleaved(thunks: dict, rounds: int) -> dict:
 
 
 def rounds_for(n: int, base: int) -> int:
-    return max(5, min(base, int(base * 1e6 / n)))  # fewer rounds for the 10^7 point cases
+    return max(11, min(base, int(base * 1e6 / n)))  # fewer rounds for the 10^7 point cases
 
 
 # --- one device --------------------------------------------------------------------------
 
 
-def single(sizes, dtypes, quantities, runs: int, rounds: int, torch_on: bool) -> list[dict]:
+def single(sizes, dtypes, quantities, runs: int, rounds: int, torch_on: bool) -> list[dict]:  # noqa: PLR0913
     rows = []
     for dtype in dtypes:
         for n in sizes:
@@ -158,6 +160,7 @@ def single(sizes, dtypes, quantities, runs: int, rounds: int, torch_on: bool) ->
                 for _ in range(runs):
                     per_run.append(interleaved(thunks, rounds_for(grid.size, rounds)))
                     per_run[-1].update(interleaved(others, max(3, rounds_for(grid.size, rounds) // 3)))
+                    time.sleep(0.2)
                 thunks.update(others)
                 row = {"dtype": jnp.dtype(dtype).name, "quantity": name, "points": grid.size, "compile_raw": c_raw}
                 for k in thunks:
@@ -178,14 +181,14 @@ def span(values, fmt="{:.2f}") -> str:
     return a if a == b else f"{a}-{b}"
 
 
-HEADER = (f"{'dtype':<8}{'quantity':<12}{'points':>10}{'raw ms':>12}{'grid/raw':>11}{'points/raw':>11}"
+HEADER = (f"{'dtype':<8}{'quantity':<12}{'points':>10}{'raw ms':>13}{'grid/raw':>11}{'points/raw':>11}"
           f"{'numpy/grid':>12}{'torch/grid':>12}")
 
 
 def print_row(row, flush=False):
     ms = [t * 1e3 for t in row["raw"]]
     torch_ratio = span(row["torch/grid"], "{:.0f}") if "torch/grid" in row else "-"
-    print(f"{row['dtype']:<8}{row['quantity']:<12}{row['points']:>10,}{span(ms, '{:.3g}'):>12}"
+    print(f"{row['dtype']:<8}{row['quantity']:<12}{row['points']:>10,}{span(ms, '{:.3g}'):>13}"
           f"{span(row['grid/raw']):>11}{span(row['points/raw']):>11}{span(row['numpy/grid'], '{:.1f}'):>12}"
           f"{torch_ratio:>12}", flush=flush)
 
@@ -198,7 +201,9 @@ def several(sizes, dtypes, quantities, runs: int, rounds: int) -> list[dict]:
     from jax.sharding import NamedSharding, PartitionSpec
 
     n_dev = jax.device_count()
-    mesh = jax.make_mesh((n_dev,), ("points",), devices=jax.devices())
+    from jax.sharding import AxisType
+
+    mesh = jax.make_mesh((n_dev,), ("points",), axis_types=(AxisType.Auto,), devices=jax.devices())
     spec = PartitionSpec("points")
     rows = []
     for dtype in dtypes:
@@ -206,7 +211,7 @@ def several(sizes, dtypes, quantities, runs: int, rounds: int) -> list[dict]:
             side = round(np.sqrt(n)) // n_dev * n_dev  # a multiple of the devices: no padding anywhere
             grid = jg.Grid((-2.0, -2.0), (2.0, 2.0), (side, side))
             pts = jax.device_put(jnp.asarray(grid.points, dtype), NamedSharding(mesh, spec))
-            single_pts = jax.device_put(pts, jax.devices()[0])
+            single_pts = jax.device_put(np.asarray(grid.points, dtype), jax.devices()[0])
             chunk = grid.size // 8
             for name in quantities:
                 q = quantity(f, name)

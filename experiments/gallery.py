@@ -44,7 +44,7 @@ def main(argv=None):
     crit = [(c.point, c.kind) for c in jg.critical_points(f, (-2, -2), (2, 2))]
     save(plots.field_figure("grad", (x, y), gv, f_values=fv, grad=gv, critical=crit, title=f"f = {f.text}"),
          "gradient_field.png")
-    fig, (ax,) = plots._figure(1, 7.0, 5.6)
+    fig, (ax,) = plots.figure(1, 7.0, 5.6)
     plots.streamlines(ax, x, y, fv, gv, title=f"gradient flow of f = {f.text}")
     save(fig, "streamlines.png")
 
@@ -80,7 +80,7 @@ def main(argv=None):
     # 4. basins of attraction of Newton with a line search on Himmelblau
     problem = jg.problems.make("himmelblau")
     b = jg.basins(problem, jg.optimizers.make("newton", linesearch=True), num=151, steps=60)
-    fig, (ax,) = plots._figure(1, 6.4, 5.8)
+    fig, (ax,) = plots.figure(1, 6.4, 5.8)
     plots.basins_map(ax, b.axes[0], b.axes[1], b.label, b.steps, b.minimizers, 60,
                      title="Newton + line search on Himmelblau: where each start ends")
     save(fig, "basins.png")
@@ -116,7 +116,7 @@ def main(argv=None):
     alphas, along = jg.landscape.interpolate(mlp.loss, params0, trained, num=101)
     d = jg.landscape.random_direction(jax.random.PRNGKey(3), trained)
     betas, across = jg.landscape.line(mlp.loss, trained, d, num=101)
-    fig, (ax,) = plots._figure(1, 7.0, 4.6)
+    fig, (ax,) = plots.figure(1, 7.0, 4.6)
     plots.landscape_1d(ax, alphas, [("from init (α=0) to trained (α=1)", along)], xlabel="α",
                        title="MLP: loss along the straight line from initialisation to the trained weights")
     save(fig, "landscape_1d.png")
@@ -127,19 +127,19 @@ def main(argv=None):
     seconds = time.perf_counter() - t0
     print(f"MLP ({mlp.dim} parameters, {mlp.data[0].shape[0]} examples): 101 x 101 plane in {seconds:.2f} s "
           f"(one compiled call, steady state)")
-    fig, (ax,) = plots._figure(1, 6.6, 5.6)
+    fig, (ax,) = plots.figure(1, 6.6, 5.6)
     plots.landscape_2d(ax, sl.alphas, sl.betas, sl.losses,
                        title="MLP: loss on a random filter-normalised plane through the trained weights")
     save(fig, "landscape_2d.png")
     tp = jg.landscape.trajectory_plane(mlp.loss, trace.params, num=101)
-    fig, (ax,) = plots._figure(1, 6.6, 5.6)
+    fig, (ax,) = plots.figure(1, 6.6, 5.6)
     plots.landscape_2d(ax, tp.alphas, tp.betas, tp.losses, path=tp.path, xlabel="towards the start",
                        ylabel="principal direction of the rest",
                        title=f"MLP: Adam's path on the plane through its start and end ({100 * tp.explained:.0f}% of its motion)")
     save(fig, "landscape_trajectory.png")
 
     # 7. the Hessian's eigenvalue density of the MLP, at initialisation and after 500 Adam steps
-    fig, axes = plots._figure(2, 5.4, 4.4)
+    fig, axes = plots.figure(2, 5.4, 4.4)
     for ax, (label, p) in zip(axes, [("at initialisation", params0), ("after 500 Adam steps", trained)]):
         grid, density = jg.spectral_density(mlp.loss, p)
         top = jg.top_eigenvalues(mlp.loss, p, k=3)[0]

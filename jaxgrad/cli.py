@@ -394,7 +394,7 @@ def figure_1d(f, grid, dtype, at=None):
     x_check = np.linspace(x[0], x[-1], 15)
     numerical = jg.numerical_gradient(f)  # 15 markers: a loop over points is no hot path here
     df_check = np.asarray([numerical(jnp.asarray([v], dtype))[0] for v in x_check])
-    fig, (ax_f, ax_d) = plots._figure(1, 7.5, 6.4, rows=2, sharex=True)
+    fig, (ax_f, ax_d) = plots.figure(1, 7.5, 6.4, rows=2, sharex=True)
     plots.function_1d(ax_f, ax_d, x, f_values, df, x_check, df_check, at=None if at is None else at[0],
                       title=f"f(x) = {f.text} and its derivative")
     return fig
@@ -419,7 +419,7 @@ def _plot_field(f, grid, quantity_name, values, path, dtype, style="map", at=Non
         x, y = small.axes
         f_values = np.asarray(field(f, small, dtype=dtype))
         if style == "streamlines":
-            fig, (ax,) = plots._figure(1, 7.0, 5.6)
+            fig, (ax,) = plots.figure(1, 7.0, 5.6)
             plots.streamlines(ax, x, y, f_values, np.asarray(field(quantity(f, "grad"), small, dtype=dtype)))
         elif style == "surface":
             from matplotlib.figure import Figure
@@ -599,7 +599,7 @@ def _run_list(args) -> int:
 
     print("problems (jaxgrad.problems.make(name, **options)):")
     for name in problems.names():
-        opts = ", ".join(f"{k}" if v is problems._problem.REQUIRED else f"{k}={v!r}"
+        opts = ", ".join(f"{k}" if v is problems.REQUIRED else f"{k}={v!r}"
                          for k, v in problems.signature(name).items())
         print(f"  {name:<20} {opts}")
     print("\noptimizers (jaxgrad.optimizers.make(name, **hyperparameters)):")
@@ -687,12 +687,22 @@ def _run_bench(args) -> int:
         return 0
     if not args.no_cache:
         enable_compilation_cache()
-    if args.what == "throughput":
-        from jaxgrad.bench import throughput_fields, throughput_sweep
+    if args.what == "throughput":  # the scripts of a source checkout (they are not installed)
+        import runpy
 
-        quick = ["--points", "200000", "--repeats", "10", "--loop-points", "200"] if args.quick else []
-        throughput_fields.main(quick)
-        throughput_sweep.main(["--steps", "300", "--repeats", "2", "--part", "sweep"] if args.quick else [])
+        scripts = Path(__file__).resolve().parents[1] / "benchmarks"
+        if not (scripts / "fields.py").exists():
+            raise UsageError("the throughput benchmarks are scripts in the source tree: "
+                             "git clone the project and run python benchmarks/fields.py and benchmarks/sweep.py")
+        quick = args.quick
+        for name, argv in (("fields.py", ["--sizes", "1e5", "--runs", "1", "--rounds", "5", "--no-torch"] if quick else []),
+                           ("sweep.py", ["--steps", "300", "--repeats", "2", "--part", "sweep"] if quick else [])):
+            saved = sys.argv
+            sys.argv = [str(scripts / name), *argv]
+            try:
+                runpy.run_path(str(scripts / name), run_name="__main__")
+            finally:
+                sys.argv = saved
         return 0
     from jaxgrad import bench
 
@@ -837,7 +847,7 @@ def _curvature(args, dtype) -> int:
         from jaxgrad import plots
         from jaxgrad.files import save_figure
 
-        fig, (ax,) = plots._figure(1, 7.0, 4.6)
+        fig, (ax,) = plots.figure(1, 7.0, 4.6)
         plots.spectral_density(ax, grid, density, top=values,
                                title=f"{label}: Hessian eigenvalue density, {where}")
         save_figure(fig, args.plot)

@@ -55,7 +55,7 @@ from jaxgrad import optimizers as _optimizers
 from jaxgrad import problems as _problems
 from jaxgrad.errors import InputError, did_you_mean
 
-__all__ = ["Config", "ProblemConfig", "OptimizerConfig", "OutputConfig", "ConfigError", "load_config",
+__all__ = ["toml_value", "Config", "ProblemConfig", "OptimizerConfig", "OutputConfig", "ConfigError", "load_config",
            "parse_config", "apply_overrides", "to_toml", "PLOT_KINDS", "LANDSCAPE_KINDS"]
 
 PLOT_KINDS = ("loss", "grad_norm", "paths", "lr_sensitivity", "fit", "landscape", "basins", "race",
@@ -540,7 +540,8 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
 # --- writing TOML (the resolved config) ------------------------------------------------------
 
 
-def _toml_value(value) -> str:
+def toml_value(value) -> str:
+    """One value as TOML text (a scalar, or a list of them)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, numbers.Integral):
@@ -553,7 +554,7 @@ def _toml_value(value) -> str:
 
         return json.dumps(value)  # a JSON string is a valid TOML basic string
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {type(value).__name__} as TOML")
 
 
@@ -566,10 +567,10 @@ def to_toml(data: dict) -> str:
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             arrays.append((key, value))
         else:
-            lines.append(f"{key} = {_toml_value(value)}")
+            lines.append(f"{key} = {toml_value(value)}")
     for key, items in arrays:
         for item in items:
-            lines += ["", f"[[{key}]]"] + [f"{k} = {_toml_value(v)}" for k, v in item.items()]
+            lines += ["", f"[[{key}]]"] + [f"{k} = {toml_value(v)}" for k, v in item.items()]
     for key, table in tables:
-        lines += ["", f"[{key}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+        lines += ["", f"[{key}]"] + [f"{k} = {toml_value(v)}" for k, v in table.items()]
     return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ notices its missing heartbeat (:data:`HEARTBEAT_S`) and stops them, non-zero.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import jax
@@ -21,7 +22,7 @@ import numpy as np
 
 from jaxgrad.errors import InputError
 
-__all__ = ["initialize", "is_writer", "multiprocess", "to_global", "gather", "agree", "ENV"]
+__all__ = ["initialize", "is_writer", "multiprocess", "mesh", "to_global", "gather", "agree", "ENV"]
 
 # environment variables read when the flags are absent (set by ``jaxgrad launch``)
 ENV = {"coordinator": "JAXGRAD_COORDINATOR", "num_processes": "JAXGRAD_NUM_PROCESSES",
@@ -118,6 +119,14 @@ def _env_int(name: str) -> int | None:
 def _cpu_collectives() -> None:
     # CPU devices of several processes talk through gloo (GPUs use NCCL whatever this says)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
+
+
+@functools.lru_cache(maxsize=16)
+def mesh(n: int, axis: str):
+    """A 1-D mesh over the first ``n`` devices (of all processes), its axis named ``axis``."""
+    from jax.sharding import AxisType
+
+    return jax.make_mesh((n,), (axis,), axis_types=(AxisType.Auto,), devices=jax.devices()[:n])
 
 
 def multiprocess() -> bool:

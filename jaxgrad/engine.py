@@ -27,11 +27,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
-from jax.sharding import AxisType, NamedSharding, PartitionSpec
+from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxgrad import distributed, factories, optimizers as _optimizers, spectrum as _spectrum
 from jaxgrad.errors import InputError
-from jaxgrad.problems._problem import batch_loss
+from jaxgrad.problems import batch_loss
 
 PyTree = Any
 
@@ -377,7 +377,7 @@ def minimize(
 
     Example:
       >>> f = lambda x: jnp.sum((x - 3.0) ** 2)
-      >>> t = minimize(f, jnp.zeros(2), optimizers.make("sgd", learning_rate=0.1), 200, tol=1e-4)
+      >>> t = minimize(f, jnp.zeros(2), jg.optimizers.make("sgd", learning_rate=0.1), 200, tol=1e-4)
       >>> bool(t.loss[-1] < 1e-8), t.converged_step  # |grad| = 6√2 · 0.8^k <= 1e-4 at k = 51
       (True, 51)
     """
@@ -453,9 +453,8 @@ def settings_of(hyperparams: Mapping[str, Sequence[float]]) -> list[dict[str, fl
 RUN_BLOCK = 8  # runs per device come in multiples of this (see plan_sweep)
 
 
-@functools.lru_cache(maxsize=8)
 def _mesh(n: int):
-    return jax.make_mesh((n,), ("runs",), axis_types=(AxisType.Auto,), devices=jax.devices()[:n])
+    return distributed.mesh(n, "runs")
 
 
 class _Objective:
@@ -649,6 +648,12 @@ class SweepPlan(NamedTuple):
         return self.finish(distributed.gather(executable(*args)))
 
 
+def sweep_cache_size() -> int:
+    """How many sweep programs are compiled in this process (a new value of a swept
+    hyperparameter, learning rate or data set of the same shape must not add one)."""
+    return _sweep_program._cache_size()
+
+
 def plan_sweep(
     problem,
     optimizer,
@@ -751,7 +756,7 @@ def sweep(
       hyperparameters of each setting.
 
     Example:
-      >>> t = sweep(problems.make("rosenbrock"), "adam", {"learning_rate": [1e-3, 1e-2]}, seeds=8, steps=1000)
+      >>> t = sweep(jg.problems.make("rosenbrock"), "adam", {"learning_rate": [1e-3, 1e-2]}, seeds=8, steps=1000)
       >>> t.loss.shape
       (2, 8, 1001)
     """

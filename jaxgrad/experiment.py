@@ -40,7 +40,7 @@ from jaxgrad.config import Config
 from jaxgrad.errors import InputError
 from jaxgrad.engine import SHARPNESS_ITERS, plan_sweep
 
-__all__ = ["Group", "Result", "plan", "describe_plan", "run_experiment", "Interrupted", "RunFault"]
+__all__ = ["Group", "Result", "plan", "run_group", "describe_plan", "run_experiment", "Interrupted", "RunFault"]
 CONTOUR_POINTS = 201
 BASIN_POINTS = 81
 
@@ -589,7 +589,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
                 if stop.by:
                     break
                 bar.start(group.label)
-                trace, compile_s, run_s = _run_group(config, group)
+                trace, compile_s, run_s = run_group(config, group)
                 stats = _stats(group, trace, config, compile_s, run_s)
                 rows = writer.add(group, trace, stats)
                 if _wants_basins(config, group):
@@ -635,7 +635,8 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
     return Result(run_dir, summary)
 
 
-def _run_group(config: Config, group: Group):
+def run_group(config: Config, group: Group):
+    """One (problem, optimizer) group of a config: its sweep, compiled and run; ``(trace, compile s, run s)``."""
     sweep_plan = plan_sweep(
         group.problem, group.optimizer.optimizer, group.optimizer.sweep, config.seeds, config.steps,
         tol=config.tol, record_params=_record_params(config, group.problem), batch_size=config.batch_size,

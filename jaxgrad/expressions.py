@@ -490,7 +490,8 @@ def expression(text: str, variables: Sequence[str] | str | None = None) -> Expre
       >>> f = jg.expression("x**2*y + exp(x*y)")
       >>> f.variables
       ('x', 'y')
-      >>> jg.grad(f)(jnp.array([1.0, 2.0]))  # [2xy + y e^{xy}, x² + x e^{xy}]
+      >>> jg.grad(f)(jnp.array([1.0, 2.0]))  # [2xy + y e^{xy}, x² + x e^{xy}] = [4 + 2e², 1 + e²]
+      Array([18.778112,  8.389056], dtype=float32)
     """
     src, tree = _parse(text)
     _refuse_unknown(src, tree)

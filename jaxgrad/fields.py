@@ -21,13 +21,14 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import AxisType, NamedSharding, PartitionSpec
+from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxgrad import curvature, derivatives, distributed
 from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.grid import Grid
 
-__all__ = ["QUANTITIES", "quantity", "field", "plan_field", "FieldPlan", "DEFAULT_MEMORY_BUDGET"]
+__all__ = ["QUANTITIES", "quantity", "field", "plan_field", "FieldPlan", "DEFAULT_MEMORY_BUDGET", "cache_info",
+           "clear_caches"]
 
 DEFAULT_MEMORY_BUDGET = 2**30  # bytes of working memory per device for one chunk
 _WORKING_SET_FACTOR = 4  # live intermediates per point, in units of (input + output) bytes
@@ -91,9 +92,8 @@ def quantity(f: Callable, name: str, direction: Sequence[float] | None = None) -
 # --- planning -------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=8)
 def _mesh(n_devices: int):
-    return jax.make_mesh((n_devices,), ("points",), axis_types=(AxisType.Auto,), devices=jax.devices()[:n_devices])
+    return distributed.mesh(n_devices, "points")
 
 
 @functools.lru_cache(maxsize=256)
@@ -329,6 +329,11 @@ def field(
 
 def _call(plan: FieldPlan, first, args) -> jax.Array:
     """Run a plan; across processes, with global inputs, and the result gathered onto every process."""
+    if plan.devices == 1 and plan.program._partial.func is _points_program and len(plan.shape) > 1:
+        # the grid's shape given outside the program, to its output buffer (donated: no copy).
+        # Inside, XLA would loop over the grid-shaped output instead of the flat one: measured
+        # 3-9% slower at 10^6 points, everything else equal
+        return _shaped(plan.program(first, args, flat=True), shape=plan.shape)
     if plan.devices == 1 or not distributed.multiprocess():
         return plan.program(first, args)
     mesh = _mesh(plan.devices)
@@ -505,6 +510,11 @@ def _points_program(points, args, *, fn, batch, mesh, n, shape, n_pad=None, flat
     return _distribute(out.reshape(shape + out.shape[1:]), mesh, len(shape))
 
 
+@functools.partial(jax.jit, static_argnames=("shape",), donate_argnums=0)
+def _shaped(out, *, shape):
+    return out.reshape(shape + out.shape[1:])
+
+
 # Materialised grid points, most recently used last, bounded by _POINTS_BUDGET bytes in all.
 # Keyed by the grid (its bounds and shape, not user data) and layout; see plan_field for why.
 _POINTS: collections.OrderedDict = collections.OrderedDict()
@@ -536,6 +546,16 @@ def _make_points(axes, *, shape, padded, sharding):
     if padded > points.shape[0]:  # copies of the last point
         points = jnp.concatenate([points, jnp.broadcast_to(points[-1], (padded - points.shape[0], len(shape)))])
     return points if sharding is None else jax.lax.with_sharding_constraint(points, sharding)
+
+
+def cache_info() -> dict:
+    """What the field caches hold: ``plans`` (of ``max_plans``), whether a plan keeps any
+    call's arguments (``plans_keep_arguments``: never), and materialised grid ``points``
+    with their ``points_bytes`` (of ``points_budget``)."""
+    return {"plans": len(_PLANS), "max_plans": _MAX_PLANS,
+            "plans_keep_arguments": any(plan.args[-1] != () for plan in _PLANS.values()),
+            "points": len(_POINTS), "points_bytes": sum(p.nbytes for p in _POINTS.values()),
+            "points_budget": _POINTS_BUDGET}
 
 
 def clear_caches() -> None:

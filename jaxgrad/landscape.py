@@ -32,12 +32,13 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from jaxgrad.errors import InputError
-from jaxgrad.fields import field
+from jaxgrad.fields import DEFAULT_MEMORY_BUDGET, field
 from jaxgrad.grid import Grid
 
 PyTree = Any
 
 __all__ = [
+    "filter_normalise",
     "random_direction",
     "random_plane",
     "filter_norms",
@@ -71,7 +72,9 @@ def filter_norms(tree: PyTree) -> PyTree:
     return jax.tree_util.tree_map(lambda leaf: jnp.linalg.norm(_filters(leaf), axis=1), tree)
 
 
-def _normalise(direction: PyTree, params: PyTree) -> PyTree:
+def filter_normalise(direction: PyTree, params: PyTree) -> PyTree:
+    """Scale each filter (row of a weight matrix; a bias as a whole) of ``direction`` to the norm
+    of the same filter of ``params`` (Li et al., 2018)."""
     def leaf(d, p):
         df, pf = _filters(d), _filters(p)
         dn = jnp.linalg.norm(df, axis=1, keepdims=True)
@@ -96,7 +99,7 @@ def random_direction(key: jax.Array, params: PyTree, normalization: str = "filte
     """
     d = _gaussian_like(key, params)
     if normalization == "filter":
-        return _normalise(d, params)
+        return filter_normalise(d, params)
     if normalization == "layer":
         return jax.tree_util.tree_map(
             lambda x, p: x * jnp.linalg.norm(p) / jnp.maximum(jnp.linalg.norm(x), jnp.finfo(x.dtype).tiny), d, params)
@@ -122,7 +125,7 @@ def random_plane(key: jax.Array, params: PyTree) -> tuple[PyTree, PyTree]:
         kept = jnp.linalg.norm(rest, axis=1, keepdims=True) > eps * jnp.linalg.norm(gf, axis=1, keepdims=True)
         return _unfilters(jnp.where(kept, rest, 0.0), g)
 
-    return d1, _normalise(jax.tree_util.tree_map(orthogonal, g2, d1), params)
+    return d1, filter_normalise(jax.tree_util.tree_map(orthogonal, g2, d1), params)
 
 
 # --- evaluation -----------------------------------------------------------------------------
@@ -160,7 +163,7 @@ def _point_loss(loss, k):
     return _POINT_LOSS[key]
 
 
-DEFAULT_BUDGET = 512 * 2**20
+DEFAULT_BUDGET = DEFAULT_MEMORY_BUDGET  # one budget for every chunked evaluation
 
 
 def interpolate(loss: Callable, params_a: PyTree, params_b: PyTree, num: int = 51,

@@ -56,29 +56,35 @@ _BATCH_ELEMENTS = 1 << 17  # perturbed coordinates per batch (1 MiB in float64):
 # fused loop builds the points in registers and is 2-3x faster here (benchmarks/numerical.py).
 # Other backends ignore the option; a jaxlib that does not know it goes without. JAX takes
 # compiler options only at the top level, so inside a caller's jit the caller's options rule.
-_XLA_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+XLA_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
 
 
 @functools.cache
-def _compiler_options() -> dict | None:
-    probe = jax.jit(lambda v: jnp.sum(v * v), compiler_options=_XLA_OPTIONS)
+def compiler_options() -> dict | None:
+    """:data:`XLA_OPTIONS` if this jaxlib accepts them, else ``None`` (probed once)."""
+    probe = jax.jit(lambda v: jnp.sum(v * v), compiler_options=XLA_OPTIONS)
     try:
         probe(jnp.ones(2))
     except jax.errors.JaxRuntimeError:  # "No such compile option" in another jaxlib
         return None
-    return dict(_XLA_OPTIONS)
+    return dict(XLA_OPTIONS)
 
 
-def _compiled(fn: Callable) -> Callable:
-    """``fn`` jitted with :data:`_XLA_OPTIONS` when called eagerly, inlined when staged."""
-    jitted = jax.jit(fn, compiler_options=_compiler_options())
+def compiled(fn: Callable) -> Callable:
+    """``fn`` jitted with :data:`XLA_OPTIONS` when called eagerly, inlined when staged
+    (a caller's jit refuses nested compiler options)."""
+    jitted = jax.jit(fn, compiler_options=compiler_options())
 
     @functools.wraps(fn)
     def call(*args):
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(args)):
+            return fn(*args)  # staged into a caller's program
         try:
             return jitted(*args)
-        except ValueError:  # staged into a caller's jit, which refuses nested compiler options
-            return fn(*args)  # (a ValueError of fn's own is raised again from here)
+        except ValueError as err:  # staged, with constant arguments: the caller's jit refuses our options
+            if "compiler_options" not in str(err):
+                raise  # fn's own error, raised once
+            return fn(*args)
 
     return call
 
@@ -163,8 +169,9 @@ def numerical_gradient(f: Callable[..., jax.Array], step=None, scheme: str = "ce
       ``x, *args -> ĝ(x)`` shaped like ``x``.
 
     Example:
-      >>> jg.numerical_gradient(lambda p: p[0] ** 2 + 3 * p[0] * p[1] + p[1] ** 2)(jnp.array([1.0, 2.0]))
-      Array([8., 7.], dtype=float32)  # up to float32 rounding
+      >>> g = jg.numerical_gradient(lambda p: p[0] ** 2 + 3 * p[0] * p[1] + p[1] ** 2)(jnp.array([1.0, 2.0]))
+      >>> np.round(np.asarray(g), 3)  # exactly [8, 7]; float32 central differences hold ~5 digits
+      array([8., 7.], dtype=float32)
     """
     _check_scheme(scheme)
 
@@ -176,7 +183,7 @@ def numerical_gradient(f: Callable[..., jax.Array], step=None, scheme: str = "ce
             raise TypeError(f"numerical_gradient needs a scalar function; it returned shape {out.shape}.")
         return unravel(_first_partials(lambda p: f(unravel(p), *args), flat, step, scheme))
 
-    return _compiled(num_grad)
+    return compiled(num_grad)
 
 
 @_memoize
@@ -193,7 +200,7 @@ def numerical_jacobian(f: Callable[..., jax.Array], step=None, scheme: str = "ce
         d = _first_partials(lambda p: f(unravel(p), *args), flat, step, scheme)  # (n,) + out
         return jnp.moveaxis(d, 0, -1)
 
-    return _compiled(num_jac)
+    return compiled(num_jac)
 
 
 @_memoize
@@ -234,7 +241,7 @@ def numerical_hessian(f: Callable[..., jax.Array], step=None, scheme: str = "cen
         H = estimate(1.0) if len(scales) == 1 else (4 * estimate(0.5) - estimate(1.0)) / 3
         return (H + H.T) / 2
 
-    return _compiled(num_hess)
+    return compiled(num_hess)
 
 
 @dataclasses.dataclass(frozen=True)

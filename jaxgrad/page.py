@@ -73,7 +73,7 @@ def _data_uri(path: Path) -> str:
     return f"data:{_MIME[path.suffix.lower()]};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
-def _figure(path: Path, caption: str) -> str:
+def figure(path: Path, caption: str) -> str:
     return (f'<figure><img src="{_data_uri(path)}" alt="{_e(caption)}">'
             f"<figcaption><b>{_e(path.name)}</b>: {_e(caption)}</figcaption></figure>")
 
@@ -153,7 +153,7 @@ def write_run_page(run_dir: str | Path) -> Path:
         figures = sorted((q for q in found if q.suffix != ".svg" or q.stem not in stems), key=_order)
         if figures:
             body.append(f"<h2>{_e(p['label'])}</h2>")
-            body += [_figure(q, _caption(q)) for q in figures]
+            body += [figure(q, _caption(q)) for q in figures]
     body += ["<h2>Config</h2>", f"<pre>{_e(config)}</pre>",
              "<h2>Files</h2>", "<p>" + ", ".join(f'<a href="{_e(q.name)}">{_e(q.name)}</a>'
                                              for q in sorted(run_dir.iterdir()) if q.name != "index.html") + "</p>",
@@ -174,7 +174,7 @@ def write_bench_page(bench: dict, out: str | Path) -> Path:
     for name in ("profile_steps.png", "profile_time.png", "lr_sensitivity.png"):
         if (out / name).exists():
             caption = CAPTIONS.get(Path(name).stem, "Final loss gap against the learning rate in the tuning sweep.")
-            body.append(_figure(out / name, caption))
+            body.append(figure(out / name, caption))
     body += ["<h2>Protocol</h2>", f"<pre>{_e(bench.get('protocol', ''))}</pre>",
              "<h2>Versions and device</h2>", _about(bench)]
     path = out / "index.html"

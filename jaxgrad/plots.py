@@ -17,6 +17,7 @@ from matplotlib.patches import Patch
 
 __all__ = [
     "KIND_COLORS",
+    "figure",
     "field_figure",
     "gradient_field",
     "scalar_map",
@@ -33,7 +34,7 @@ DEFAULT_DPI = 150
 DPI = DEFAULT_DPI  # every PNG (the CLI's --dpi sets it for one command); SVG and PDF by the file's suffix
 
 
-def _figure(ncols: int = 1, width: float = 6.0, height: float = 5.0, rows: int = 1, sharex: bool = False):
+def figure(ncols: int = 1, width: float = 6.0, height: float = 5.0, rows: int = 1, sharex: bool = False):
     """A figure of ``rows x ncols`` axes (``width`` per column, ``height`` in all)."""
     fig = Figure(figsize=(width * ncols, height), dpi=DPI, layout="constrained")
     axes = []
@@ -202,17 +203,17 @@ def field_figure(
     x, y = (np.asarray(a) for a in axes)
     values = np.asarray(values)
     if quantity == "grad" and grad is not None and f_values is not None:
-        fig, (ax,) = _figure(1, 7.0, 5.6)
+        fig, (ax,) = figure(1, 7.0, 5.6)
         gradient_field(ax, x, y, f_values, grad)
         _mark_critical(ax, critical)
     elif quantity == "kind":
-        fig, (ax,) = _figure(1, 6.4, 5.6)
+        fig, (ax,) = figure(1, 6.4, 5.6)
         kind_map(ax, x, y, values, critical)
     elif quantity == "eigenvalues":
-        fig, axs = _figure(values.shape[-1], 5.6, 4.8)
+        fig, axs = figure(values.shape[-1], 5.6, 4.8)
         eigenvalue_maps(axs, x, y, values, f_values, critical)
     elif values.ndim == 2:
-        fig, (ax,) = _figure(1, 6.4, 5.6)
+        fig, (ax,) = figure(1, 6.4, 5.6)
         labels = {"value": "f", "grad_norm": "|∇f|", "laplacian": "Δf = tr H", "directional": "D_u f"}
         scalar_map(ax, x, y, values, labels.get(quantity, quantity), f_values=f_values if quantity != "value" else None,
                    diverging=quantity in ("laplacian", "directional"))
@@ -222,7 +223,7 @@ def field_figure(
     else:  # hessian / jacobian: one panel per component
         comps = values.reshape(values.shape[:2] + (-1,))
         k = comps.shape[-1]
-        fig, axs = _figure(k, 4.2, 3.8)
+        fig, axs = figure(k, 4.2, 3.8)
         rows, cols = values.shape[2:] if values.ndim == 4 else (k, 1)
         for c, ax in enumerate(axs):
             i, j = divmod(c, cols)
@@ -648,7 +649,7 @@ def race_gif(path, x, y, z, paths, labels, minimizers=(), fps: int = 12, frames:
 
     from matplotlib.animation import FuncAnimation, PillowWriter
 
-    fig, (ax,) = _figure(1, 6.0, 5.4)
+    fig, (ax,) = figure(1, 6.0, 5.4)
     fig.set_dpi(80)
     levels = _log_levels(z)
     ax.contourf(x, y, z.T, levels=levels, cmap="Greys_r", norm=mcolors.BoundaryNorm(levels, 256), alpha=0.55)

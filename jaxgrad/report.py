@@ -94,7 +94,7 @@ def _test_curves(problem, groups, arrays):
 
 
 def _loss(problem, groups, arrays, summary, field="loss"):
-    fig, (ax,) = plots._figure(1, 7.5, 4.8)
+    fig, (ax,) = plots.figure(1, 7.5, 4.8)
     dashed = _test_curves(problem, groups, arrays) if field == "loss" else []
     if dashed:  # training and test loss on one axis: the loss itself, not the gap to the training minimum
         problem = {**problem, "minimum": None}
@@ -124,7 +124,7 @@ def _sharpness(problem, groups, arrays, summary):
                           setting.get("stability_threshold")))
     if not lines:
         return None
-    fig, (ax_loss, ax_sharp) = plots._figure(1, 7.5, 7.0, rows=2, sharex=True)
+    fig, (ax_loss, ax_sharp) = plots.figure(1, 7.5, 7.0, rows=2, sharex=True)
     plots.sharpness_panels(ax_loss, ax_sharp, lines,
                            title=f"{problem['label']}: loss and sharpness ({_over_seeds(summary)})")
     return fig
@@ -147,7 +147,7 @@ def _path_list(groups, arrays, seeds=1):
 def _paths(problem, groups, arrays, summary):
     j = problem["index"]
     x, y, z = (arrays[f"problem{j}_contour_{k}"] for k in "xyz")
-    fig, (ax,) = plots._figure(1, 6.8, 6.0)
+    fig, (ax,) = plots.figure(1, 6.8, 6.0)
     minimizers = [m for m in problem["minimizers"] if len(m) == 2]
     plots.paths_on_contours(ax, x, y, z, _path_list(groups, arrays), minimizers,
                             title=f"{problem['label']}: paths of seed 0 (best setting per optimizer)")
@@ -157,7 +157,7 @@ def _paths(problem, groups, arrays, summary):
 def _landscape(problem, groups, arrays, summary):
     j = problem["index"]
     x, y, z = (arrays[f"problem{j}_contour_{k}"] for k in "xyz")
-    fig, (ax,) = plots._figure(1, 6.8, 6.0)
+    fig, (ax,) = plots.figure(1, 6.8, 6.0)
     minimizers = [(m[-1], m[0]) for m in problem["minimizers"]]  # ravel order is (b, w): plot (w, b)
     paths = [(label, pts[:, ::-1], c) for label, pts, c in _path_list(groups, arrays)]
     plots.paths_on_contours(ax, x, y, z, paths, minimizers, xlabel="weight w", ylabel="bias b", arrows=True,
@@ -176,7 +176,7 @@ def _interpolation(problem, groups, arrays, summary):
     index = _by_index(groups)
     curves = [(_label(index[int(i)][1], _best(index[int(i)][1])), losses)
               for i, losses in zip(arrays[f"problem{j}_interp_groups"], arrays[f"problem{j}_interp_loss"])]
-    fig, (ax,) = plots._figure(1, 7.0, 4.6)
+    fig, (ax,) = plots.figure(1, 7.0, 4.6)
     plots.landscape_1d(ax, arrays[f"problem{j}_interp_alpha"], curves,
                        xlabel="α: (1 - α) start + α end (seed 0, best setting)",
                        title=f"{problem['label']}: loss from start (α = 0) to end (α = 1)")
@@ -188,7 +188,7 @@ def _random_plane(problem, groups, arrays, summary):
     if f"problem{j}_rplane_loss" not in arrays:
         return None
     k, g = _by_index(groups)[int(arrays[f"problem{j}_rplane_group"])]
-    fig, (ax,) = plots._figure(1, 6.8, 5.6)
+    fig, (ax,) = plots.figure(1, 6.8, 5.6)
     plots.landscape_2d(ax, arrays[f"problem{j}_rplane_alpha"], arrays[f"problem{j}_rplane_beta"],
                        arrays[f"problem{j}_rplane_loss"],
                        title=f"{problem['label']}: filter-normalised random plane\nthrough the end of "
@@ -204,7 +204,7 @@ def _trajectory_plane(problem, groups, arrays, summary):
     k, g = index[int(arrays[f"problem{j}_tplane_group"])]
     paths = [(_label(og, _best(og)), arrays[f"problem{j}_tplane_path{i}"], plots.color(ok))
              for i, (ok, og) in index.items() if f"problem{j}_tplane_path{i}" in arrays]
-    fig, (ax,) = plots._figure(1, 6.8, 5.6)
+    fig, (ax,) = plots.figure(1, 6.8, 5.6)
     explained = float(arrays[f"problem{j}_tplane_explained"])
     plots.landscape_2d(ax, arrays[f"problem{j}_tplane_alpha"], arrays[f"problem{j}_tplane_beta"],
                        arrays[f"problem{j}_tplane_loss"], paths=paths,
@@ -218,7 +218,7 @@ def _trajectory_plane(problem, groups, arrays, summary):
 def _fit(problem, groups, arrays, summary):
     j = problem["index"]
     X, t = arrays[f"problem{j}_inputs"][:, 0], arrays[f"problem{j}_targets"]
-    fig, (ax,) = plots._figure(1, 7.0, 4.8)
+    fig, (ax,) = plots.figure(1, 7.0, 4.8)
     fits = []
     for k, g in enumerate(groups):
         key = f"group{g['index']}_params"
@@ -251,7 +251,7 @@ def _lr(problem, groups, arrays, summary):
         lines.append((g["optimizer_label"], lrs, [by_lr[v][0] for v in lrs], [by_lr[v][1] for v in lrs]))
     if not lines:
         return None
-    fig, (ax,) = plots._figure(1, 6.5, 4.6)
+    fig, (ax,) = plots.figure(1, 6.5, 4.6)
     plots.lr_sensitivity(ax, lines, ylabel="median final loss" + (" - minimum" if problem["minimum"] is not None else ""),
                          title=f"{problem['label']}: learning-rate sensitivity")
     return fig
@@ -263,7 +263,7 @@ def _basins(problem, groups, arrays, summary):
     if not with_basins:
         return None
     x, y = arrays[f"problem{j}_basins_x"], arrays[f"problem{j}_basins_y"]
-    fig, axes = plots._figure(len(with_basins), 5.2, 5.0)
+    fig, axes = plots.figure(len(with_basins), 5.2, 5.0)
     for ax, g in zip(axes, with_basins):
         i = _best(g)
         plots.basins_map(ax, x, y, arrays[f"group{g['index']}_basins_label"], arrays[f"group{g['index']}_basins_steps"],

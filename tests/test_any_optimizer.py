@@ -13,6 +13,9 @@ import jaxgrad as jg
 from jaxgrad import optimizers, problems
 from jaxgrad.errors import InputError
 
+# written when the suite ran in float64 throughout; tests/test_float32.py covers the default
+pytestmark = pytest.mark.float64
+
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
 

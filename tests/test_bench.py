@@ -10,6 +10,9 @@ from jaxgrad import bench
 from jaxgrad.cli import main
 from jaxgrad.errors import InputError
 
+# written when the suite ran in float64 throughout; tests/test_float32.py covers the default
+pytestmark = pytest.mark.float64
+
 
 def test_performance_profile_on_a_hand_made_table():
     inf = np.inf

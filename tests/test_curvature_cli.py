@@ -10,6 +10,9 @@ from jax.flatten_util import ravel_pytree
 import jaxgrad as jg
 from jaxgrad import cli
 
+# written when the suite ran in float64 throughout; tests/test_float32.py covers the default
+pytestmark = pytest.mark.float64
+
 
 def exact_spectrum(loss, params):
     x, unravel = ravel_pytree(params)

@@ -8,6 +8,9 @@ import pytest
 
 import jaxgrad as jg
 
+# written when the suite ran in float64 throughout; tests/test_float32.py covers the default
+pytestmark = pytest.mark.float64
+
 
 def arr(*v):
     return jnp.asarray(v, dtype=jnp.float64)

@@ -19,6 +19,9 @@ import jaxgrad as jg
 from jaxgrad import cli, experiment, files, rundir
 from jaxgrad.errors import InputError
 
+# written when the suite ran in float64 throughout; tests/test_float32.py covers the default
+pytestmark = pytest.mark.float64
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SMALL = textwrap.dedent('''
@@ -247,7 +250,7 @@ def test_a_full_disk_is_one_line_exit_1_with_status_failed(tmp_path, capsys, mon
 def test_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch):
     config = jg.load_config(write(tmp_path, SMALL))
     jg.run_experiment(config, tmp_path / "whole", plots=False)
-    original = experiment._run_group
+    original = experiment.run_group
     calls = []
 
     def interrupted(*args):
@@ -256,10 +259,10 @@ def test_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return original(*args)
 
-    monkeypatch.setattr(experiment, "_run_group", interrupted)
+    monkeypatch.setattr(experiment, "run_group", interrupted)
     with pytest.raises(experiment.Interrupted):
         jg.run_experiment(config, tmp_path / "part", plots=False)
-    monkeypatch.setattr(experiment, "_run_group", original)
+    monkeypatch.setattr(experiment, "run_group", original)
     assert agree(tmp_path / "part") == ("incomplete", 2)
     # a hard kill after an append leaves rows past the committed length: resume drops them
     with open(tmp_path / "part" / "metrics.csv", "a") as f:
@@ -369,9 +372,9 @@ OPT_KEYS = st.sampled_from(["learning_rate", "momentum", "b1", "eps", "damping",
 
 
 def _toml(value) -> str:
-    from jaxgrad.config import _toml_value
+    from jaxgrad.config import toml_value
 
-    return _toml_value(value)
+    return toml_value(value)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -18,6 +18,9 @@ from jaxgrad import optimizers, problems
 from jaxgrad.engine import minimize, minimize_from, sweep
 from jaxgrad.errors import InputError
 
+# written when the suite ran in float64 throughout; tests/test_float32.py covers the default
+pytestmark = pytest.mark.float64
+
 
 def rosen(x):
     return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
@@ -215,9 +218,9 @@ def test_minimize_does_not_retrace_on_second_call():
 def test_sweep_does_not_retrace_for_new_values():
     p = problems.make("rosenbrock")
     sweep(p, "adam", {"learning_rate": [1e-3, 1e-2]}, seeds=2, steps=5)
-    cache = jg.engine._sweep_program._cache_size()
+    cache = jg.engine.sweep_cache_size()
     sweep(p, "adam", {"learning_rate": [5e-3, 2e-2]}, seeds=2, steps=5)
-    assert jg.engine._sweep_program._cache_size() == cache
+    assert jg.engine.sweep_cache_size() == cache
 
 
 # --- sweeps -------------------------------------------------------------------------------

@@ -16,6 +16,9 @@ from jaxgrad import report
 from jaxgrad.cli import main
 from jaxgrad.config import apply_overrides, load_config, parse_config, to_toml
 
+# written when the suite ran in float64 throughout; tests/test_float32.py covers the default
+pytestmark = pytest.mark.float64
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.toml"))
 

@@ -18,6 +18,9 @@ import jaxgrad as jg
 from jaxgrad.cli import main
 from jaxgrad.expressions import ExpressionError, natural_order
 
+# written when the suite ran in float64 throughout; tests/test_float32.py covers the default
+pytestmark = pytest.mark.float64
+
 
 def at(*v):
     return jnp.asarray(v, jnp.float64)

@@ -19,6 +19,9 @@ from jaxgrad.errors import InputError
 from jaxgrad.fields import field, plan_field, quantity
 from jaxgrad.grid import Grid
 
+# written when the suite ran in float64 throughout; tests/test_float32.py covers the default
+pytestmark = pytest.mark.float64
+
 F_TEXT = "x**2*y + exp(x*y)"
 
 
@@ -214,10 +217,12 @@ def test_a_repeated_grid_field_reuses_its_plan_and_new_argument_values_are_still
     assert len(calls) == 2
     field(f, grid, jnp.float32(1.0), dtype=jnp.float32)  # another dtype: another plan
     assert len(calls) == 3
-    assert all(plan.args[-1] == () for plan in fields._PLANS.values())  # no call's arguments kept alive
-    for i in range(fields._MAX_PLANS + 5):  # bounded
+    info = fields.cache_info()
+    assert not info["plans_keep_arguments"]  # no call's arguments kept alive
+    for i in range(info["max_plans"] + 5):  # bounded
         field(f, Grid((0, 0), (1, 1 + i), (2, 2)), 1.0)
-    assert len(fields._PLANS) == fields._MAX_PLANS
+    assert fields.cache_info()["plans"] == info["max_plans"]
+    assert fields.cache_info()["points_bytes"] <= info["points_budget"]
 
 
 def test_float32_grid():

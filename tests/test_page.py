@@ -11,6 +11,9 @@ import pytest
 
 from jaxgrad.cli import main
 
+# written when the suite ran in float64 throughout; tests/test_float32.py covers the default
+pytestmark = pytest.mark.float64
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -13,6 +13,9 @@ from jaxgrad.basins import DIVERGED, ELSEWHERE, basins
 from jaxgrad.fields import directional_profile
 from jaxgrad.files import save_figure
 
+# written when the suite ran in float64 throughout; tests/test_float32.py covers the default
+pytestmark = pytest.mark.float64
+
 
 def flat(tree):
     return np.asarray(ravel_pytree(tree)[0])
@@ -47,8 +50,8 @@ def test_random_plane_is_orthogonal_and_filter_normalised(mlp):
     g2 = landscape.random_direction(jax.random.PRNGKey(2), params, "none")
     u1 = flat(g1) / np.linalg.norm(flat(g1))
     g2o = flat(g2) - (flat(g2) @ u1) * u1
-    peer1 = flat(landscape._normalise(g1, params))
-    peer2 = flat(landscape._normalise(ravel_pytree(g2)[1](jnp.asarray(g2o)), params))
+    peer1 = flat(landscape.filter_normalise(g1, params))
+    peer2 = flat(landscape.filter_normalise(ravel_pytree(g2)[1](jnp.asarray(g2o)), params))
     cos = abs(peer1 @ peer2) / (np.linalg.norm(peer1) * np.linalg.norm(peer2))
     assert cos > 1e-4  # skewed
 
@@ -164,7 +167,7 @@ def test_every_plot_function_writes_an_image(tmp_path):
                     ("eigenvalues", eig), ("hessian", H), ("laplacian", np.full(X.shape, 8.0))]:
         fig = plots.field_figure(q, (x, y), vals, f_values=f, grad=g, critical=[(np.zeros(2), "minimum")])
         sizes[q] = saved(fig, tmp_path, f"{q}.png")
-    fig, (ax,) = plots._figure()
+    fig, (ax,) = plots.figure()
     plots.streamlines(ax, x, y, f, g)
     sizes["streamlines"] = saved(fig, tmp_path, "s.png")
     fig = Figure()
@@ -174,26 +177,26 @@ def test_every_plot_function_writes_an_image(tmp_path):
     fig = Figure()
     plots.surface(fig, x, y, f)
     sizes["surface"] = saved(fig, tmp_path, "surf.png")
-    fig, (ax,) = plots._figure()
+    fig, (ax,) = plots.figure()
     plots.basins_map(ax, x, y, np.where(X > 0, 0, 1), np.ones(X.shape), [(1, 0), (-1, 0)], 10)
     sizes["basins"] = saved(fig, tmp_path, "b.png")
-    fig, (ax,) = plots._figure()
+    fig, (ax,) = plots.figure()
     curve = np.exp(-np.arange(30) / 5.0)
     plots.loss_curves(ax, [("a", curve, curve / 2, curve * 2, None), ("b", curve**2, curve**2, curve**2, 5)])
     sizes["loss"] = saved(fig, tmp_path, "l.png")
-    fig, (ax,) = plots._figure()
+    fig, (ax,) = plots.figure()
     plots.paths_on_contours(ax, x, y, f, [("gd", np.stack([np.linspace(2, 0, 10), np.linspace(1, 0, 10)], 1), "r")], [(0, 0)])
     sizes["paths"] = saved(fig, tmp_path, "pc.png")
-    fig, (ax,) = plots._figure()
+    fig, (ax,) = plots.figure()
     plots.lr_sensitivity(ax, [("sgd", [1e-3, 1e-2, 1e-1], [1.0, 0.1, 5.0], [0, 0, 0.5])])
     sizes["lr"] = saved(fig, tmp_path, "lr.png")
-    fig, (ax,) = plots._figure()
+    fig, (ax,) = plots.figure()
     plots.fit_plot(ax, np.linspace(-1, 1, 20), np.linspace(-1, 1, 20) * 2, [("gd", 0.1, 1.9, "r")], minimizer=(0.0, 2.0))
     sizes["fit"] = saved(fig, tmp_path, "fit.png")
-    fig, (ax,) = plots._figure()
+    fig, (ax,) = plots.figure()
     plots.landscape_1d(ax, np.linspace(0, 1, 20), [("interp", np.linspace(1, 2, 20))])
     sizes["l1"] = saved(fig, tmp_path, "l1.png")
-    fig, (ax,) = plots._figure()
+    fig, (ax,) = plots.figure()
     plots.landscape_2d(ax, x, y, f + 1, path=np.array([[1.0, 0.5], [0.0, 0.0]]))
     sizes["l2"] = saved(fig, tmp_path, "l2.png")
     plots.race_gif(tmp_path / "race.gif", x, y, f, [np.array([[1.5, 1.0], [0.5, 0.2], [0.0, 0.0]])], ["gd"], frames=3)

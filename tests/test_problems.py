@@ -9,6 +9,9 @@ import scipy.optimize
 from jaxgrad import problems
 from jaxgrad.errors import InputError
 
+# written when the suite ran in float64 throughout; tests/test_float32.py covers the default
+pytestmark = pytest.mark.float64
+
 POINT_FUNCTIONS = ["quadratic", "rosenbrock", "himmelblau", "beale", "booth", "matyas", "six_hump_camel", "rastrigin"]
 
 

@@ -12,6 +12,9 @@ import jaxgrad as jg
 from jaxgrad import spectrum
 from jaxgrad.errors import InputError
 
+# written when the suite ran in float64 throughout; tests/test_float32.py covers the default
+pytestmark = pytest.mark.float64
+
 
 @functools.lru_cache(maxsize=None)
 def small_mlp(seed=0):

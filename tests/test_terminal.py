@@ -11,6 +11,9 @@ from jaxgrad import terminal
 from jaxgrad.cli import main
 from jaxgrad.experiment import summary_table
 
+# written when the suite ran in float64 throughout; tests/test_float32.py covers the default
+pytestmark = pytest.mark.float64
+
 ROOT = Path(__file__).resolve().parents[1]
 
 C = terminal.Column

@@ -13,7 +13,10 @@ import pytest
 import jaxgrad as jg
 from jaxgrad import cli, data, problems
 from jaxgrad.errors import InputError
-from jaxgrad.problems._problem import batch_indices
+from jaxgrad.problems import batch_indices
+
+# written when the suite ran in float64 throughout; tests/test_float32.py covers the default
+pytestmark = pytest.mark.float64
 
 
 def write_csv(path, header, rows):

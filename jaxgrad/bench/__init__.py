@@ -362,7 +362,7 @@ def write_outputs(bench: dict, out: Path) -> list[Path]:
     for key, what in (("median_steps_to_target", "steps"), ("median_time_to_target", "time")):
         probs, opts, costs = cost_table(bench, key)
         rho = performance_profile(costs, taus)
-        fig, (ax,) = plots._figure(1, 6.8, 4.6)
+        fig, (ax,) = plots.figure(1, 6.8, 4.6)
         plots.performance_profiles(ax, taus, rho, opts, what, len(probs))
         save_figure(fig, out / f"profile_{what}.png")
         written.append(out / f"profile_{what}.png")
@@ -371,7 +371,7 @@ def write_outputs(bench: dict, out: Path) -> list[Path]:
         probs = list(dict.fromkeys(r["problem"] for r in tuned))
         cols = min(3, len(probs))  # a grid a README can show, not one long row
         rows = -(-len(probs) // cols)
-        fig, axes = plots._figure(cols, 5.2, 3.6 * rows, rows=rows)
+        fig, axes = plots.figure(cols, 5.2, 3.6 * rows, rows=rows)
         for ax in axes[len(probs):]:
             ax.set_visible(False)
         for ax, p in zip(axes, probs):

@@ -237,7 +237,7 @@ def newton(
       >>> f = lambda x: 0.5 * x @ jnp.array([[3.0, 1.0], [1.0, 2.0]]) @ x - x[0]
       >>> opt = newton(); x = jnp.zeros(2); s = opt.init(x)
       >>> u, s = opt.update(jax.grad(f)(x), s, x, value_fn=f)
-      >>> print(x + u)  # the minimiser [0.4, -0.2], in one step
+      >>> print(np.asarray(x + u, np.float64).round(5))  # the minimiser [0.4, -0.2], in one step
       [ 0.4 -0.2]
     """
     direction = scale_by_newton(damping, adaptive, saddle_free, descent_guard=linesearch)

@@ -7,6 +7,6 @@ Functions of a point (flat ``(dim,)`` parameters): ``quadratic``, ``rosenbrock``
 """
 
 from jaxgrad.problems import functions, mlp as _mlp, regression  # noqa: F401  (registers)
-from jaxgrad.problems._problem import Problem, make, names, signature
+from jaxgrad.problems._problem import REQUIRED, Problem, batch_indices, batch_loss, make, names, signature
 
-__all__ = ["Problem", "make", "names", "signature"]
+__all__ = ["REQUIRED", "Problem", "batch_indices", "batch_loss", "make", "names", "signature"]
