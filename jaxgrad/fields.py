@@ -32,6 +32,7 @@ __all__ = ["QUANTITIES", "quantity", "field", "plan_field", "FieldPlan", "DEFAUL
 
 DEFAULT_MEMORY_BUDGET = 2**30  # bytes of working memory per device for one chunk
 _WORKING_SET_FACTOR = 4  # live intermediates per point, in units of (input + output) bytes
+_SHAPE_OUTSIDE_BYTES = 4 * 2**20  # fields with outputs this large are shaped outside their program (see _call)
 _POINTS_BUDGET = 256 * 2**20  # bytes of materialised grid points kept between calls (all grids together)
 
 QUANTITIES = ("value", "grad", "grad_norm", "directional", "hessian", "eigenvalues", "kind", "laplacian", "jacobian")
@@ -329,10 +330,12 @@ def field(
 
 def _call(plan: FieldPlan, first, args) -> jax.Array:
     """Run a plan; across processes, with global inputs, and the result gathered onto every process."""
-    if plan.devices == 1 and plan.program._partial.func is _points_program and len(plan.shape) > 1:
+    big = plan.size * max(1, math.prod(plan.out_shape)) * plan.out_dtype.itemsize >= _SHAPE_OUTSIDE_BYTES
+    if big and plan.devices == 1 and plan.program._partial.func is _points_program and len(plan.shape) > 1:
         # the grid's shape given outside the program, to its output buffer (donated: no copy).
         # Inside, XLA would loop over the grid-shaped output instead of the flat one: measured
-        # 3-9% slower at 10^6 points, everything else equal
+        # 3-9% slower at 10^6 points, everything else equal; the second dispatch costs ~10 us,
+        # so small fields keep the shape inside (and so do sharded ones: measured slower there)
         return _shaped(plan.program(first, args, flat=True), shape=plan.shape)
     if plan.devices == 1 or not distributed.multiprocess():
         return plan.program(first, args)
