@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 from typing import Any, Callable
 
 import jax
@@ -63,23 +64,40 @@ def _is_concrete(v: PyTree) -> bool:
     return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(v))
 
 
-def _memoize(factory):
-    """Return the same derivative function for the same ``f`` (and options).
+def weak_memo(factory):
+    """``factory(f, *options)`` memoised without keeping ``f`` or its result alive.
 
-    Compiled programs are cached by function identity, so ``field(grad(f), grid)``
-    called twice reuses one compilation instead of tracing a fresh closure.
+    The same ``f`` and options give the same function object while anyone holds it, so
+    compiled programs (cached by function identity) are reused, e.g. ``field(grad(f), grid)``
+    called twice compiles once. ``f`` is held weakly, and so is the result (which holds
+    ``f``): when the caller lets go of both, a closure's captured data is freed. A callable
+    that takes no weak reference, an unhashable one or an unhashable option (an array
+    step) gets a fresh result.
     """
-    cached = functools.lru_cache(maxsize=1024)(factory)
+    table: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     @functools.wraps(factory)
     def memoized(f, *args, **kwargs):
+        key = (args, tuple(kwargs.items()))
         try:
-            hash((f, args, tuple(kwargs.items())))
-        except TypeError:  # an unhashable callable or option (an array step): build afresh
+            hash(key)
+            per_f = table.setdefault(f, {})
+        except TypeError:
             return factory(f, *args, **kwargs)
-        return cached(f, *args, **kwargs)
+        ref = per_f.get(key)
+        result = None if ref is None else ref()
+        if result is None:
+            result = factory(f, *args, **kwargs)
+            try:
+                per_f[key] = weakref.ref(result)
+            except TypeError:  # a result without weak references (a builtin): not memoised
+                pass
+        return result
 
     return memoized
+
+
+_memoize = weak_memo
 
 
 @_memoize

@@ -16,6 +16,7 @@ import collections
 import dataclasses
 import functools
 import math
+import weakref
 from typing import Any, Callable, Sequence
 
 import jax
@@ -38,7 +39,7 @@ _POINTS_BUDGET = 256 * 2**20  # bytes of materialised grid points kept between c
 QUANTITIES = ("value", "grad", "grad_norm", "directional", "hessian", "eigenvalues", "kind", "laplacian", "jacobian")
 
 
-@functools.lru_cache(maxsize=512)
+@derivatives.weak_memo
 def _quantity(f: Callable, name: str, direction: tuple[float, ...] | None) -> Callable:
     if name == "value":
         return f
@@ -244,16 +245,20 @@ def _measured_bytes_per_point(fn, d, dtype, treedef, structs) -> int | None:
     return max(1, -(-(mem.temp_size_in_bytes + mem.output_size_in_bytes + mem.argument_size_in_bytes) // m))
 
 
-@functools.lru_cache(maxsize=512)
-def _out_struct_cached(fn, d, dtype, treedef, structs):
-    return jax.eval_shape(fn, jax.ShapeDtypeStruct((d,), dtype), *treedef.unflatten(structs))
+# fn -> {(d, dtype, treedef, structs): output struct}; fn held weakly (the structs do not hold it)
+_OUT_STRUCTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _out_struct(fn, d, dtype, treedef, structs):
     """``fn``'s output shape for one point, traced once per (fn, d, dtype, argument shapes)."""
+    key = (d, dtype, treedef, structs)
     try:
-        return _out_struct_cached(fn, d, dtype, treedef, structs)
-    except TypeError:  # an unhashable fn
+        per_fn = _OUT_STRUCTS.setdefault(fn, {})
+        return per_fn[key]
+    except KeyError:
+        per_fn[key] = jax.eval_shape(fn, jax.ShapeDtypeStruct((d,), dtype), *treedef.unflatten(structs))
+        return per_fn[key]
+    except TypeError:  # an unhashable fn, or one without weak references
         return jax.eval_shape(fn, jax.ShapeDtypeStruct((d,), dtype), *treedef.unflatten(structs))
 
 

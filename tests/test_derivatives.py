@@ -263,3 +263,24 @@ def test_jitted_derivative_does_not_retrace(make):
     b = fn(arr(-1.0, 2.0, 0.5))  # new values, same shape: no retrace
     chex.assert_tree_all_finite((a, b))
     assert not np.allclose(a, b)
+
+
+def test_memoised_derivatives_do_not_keep_a_closure_alive():
+    import gc
+    import weakref
+
+    from jaxgrad.fields import quantity
+
+    class Data:
+        pass
+
+    data = Data()
+    data.values = np.ones(10**6)
+    f = lambda x: jnp.sum(x**2) * data.values[0]  # noqa: E731
+    alive = weakref.ref(data)
+    g, q = jg.grad(f), quantity(f, "kind")
+    assert jg.grad(f) is g and quantity(f, "kind") is q  # the same object while held: one compile
+    np.testing.assert_allclose(g(jnp.asarray([1.0, 2.0])), [2.0, 4.0])
+    del f, g, q, data
+    gc.collect()
+    assert alive() is None  # the caches held neither the function nor its data
