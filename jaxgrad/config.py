@@ -228,11 +228,9 @@ def _problem(check: _Checker, table: Any, i: int, base: Path | None) -> list[Pro
         config.build()
     except InputError as err:
         message = str(err)
-        key = next((k for k in table if message.startswith(f"{k} ") or f" {k} " in message or f"{k}:" in message), None)
+        key = err.field if err.field in table else None  # the option a problem's check blamed
         if name == "expression" and key is None and "expr" in table:
             key = "expr"
-        if key is None and "data" in table and str(table["data"]) in message:
-            key = "data"
         check.fail(f"{field}.{key}" if key else field, message)
     default_label = name if name != "expression" else table["expr"]
     defaults = _problems.signature(name)

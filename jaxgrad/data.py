@@ -47,7 +47,20 @@ class Table:
 
 def load(source: str, base: Path | None = None, target: str | None = None,
          features: Sequence[str] | None = None) -> Table:
-    """Read a data set (see the module's docstring for the sources)."""
+    """Read a data set (see the module's docstring for the sources).
+
+    Raises:
+      InputError: with ``field`` the option to blame: ``target``, ``features``, else ``data``.
+    """
+    try:
+        return _load(source, base, target, features)
+    except InputError as err:
+        if err.field is None:
+            err.field = "data"
+        raise
+
+
+def _load(source, base, target, features) -> Table:
     if not isinstance(source, str) or not source:
         raise InputError(f"data must be a file name (.csv, .npz) or 'sklearn:NAME', got {source!r}")
     if source.startswith("sklearn:"):
@@ -91,20 +104,20 @@ def _csv(path: Path, source: str, target: str | None, features: Sequence[str] | 
     target = header[-1] if target is None else target
     if target not in header:
         raise InputError(f"{source}: no target column {target!r}{did_you_mean(target, header)}; "
-                         f"columns: {', '.join(header)}")
+                         f"columns: {', '.join(header)}", field="target")
     if features is None:
         features = [h for h in header if h != target]
     else:
         if isinstance(features, str) or not all(isinstance(f, str) for f in features):
-            raise InputError(f"{source}: features must be a list of column names, got {features!r}")
+            raise InputError(f"{source}: features must be a list of column names, got {features!r}", field="features")
         for f in features:
             if f not in header:
                 raise InputError(f"{source}: no feature column {f!r}{did_you_mean(f, header)}; "
-                                 f"columns: {', '.join(header)}")
+                                 f"columns: {', '.join(header)}", field="features")
         if target in features:
-            raise InputError(f"{source}: the target column {target!r} cannot also be a feature")
+            raise InputError(f"{source}: the target column {target!r} cannot also be a feature", field="features")
     if not features:
-        raise InputError(f"{source}: no feature columns besides the target {target!r}")
+        raise InputError(f"{source}: no feature columns besides the target {target!r}", field="features")
     wanted = [header.index(f) for f in features] + [header.index(target)]
     values = []
     for line, row in enumerate(rows[1:], start=2):
@@ -175,11 +188,11 @@ def split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarr
     """Row indices ``(train, test)``: a seeded permutation, the last ``round(test_fraction n)`` rows test."""
     if not (isinstance(test_fraction, (int, float)) and not isinstance(test_fraction, bool)
             and 0 <= test_fraction < 1):
-        raise InputError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
+        raise InputError(f"test_fraction must be in [0, 1), got {test_fraction!r}", field="test_fraction")
     n_test = int(round(test_fraction * n))
     if test_fraction > 0 and (n_test < 1 or n - n_test < 2):
         raise InputError(f"test_fraction {test_fraction} of {n} rows leaves {n_test} test and {n - n_test} "
-                         f"training rows; each needs at least 1 (training 2)")
+                         f"training rows; each needs at least 1 (training 2)", field="test_fraction")
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[: n - n_test]), np.sort(order[n - n_test:])
 

@@ -6,7 +6,15 @@ any other exception is a real fault (exit status 1).
 
 
 class InputError(ValueError):
-    """Bad input from a user (an argument, an expression, a config), explained in one line."""
+    """Bad input from a user (an argument, an expression, a config), explained in one line.
+
+    ``field``: the name of the offending argument or option, when one is to blame (a
+    config names it in its own terms, ``problems.0.dim``, without reading the message).
+    """
+
+    def __init__(self, message: str = "", field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 def nearest(word, choices) -> str | None:

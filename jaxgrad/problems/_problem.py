@@ -173,16 +173,17 @@ def make(name: str, **kwargs) -> Problem:
       Array(0., dtype=float32)
     """
     if name not in _REGISTRY:
-        raise InputError(f"unknown problem {name!r}{did_you_mean(name, _REGISTRY)}; known: {', '.join(_REGISTRY)}")
+        raise InputError(f"unknown problem {name!r}{did_you_mean(name, _REGISTRY)}; known: {', '.join(_REGISTRY)}",
+                         field="name")
     allowed = signature(name)
     for key in kwargs:
         if key not in allowed:
             raise InputError(
-                f"problem {name!r} has no option {key!r}{did_you_mean(key, allowed)}; options: {', '.join(allowed) or 'none'}"
-            )
+                f"problem {name!r} has no option {key!r}{did_you_mean(key, allowed)}; options: {', '.join(allowed) or 'none'}",
+                field=key)
     missing = [k for k, v in allowed.items() if v is REQUIRED and k not in kwargs]
     if missing:
-        raise InputError(f"problem {name!r} needs {', '.join(missing)}")
+        raise InputError(f"problem {name!r} needs {', '.join(missing)}", field=missing[0])
     check_options(_REGISTRY[name], kwargs, f"problem {name!r}")
     problem = _REGISTRY[name](**kwargs)
     try:
@@ -201,7 +202,7 @@ def check_options(fn: Callable, kwargs: dict, where: str) -> None:
         if key in annotations:
             problem = types.check(value, annotations[key])
             if problem:
-                raise InputError(f"{where}: {key} {problem}")
+                raise InputError(f"{where}: {key} {problem}", field=key)
 
 
 def as_key(key) -> jax.Array:
@@ -211,6 +212,9 @@ def as_key(key) -> jax.Array:
     return jnp.asarray(key)
 
 
-def check(condition: bool, message: str) -> None:
+def check(condition: bool, message: str, field: str | None = None) -> None:
+    """Raise an :class:`InputError` with ``message`` unless ``condition``; ``field`` names the
+    option to blame (default: the message's first word when it is one of the problem's options,
+    which every message here starts with)."""
     if not condition:
-        raise InputError(message)
+        raise InputError(message, field=field or message.split(" ", 1)[0].rstrip(":,"))

@@ -220,9 +220,9 @@ def expression(
     from jaxgrad.expressions import expression as parse
 
     f = parse(expr, variables)
-    check(not f.is_vector, "a problem's expression must be scalar, not a list")
+    check(not f.is_vector, "a problem's expression must be scalar, not a list", "expr")
     d = len(f.variables)
-    check(d >= 1, "the expression has no variables")
+    check(d >= 1, "the expression has no variables", "expr")
     if bounds is not None:
         bounds = [tuple(float(v) for v in b) for b in bounds]
         check(len(bounds) == d and all(len(b) == 2 and b[0] < b[1] for b in bounds),
@@ -233,7 +233,7 @@ def expression(
         check(init_noise >= 0, f"init_noise must be non-negative, got {init_noise}")
         init_fn = lambda key: start + init_noise * jax.random.normal(key, (d,), start.dtype)  # noqa: E731
     else:
-        check(bounds is not None, "an expression problem needs init or bounds")
+        check(bounds is not None, "an expression problem needs init or bounds", "init")
         init_fn = _box_init(bounds)
     if bounds is None and d == 2:
         bounds = [(float(start[i]) - 3.0, float(start[i]) + 3.0) for i in range(2)]

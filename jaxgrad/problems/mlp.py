@@ -97,7 +97,7 @@ def mlp(
         integral = bool(np.all(all_y == np.round(all_y)) and all_y.min() >= 0 and all_y.max() < 20)
         task = task or ("classification" if integral else "regression")
         if task == "classification":
-            check(integral, f"{data}: classification needs integer class labels 0, 1, ..., got {all_y[:3]}")
+            check(integral, f"{data}: classification needs integer class labels 0, 1, ..., got {all_y[:3]}", "data")
         classes = int(all_y.max()) + 1 if task == "classification" else 1
     else:
         _no_data_options(data, target, standardize, test_fraction)
@@ -118,7 +118,7 @@ def mlp(
     check(len(widths) >= 2 and all(w >= 1 for w in widths), f"widths must be >= 2 positive sizes, got {widths}")
     check(widths[0] == n_in, f"widths[0] must be {n_in} (the inputs), got {widths[0]}")
     check(widths[-1] == n_out, f"the last width must be {n_out} ({'classes' if n_out > 1 else 'one output'}), "
-                               f"got {widths[-1]}")
+                               f"got {widths[-1]}", "widths")
     dtype = jnp.result_type(float)
     act = ACTIVATIONS[activation]
 

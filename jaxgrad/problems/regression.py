@@ -119,7 +119,7 @@ def from_file(data, target, features, standardize, test_fraction, key):
 
 def _no_data_options(data, target, standardize, test_fraction):
     check(data is not None or (target is None and not standardize and not test_fraction),
-          "target, standardize and test_fraction need data = \"file.csv\"")
+          "target, standardize and test_fraction need data = \"file.csv\"", "data")
 
 
 def _bounds(argmin, features: int):
@@ -210,8 +210,8 @@ def logistic_regression(n: int = 200, features: int | Sequence[str] = 2, l2: flo
                                        standardize, test_fraction, key)
         labels = np.unique(np.concatenate([y] + ([test[1]] if test else [])))
         check(set(labels.tolist()) <= {0.0, 1.0}, f"{data}: logistic_regression needs 0/1 targets, got values "
-                                                  f"{', '.join(f'{v:g}' for v in labels[:5])}")
-        check(0 < y.sum() < len(y), f"{data}: the training targets are all one class")
+                                                  f"{', '.join(f'{v:g}' for v in labels[:5])}", "data")
+        check(0 < y.sum() < len(y), f"{data}: the training targets are all one class", "data")
     else:
         _no_data_options(data, target, standardize, test_fraction)
         n, features = _sizes(n, features)
@@ -221,7 +221,7 @@ def logistic_regression(n: int = 200, features: int | Sequence[str] = 2, l2: flo
         b_true = 0.5 * float(jax.random.normal(kb, (), jnp.float32))
         prob = 1.0 / (1.0 + np.exp(-(X @ w_true + b_true)))
         y = (np.asarray(jax.random.uniform(ky, (n,), jnp.float32), np.float64) < prob).astype(np.float64)
-        check(0 < y.sum() < n, "the sampled labels are all one class; choose another key or a larger n")
+        check(0 < y.sum() < n, "the sampled labels are all one class; choose another key or a larger n", "key")
     theta = _newton_logistic(X, y, l2)
     minimum = None
     if theta is not None:
