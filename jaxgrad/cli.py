@@ -67,18 +67,10 @@ def _join_negative_values(argv: list[str]) -> list[str]:
 
 
 def precision(float64: bool):
-    """``(context, dtype)`` for a command: float64 inside ``jax.enable_x64``, else float32.
+    """``(context, dtype)`` for a command (see :func:`jaxgrad.precision.precision`)."""
+    from jaxgrad.precision import precision as _precision
 
-    Scoped rather than global, so one command never changes the next one's precision.
-    """
-    import contextlib
-
-    import jax
-    import jax.numpy as jnp
-
-    if float64:
-        return jax.enable_x64(True), jnp.float64
-    return contextlib.nullcontext(), jnp.float32
+    return _precision(bool(float64))
 
 
 def _formatter(dtype):

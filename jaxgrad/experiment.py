@@ -39,6 +39,7 @@ from jaxgrad import files, optimizers, rundir
 from jaxgrad.config import Config
 from jaxgrad.errors import InputError
 from jaxgrad.engine import SHARPNESS_ITERS, plan_sweep
+from jaxgrad.precision import precision
 
 __all__ = ["Group", "Result", "plan", "run_group", "describe_plan", "run_experiment", "Interrupted", "RunFault"]
 CONTOUR_POINTS = 201
@@ -79,7 +80,8 @@ class Result:
 
 
 def precision_context(config: Config):
-    return jax.enable_x64(True) if config.precision == "float64" else contextlib.nullcontext()
+    """The config's precision as a context (:func:`jaxgrad.precision.precision`)."""
+    return precision(config.precision)[0]
 
 
 def _record_params(config: Config, problem) -> bool:

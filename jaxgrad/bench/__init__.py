@@ -42,6 +42,7 @@ from jaxgrad import files, optimizers, problems
 from jaxgrad.engine import minimize, plan_sweep
 from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.experiment import versions
+from jaxgrad.precision import precision
 
 __all__ = ["SUITE", "OPTIMIZERS", "Spec", "Contender", "parse_optimizer", "run_suite", "performance_profile",
            "compare", "PROTOCOL"]
@@ -255,7 +256,7 @@ def run_suite(config: dict | None = None, quick: bool = False, status=None, extr
     status.say(f"jaxgrad bench: {len(pairs)} (problem, optimizer) pairs, {opts['precision']}, {opts['steps']} steps: learning "
                f"rates tuned on {len(opts['lr_grid'])} values x {opts['tune_seeds']} seeds, the best re-run on "
                f"{opts['eval_seeds']} fresh seeds (the protocol in full: bench.json)")
-    ctx = jax.enable_x64(True) if opts["precision"] == "float64" else _Null()
+    ctx = precision(opts["precision"])[0]
     started = time.perf_counter()
     results = []
     with ctx, status.steps("pair", len(pairs)) as step:
@@ -327,14 +328,6 @@ def run_suite(config: dict | None = None, quick: bool = False, status=None, extr
         "versions": versions(),
         "results": results,
     }
-
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def cost_table(bench: dict, key: str) -> tuple[list[str], list[str], np.ndarray]:
