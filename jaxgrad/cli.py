@@ -936,8 +936,11 @@ def _run_launch(args) -> int:
             codes = [p.poll() for p in procs]
             failed = next((i for i, c in enumerate(codes) if c not in (None, 0)), None)
             if failed is not None:
-                _stop(procs)
                 code = codes[failed]
+                if code == 2:  # bad input, met by every process alike: process 0 says it, give it time
+                    _stop(procs, grace=5.0)
+                    return 2
+                _stop(procs)
                 how = f"signal {-code}" if code < 0 else f"status {code}"
                 print(f"error: process {failed} of {len(procs)} ended with {how}; stopped the others",
                       file=sys.stderr)
@@ -950,11 +953,16 @@ def _run_launch(args) -> int:
         raise
 
 
-def _stop(procs, sig=None) -> None:
-    """Stop the processes still running: a signal (SIGTERM), then SIGKILL after 10 s."""
+def _stop(procs, sig=None, grace: float = 0.0) -> None:
+    """Stop the processes still running after ``grace`` seconds: a signal (SIGTERM), then
+    SIGKILL after 10 s."""
     import signal
     import subprocess
+    import time
 
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+        time.sleep(0.05)
     for p in procs:
         if p.poll() is None:
             p.send_signal(sig or signal.SIGTERM)

@@ -221,3 +221,14 @@ def test_inconsistent_process_flags_are_one_error_line(tmp_path):
                           capture_output=True, text=True, timeout=60, env=_env())
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["error: --coordinator must be HOST:PORT, got 'localhost'"]
+
+
+def test_bad_input_under_launch_is_one_error_line(tmp_path):
+    proc = _launch(2, ["jaxgrad", "run", str(tmp_path / "missing.toml")], tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing.toml'}: no such file"]
+    for argv, message in ((["-n", "0", "--", "true"], "-n must be a positive integer, got 0"),
+                          (["-n", "2"], "give the command after --, e.g. -- jaxgrad run CONFIG")):
+        bad = subprocess.run([sys.executable, "-m", "jaxgrad", "launch", *argv], cwd=ROOT, capture_output=True,
+                             text=True, timeout=60, env=_env())
+        assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [f"error: jaxgrad launch: {message}"]
