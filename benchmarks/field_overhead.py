@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxgrad as jg
+from jaxgrad.fields import plan_field
 
 
 def _median_us(fn, calls: int) -> float:
@@ -34,10 +35,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     g = jax.grad(lambda p: p[0] ** 2 * p[1] + jnp.exp(p[0] * p[1]))
     grid = jg.Grid((-2.0, -2.0), (2.0, 2.0), (10, 10))
-    plan = jg.fields.plan_field(g, grid)
+    plan = plan_field(g, grid)
     compiled = plan.compile()
     contenders = {"compiled program": lambda: compiled(*plan.args), "jg.field(grad, grid)": lambda: jg.field(g, grid),
-                  "plan_field + run (no cache)": lambda: jg.fields.plan_field(g, grid).run()}
+                  "plan_field + run (no cache)": lambda: plan_field(g, grid).run()}
     for fn in contenders.values():
         fn()
     rows = {name: [] for name in contenders}

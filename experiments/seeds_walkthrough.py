@@ -52,8 +52,8 @@ def examples():
     add("001", "Jacobian of [x² + y, xy] at (2, 3), numerical", [[4, 1], [3, 2]], jg.numerical_jacobian(F)(at(2, 3)))
     H = jg.hessian(g)(at(1, 2))
     add("001", "Hessian of x² + 3xy + y²", [[2, 3], [3, 2]], H)
-    add("001", "its eigenvalues (mixed signs: a saddle)", [-1, 5], jg.curvature.eigvalsh(H))
-    add("001", "classify: saddle = 2", 2, jg.curvature.KINDS.index(jg.classify(H)))
+    add("001", "its eigenvalues (mixed signs: a saddle)", [-1, 5], jg.eigvalsh(H))
+    add("001", "classify: saddle = 2", 2, jg.KINDS.index(jg.classify(H)))
     three = jg.expression("x**2*y*z + sin(x*z) + exp(y)")
     x, y, z = 1.0, 2.0, 3.0
     add("003", "∇(x²yz + sin(xz) + e^y) at (1, 2, 3)",

@@ -8,7 +8,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import jaxgrad as jg
-from jaxgrad import cli
+from jaxgrad import cli, rundir
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
 pytestmark = pytest.mark.float64
@@ -61,7 +61,7 @@ def test_a_run_directory_uses_its_final_parameters(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["curvature", str(tmp_path / "run"), "--k", "2", "--float64"]) == 0
     out = capsys.readouterr().out
-    _, arrays = jg.rundir.read(tmp_path / "run")
+    _, arrays = rundir.read(tmp_path / "run")
     with jax.enable_x64(True):
         p = jg.problems.make("rosenbrock", dim=4)
         w = exact_spectrum(p.loss, jax.numpy.asarray(arrays["group0_best_final"]))

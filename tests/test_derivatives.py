@@ -1,5 +1,8 @@
 """Exact derivatives: the seeds' worked examples, identities, errors, no retracing."""
 
+import gc
+import weakref
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -265,22 +268,22 @@ def test_jitted_derivative_does_not_retrace(make):
     assert not np.allclose(a, b)
 
 
-def test_memoised_derivatives_do_not_keep_a_closure_alive():
-    import gc
-    import weakref
-
-    from jaxgrad.fields import quantity
-
+def _closure_over_data():
     class Data:
         pass
 
     data = Data()
     data.values = np.ones(10**6)
-    f = lambda x: jnp.sum(x**2) * data.values[0]  # noqa: E731
-    alive = weakref.ref(data)
+    return (lambda x: jnp.sum(x**2) * data.values[0]), weakref.ref(data)
+
+
+def test_memoised_derivatives_do_not_keep_a_closure_alive():
+    from jaxgrad.fields import quantity
+
+    f, alive = _closure_over_data()
     g, q = jg.grad(f), quantity(f, "kind")
     assert jg.grad(f) is g and quantity(f, "kind") is q  # the same object while held: one compile
     np.testing.assert_allclose(g(jnp.asarray([1.0, 2.0])), [2.0, 4.0])
-    del f, g, q, data
+    del f, g, q
     gc.collect()
     assert alive() is None  # the caches held neither the function nor its data

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-import jaxgrad as jg
-from jaxgrad import optimizers, problems
+from jaxgrad import engine, optimizers, problems
 from jaxgrad.engine import minimize, minimize_from, sweep
 from jaxgrad.errors import InputError
 
@@ -218,9 +217,9 @@ def test_minimize_does_not_retrace_on_second_call():
 def test_sweep_does_not_retrace_for_new_values():
     p = problems.make("rosenbrock")
     sweep(p, "adam", {"learning_rate": [1e-3, 1e-2]}, seeds=2, steps=5)
-    cache = jg.engine.sweep_cache_size()
+    cache = engine.sweep_cache_size()
     sweep(p, "adam", {"learning_rate": [5e-3, 2e-2]}, seeds=2, steps=5)
-    assert jg.engine.sweep_cache_size() == cache
+    assert engine.sweep_cache_size() == cache
 
 
 # --- sweeps -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import jaxgrad as jg
-from jaxgrad import cli, optimizers
+from jaxgrad import cli, engine, optimizers, rundir
 from jaxgrad.errors import InputError
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
@@ -66,9 +66,9 @@ def test_sweep_records_sharpness_per_run_and_new_learning_rates_do_not_recompile
     assert t.sharpness.shape == (2, 2, 3) and t.sharpness_every == 15
     at = jax.tree_util.tree_map(lambda h: h[:, :, ::15], t.params)
     np.testing.assert_allclose(t.sharpness, eigvalsh_max(p.loss, at, axes=3), rtol=1e-6)
-    cache = jg.engine.sweep_cache_size()
+    cache = engine.sweep_cache_size()
     jg.sweep(p, "sgd", {"learning_rate": [2e-4, 5e-5]}, seeds=2, steps=30, sharpness_every=15, record_params=True)
-    assert jg.engine.sweep_cache_size() == cache
+    assert engine.sweep_cache_size() == cache
 
 
 @pytest.mark.parametrize("name, extra", [("sgd", {}), ("momentum", {"momentum": 0.5}),
@@ -114,7 +114,7 @@ record_every = 2
 sharpness_every = 10
 """)
     assert cli.main(["run", str(cfg), "--out", str(tmp_path / "run")]) == 0
-    summary, arrays = jg.rundir.read(tmp_path / "run")
+    summary, arrays = rundir.read(tmp_path / "run")
     sharp = arrays["group0_sharpness"]
     assert sharp.shape == (2, 2, 5)
     np.testing.assert_array_equal(arrays["group0_sharpness_steps"], [0, 10, 20, 30, 40])
