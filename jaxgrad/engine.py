@@ -30,7 +30,7 @@ from jax.flatten_util import ravel_pytree
 from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxgrad import distributed, factories, optimizers as _optimizers, spectrum as _spectrum
-from jaxgrad.errors import InputError
+from jaxgrad.errors import InputError, is_positive_int, positive_int
 from jaxgrad.problems import batch_loss
 
 PyTree = Any
@@ -244,8 +244,7 @@ def _run(full_loss: Callable, step_loss: Callable | None, update: Callable, para
 MAX_STEPS = 2**31 - 2  # the step counter is an int32 inside the compiled run
 
 
-def _positive_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+_positive_int = is_positive_int
 
 
 def _check_run_args(steps, tol, every=1, sharpness_every=None) -> None:
@@ -391,8 +390,7 @@ def minimize(
 def _run_options(steps, tol, record_params, record_every, sharpness_every, sharpness_iters) -> dict:
     """The validated static options of a run."""
     _check_run_args(steps, tol, record_every, sharpness_every)
-    if not _positive_int(sharpness_iters):
-        raise InputError(f"sharpness_iters must be a positive integer, got {sharpness_iters!r}")
+    positive_int(sharpness_iters, "sharpness_iters")
     return dict(steps=int(steps), tol=None if tol is None else float(tol), record=bool(record_params),
                 every=int(record_every), sharpness=None if sharpness_every is None else int(sharpness_every),
                 sharpness_iters=int(sharpness_iters))
@@ -676,13 +674,12 @@ def plan_sweep(
     grid = dict(grid or {})
     builder, settings = sweep_builder(optimizer, grid, fixed or {})
     if keys is None:
-        if not isinstance(seeds, (int, np.integer)) or isinstance(seeds, bool) or seeds < 1:
-            raise InputError(f"seeds must be a positive integer, got {seeds!r}")
+        positive_int(seeds, "seeds")
         keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(int(seeds)))
     keys = jnp.asarray(keys)
     n_seeds = keys.shape[0]
-    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if batch_size is not None:
+        positive_int(batch_size, "batch_size")
     if batch_size is not None and problem.data is not None and batch_size > problem.data[0].shape[0]:
         raise InputError(f"batch_size {batch_size} is larger than the {problem.data[0].shape[0]} training rows")
     params0 = jax.vmap(problem.init)(keys)

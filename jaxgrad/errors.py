@@ -17,6 +17,20 @@ class InputError(ValueError):
         self.field = field
 
 
+def is_positive_int(value) -> bool:
+    """An integer >= 1 (NumPy's too), and not a bool."""
+    import numbers
+
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
+def positive_int(value, name: str, where: str = "") -> int:
+    """``value`` as an ``int``, or one :class:`InputError` naming ``name`` (the one style of this check)."""
+    if not is_positive_int(value):
+        raise InputError(f"{where}{name} must be a positive integer, got {value!r}", field=name)
+    return int(value)
+
+
 def nearest(word, choices) -> str | None:
     """The valid name a user most likely meant: a prefix or containment match first
     (``record`` -> ``record_params``), else the closest spelling (``learnig_rate``)."""

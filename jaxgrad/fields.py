@@ -25,7 +25,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxgrad import curvature, derivatives, distributed
-from jaxgrad.errors import InputError, did_you_mean
+from jaxgrad.errors import InputError, did_you_mean, positive_int
 from jaxgrad.grid import Grid
 
 __all__ = ["QUANTITIES", "quantity", "field", "plan_field", "FieldPlan", "DEFAULT_MEMORY_BUDGET", "cache_info",
@@ -112,9 +112,8 @@ def _largest_divisor_at_most(n: int, limit: int) -> int:
 def _choose_batch(local: int, bytes_per_point: int, budget: int, chunk_size: int | None) -> int | None:
     """Points per chunk on one device, or None for one plain vmap."""
     if chunk_size is not None:
-        if int(chunk_size) < 1:
-            raise InputError(f"chunk_size must be a positive integer, got {chunk_size}")
-        return None if chunk_size >= local else int(chunk_size)
+        chunk_size = positive_int(chunk_size, "chunk_size")
+        return None if chunk_size >= local else chunk_size
     target = max(1, budget // max(bytes_per_point, 1))
     if target >= local:
         return None
@@ -208,9 +207,9 @@ def plan_field(
         call_args = (_axes(where, dtype), args)
         row = math.prod(shape[1:])  # points per index of the first axis
         rows = -(-shape[0] // n_dev)
+        if chunk_size is not None:
+            positive_int(chunk_size, "chunk_size")
         row_chunk = None if chunk_size is None else max(1, int(chunk_size) // row) if int(chunk_size) >= row else 0
-        if chunk_size is not None and int(chunk_size) < 1:
-            raise InputError(f"chunk_size must be a positive integer, got {chunk_size}")
         fits = row * bytes_per_point <= memory_budget
         if row_chunk != 0 and (chunk_size is not None or fits):
             # the fast path: nested vmaps over the axes, chunked by rows of the first axis

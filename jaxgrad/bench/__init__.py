@@ -40,7 +40,7 @@ import numpy as np
 
 from jaxgrad import files, optimizers, problems
 from jaxgrad.engine import minimize, plan_sweep
-from jaxgrad.errors import InputError, did_you_mean
+from jaxgrad.errors import InputError, did_you_mean, positive_int
 from jaxgrad.experiment import versions
 from jaxgrad.precision import precision
 
@@ -187,11 +187,8 @@ def _options(config: dict | None, quick: bool, extra: tuple = ()) -> dict:
         if o not in OPTIMIZERS and o not in {c.name for c in extra}:
             raise InputError(f"bench config: optimizers: unknown {o!r}{did_you_mean(o, OPTIMIZERS)}; "
                              f"known: {', '.join(OPTIMIZERS)}")
-    if not (isinstance(opts["steps"], int) and opts["steps"] >= 1):
-        raise InputError(f"bench config: steps must be a positive integer, got {opts['steps']!r}")
-    for key in ("tune_seeds", "eval_seeds"):
-        if not (isinstance(opts[key], int) and opts[key] >= 1):
-            raise InputError(f"bench config: {key} must be a positive integer, got {opts[key]!r}")
+    for key in ("steps", "tune_seeds", "eval_seeds"):
+        positive_int(opts[key], key, "bench config: ")
     if not opts["lr_grid"] or any(not (isinstance(v, (int, float)) and v > 0) for v in opts["lr_grid"]):
         raise InputError("bench config: lr_grid must be a list of positive learning rates")
     if opts["precision"] not in ("float32", "float64"):
