@@ -242,12 +242,11 @@ def _add_field(sub) -> None:
 
 
 def _field(args, dtype) -> int:
-    import time
-
     import jax
     import numpy as np
 
     import jaxgrad as jg
+    from jaxgrad import timing
     from jaxgrad.curvature import KINDS
     from jaxgrad.fields import plan_field, quantity
     from jaxgrad.files import write_npz
@@ -279,18 +278,12 @@ def _field(args, dtype) -> int:
             _check_output_path(flag, path, suffixes)
     _check_field_size(fn, grid, dtype)
     plan = plan_field(fn, grid, chunk_size=args.chunk_size, dtype=dtype)
-    t0 = time.perf_counter()
     if jax.process_count() > 1:  # several processes: the plan runs (and gathers) as a whole
-        jax.block_until_ready(plan.run())
-        compile_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        values = jax.block_until_ready(plan.run())
+        _, compile_s = timing.timed(plan.run)
+        values, run_s = timing.timed(plan.run)
     else:
-        compiled = plan.compile()
-        compile_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        values = jax.block_until_ready(compiled(*plan.args))
-    run_s = time.perf_counter() - t0
+        compiled, compile_s = timing.compiled(plan)
+        values, run_s = timing.timed(lambda: compiled(*plan.args))
     host = np.asarray(values)
 
     print(f"f({', '.join(f.variables)}) = {f.text}")

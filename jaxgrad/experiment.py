@@ -26,7 +26,6 @@ import io
 import platform
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxgrad import files, optimizers, rundir
+from jaxgrad import files, optimizers, rundir, timing
 from jaxgrad.config import Config
 from jaxgrad.errors import InputError
 from jaxgrad.engine import SHARPNESS_ITERS, plan_sweep
@@ -644,12 +643,8 @@ def run_group(config: Config, group: Group):
         tol=config.tol, record_params=_record_params(config, group.problem), batch_size=config.batch_size,
         fixed=group.optimizer.fixed, record_every=config.output.record_every,
         sharpness_every=config.output.sharpness_every)
-    t0 = time.perf_counter()
-    executable = sweep_plan.compile()
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    trace = jax.block_until_ready(sweep_plan.run(executable))
-    run_s = time.perf_counter() - t0
+    executable, compile_s = timing.compiled(sweep_plan)
+    trace, run_s = timing.timed(lambda: sweep_plan.run(executable))
     return trace, compile_s, run_s
 
 

@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgrad import files, optimizers, problems
+from jaxgrad import files, optimizers, problems, timing
 from jaxgrad.engine import minimize, plan_sweep
 from jaxgrad.errors import InputError, did_you_mean, positive_int
 from jaxgrad.experiment import versions
@@ -212,25 +212,19 @@ def _steps_to(loss: np.ndarray, threshold: np.ndarray) -> np.ndarray:
 def _run(problem, optimizer, fixed, grid, seeds, steps, keys):
     sweep_grid = {"learning_rate": list(grid)} if grid else {}
     plan = plan_sweep(problem, optimizer, sweep_grid, seeds, steps, keys=keys, fixed=fixed)
-    t0 = time.perf_counter()
-    exe = plan.compile()
-    compile_s = time.perf_counter() - t0
-    trace = jax.block_until_ready(plan.run(exe))
+    exe, compile_s = timing.compiled(plan)
+    trace, _ = timing.timed(lambda: plan.run(exe))
     return trace, compile_s
 
 
 def _time_per_step(problem, opt, steps: int, repeats: int = 3) -> tuple[float, float]:
     """Steady-state seconds per step of one run (compiled first, blocked on, median of repeats)."""
     params0 = problem.init(jax.random.PRNGKey(0))
-    t0 = time.perf_counter()
-    jax.block_until_ready(minimize(problem.loss, params0, opt, steps).loss)
-    first = time.perf_counter() - t0
+    _, first = timing.timed(lambda: minimize(problem.loss, params0, opt, steps).loss)
     times = []
     for r in range(repeats):
         p = problem.init(jax.random.PRNGKey(r + 1))
-        t0 = time.perf_counter()
-        jax.block_until_ready(minimize(problem.loss, p, opt, steps).loss)
-        times.append(time.perf_counter() - t0)
+        times.append(timing.timed(lambda p=p: minimize(problem.loss, p, opt, steps).loss)[1])
     steady = statistics.median(times)
     return steady / steps, max(first - steady, 0.0)
 
