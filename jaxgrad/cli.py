@@ -1001,9 +1001,14 @@ def main(argv=None) -> int:
         # a failed process of a multi-process job leaves now: JAX's orderly shutdown would wait
         # at a barrier for the others (30 s) and then abort with a page of C++ log
         import os
+        import time
 
         sys.stdout.flush()
         sys.stderr.flush()
+        if code == 2 and joined.is_writer():
+            # bad input, which every process meets alike: process 0 hosts the coordination
+            # service, so it leaves last (else the others abort with a page of C++ log)
+            time.sleep(2.0)
         os._exit(code)
     return code
 
