@@ -22,7 +22,7 @@ import numpy as np
 
 from jaxgrad.errors import InputError
 
-__all__ = ["initialize", "is_writer", "multiprocess", "mesh", "to_global", "gather", "agree", "ENV"]
+__all__ = ["initialize", "is_writer", "multiprocess", "mesh", "pad_rows", "to_global", "gather", "agree", "ENV"]
 
 # environment variables read when the flags are absent (set by ``jaxgrad launch``)
 ENV = {"coordinator": "JAXGRAD_COORDINATOR", "num_processes": "JAXGRAD_NUM_PROCESSES",
@@ -137,6 +137,18 @@ def multiprocess() -> bool:
 def is_writer() -> bool:
     """Whether this process writes files and prints results: process 0 only."""
     return jax.process_index() == 0
+
+
+def pad_rows(tree, rows: int):
+    """Every leaf grown to ``rows`` along its first axis with copies of its last row (a no-op
+    when it has them): the padding every split of points or runs uses, finite wherever the data is."""
+    import jax.numpy as jnp
+
+    def grow(a):
+        extra = rows - a.shape[0]
+        return a if extra <= 0 else jnp.concatenate([a, jnp.repeat(a[-1:], extra, axis=0)])
+
+    return jax.tree_util.tree_map(grow, tree)
 
 
 def to_global(value, sharding) -> jax.Array:

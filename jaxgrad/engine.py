@@ -244,15 +244,12 @@ def _run(full_loss: Callable, step_loss: Callable | None, update: Callable, para
 MAX_STEPS = 2**31 - 2  # the step counter is an int32 inside the compiled run
 
 
-_positive_int = is_positive_int
-
-
 def _check_run_args(steps, tol, every=1, sharpness_every=None) -> None:
-    if not _positive_int(steps) or steps > MAX_STEPS:
+    if not is_positive_int(steps) or steps > MAX_STEPS:
         raise InputError(f"steps must be an integer from 1 to {MAX_STEPS:,}, got {steps!r}")
-    if not _positive_int(every) or steps % every:
+    if not is_positive_int(every) or steps % every:
         raise InputError(f"record_every must be a positive integer that divides steps ({steps}), got {every!r}")
-    if sharpness_every is not None and (not _positive_int(sharpness_every) or sharpness_every % every):
+    if sharpness_every is not None and (not is_positive_int(sharpness_every) or sharpness_every % every):
         raise InputError(f"sharpness_every must be a positive multiple of record_every ({every}), "
                          f"got {sharpness_every!r}")
     if tol is not None and not (isinstance(tol, (int, float)) and not isinstance(tol, bool) and tol >= 0):
@@ -427,9 +424,7 @@ def minimize_from(
     # padded with copies of the last start to RUN_BLOCK runs per device (see plan_sweep), split over
     # every process's devices when there are several, and gathered
     n, n_dev = starts.shape[0], jax.device_count() if distributed.multiprocess() else 1
-    pad = -n % (n_dev * RUN_BLOCK)
-    grow = lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]) if pad else a  # noqa: E731
-    starts, states = jax.tree_util.tree_map(grow, (starts, states))
+    starts, states = distributed.pad_rows((starts, states), n + -n % (n_dev * RUN_BLOCK))
     if n_dev > 1:
         split = NamedSharding(_mesh(n_dev), PartitionSpec("runs"))
         starts, states = jax.tree_util.tree_map(lambda a: distributed.to_global(a, split), (starts, states))
@@ -700,9 +695,8 @@ def plan_sweep(
     flat_params = jax.tree_util.tree_map(lambda p: jnp.tile(p, (len(settings),) + (1,) * (p.ndim - 1)), params0)
     flat_keys = jnp.tile(keys, (len(settings), 1))
     if pad:
-        grow = lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])  # noqa: E731
-        flat_values, flat_keys = grow(flat_values), grow(flat_keys)
-        flat_params = jax.tree_util.tree_map(grow, flat_params)
+        flat_values, flat_params, flat_keys = distributed.pad_rows((flat_values, flat_params, flat_keys),
+                                                                   n_runs + pad)
     kwargs = dict(objective=objective, builder=builder, names=names, batch_size=batch_size, n_dev=n_dev, **options)
     return SweepPlan(_sweep_program, (flat_values, flat_params, flat_keys, problem.data, problem.test_data), kwargs,
                      tuple(settings), n_seeds, n_runs)

@@ -347,9 +347,7 @@ def _call(plan: FieldPlan, first, args) -> jax.Array:
     whole = NamedSharding(mesh, PartitionSpec())
     n_pad = plan.program._partial.keywords.get("n_pad")
     if n_pad is not None and not isinstance(first, tuple):  # points: padded here, split over the processes
-        host = np.asarray(first)
-        host = np.concatenate([host, np.repeat(host[-1:], n_pad - host.shape[0], axis=0)])
-        first = distributed.to_global(host, NamedSharding(mesh, PartitionSpec("points")))
+        first = distributed.to_global(distributed.pad_rows(first, n_pad), NamedSharding(mesh, PartitionSpec("points")))
     elif isinstance(first, tuple):  # a grid's axes
         first = tuple(distributed.to_global(a, whole) for a in first)
     args = jax.tree_util.tree_map(lambda a: distributed.to_global(a, whole), args)
@@ -504,8 +502,8 @@ def _points_program(points, args, *, fn, batch, mesh, n, shape, n_pad=None, flat
 
     ``flat``: the padded per-point results, sharded as the points are (for several processes).
     """
-    if n_pad is not None and n_pad > points.shape[0]:  # pad with copies of the last point: finite wherever the data is
-        points = jnp.concatenate([points, jnp.broadcast_to(points[-1], (n_pad - n, points.shape[1]))])
+    if n_pad is not None:
+        points = distributed.pad_rows(points, n_pad)
 
     def evaluate(pts, args):
         return _map(lambda x: fn(x, *args), pts, batch)
@@ -536,9 +534,8 @@ def _grid_points(grid: Grid, dtype, padded: int, n_dev: int) -> jax.Array:
         return points
     sharding = NamedSharding(_mesh(n_dev), PartitionSpec("points")) if n_dev > 1 else None
     if sharding is not None and distributed.multiprocess():  # every process fills its own shards
-        points = np.stack(np.meshgrid(*(np.asarray(a) for a in _axes(grid, dtype)), indexing="ij"), axis=-1)
-        points = points.reshape(-1, grid.dim)[np.minimum(np.arange(padded), grid.size - 1)]
-        points = distributed.to_global(points, sharding)
+        points = distributed.to_global(_make_points(_axes(grid, dtype), shape=grid.shape, padded=padded,
+                                                    sharding=None), sharding)
     else:
         points = _make_points(_axes(grid, dtype), shape=grid.shape, padded=padded, sharding=sharding)
     _POINTS[key] = points
@@ -550,8 +547,7 @@ def _grid_points(grid: Grid, dtype, padded: int, n_dev: int) -> jax.Array:
 @functools.partial(jax.jit, static_argnames=("shape", "padded", "sharding"))
 def _make_points(axes, *, shape, padded, sharding):
     points = jnp.stack(jnp.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(shape))
-    if padded > points.shape[0]:  # copies of the last point
-        points = jnp.concatenate([points, jnp.broadcast_to(points[-1], (padded - points.shape[0], len(shape)))])
+    points = distributed.pad_rows(points, padded)
     return points if sharding is None else jax.lax.with_sharding_constraint(points, sharding)
 
 
