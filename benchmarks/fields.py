@@ -13,8 +13,17 @@ eigenvalues, kind) is timed as
   numpy     hand-written vectorised closed forms
   torch     torch.func.vmap of torch.func.grad / hessian (when torch is installed)
 Each run times every contender once per round, round after round (interleaved, so
-drift hits all alike), every result blocked on; a run's figure is the median of its
-rounds, and the columns show the range over --runs runs. Compilation is apart.
+drift hits all alike), every result blocked on; a run's time is the median of its
+rounds, a ratio the median of the rounds' ratios (the two timed back to back), and the
+columns show the range over --runs runs. Compilation is apart.
+
+Memory: glibc hands large blocks (a 10^6-point Hessian's 16 MB output) back to the
+kernel when freed, and the next call page-faults a fresh one: on this VM that costs
+a 4x10^6-point gradient 8-10 ms on top of 1.5 ms of arithmetic, by a history-dependent
+threshold, so the same program times 1.7 ms in one run and 12 ms in the next. By
+default the benchmark re-runs itself with glibc's heap kept (MALLOC_MMAP_MAX_=0,
+MALLOC_TRIM_THRESHOLD_): every contender then reuses warm pages and the figures
+measure the programs; --malloc system keeps glibc's defaults.
 
 --devices N re-runs itself with N forced CPU devices and compares, per quantity,
 field(grid) (sharded over all N, then chunked on one) with the hand-written programs
@@ -42,6 +51,9 @@ import numpy as np
 
 import jaxgrad as jg
 from jaxgrad.fields import quantity
+
+# glibc's heap kept: freed blocks stay mapped and are reused (see the module docstring)
+STEADY_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**36)}
 
 QUANTITIES = ("grad", "hessian", "eigenvalues", "kind")
 
@@ -111,8 +123,14 @@ def compiled(jitted, *args):
     return seconds, lambda: exe(*args)
 
 
-def interleaved(thunks: dict, rounds: int) -> dict:
-    """Median seconds per thunk, each timed once per round, the order reversed every other round."""
+def interleaved(thunks: dict, rounds: int, pairs: tuple = ()) -> dict:
+    """Median seconds per thunk, each timed once per round, the order reversed every other round.
+
+    ``pairs``: ``(a, b)`` names whose ratio is wanted: the median over rounds of ``a / b``
+    within one round (the two timed back to back), stored as ``"a/b"``. A paired ratio
+    cancels what drifts from round to round (this VM's memory state moves a 10 ms program
+    by 2x for a few rounds at a time), which a ratio of two medians does not.
+    """
     for thunk in thunks.values():  # warm: first-touch allocations apart
         jax.block_until_ready(thunk())
     times = {name: [] for name in thunks}
@@ -122,7 +140,10 @@ def interleaved(thunks: dict, rounds: int) -> dict:
             t0 = time.perf_counter()
             jax.block_until_ready(thunk())
             times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    result = {name: statistics.median(ts) for name, ts in times.items()}
+    for a, b in pairs:
+        result[f"{a}/{b}"] = statistics.median(x / y for x, y in zip(times[a], times[b]))
+    return result
 
 
 def rounds_for(n: int, base: int) -> int:
@@ -158,15 +179,16 @@ def single(sizes, dtypes, quantities, runs: int, rounds: int, torch_on: bool) ->
                     others["torch"] = torch_thunks[name]
                 per_run = []
                 for _ in range(runs):
-                    per_run.append(interleaved(thunks, rounds_for(grid.size, rounds)))
+                    per_run.append(interleaved(thunks, rounds_for(grid.size, rounds),
+                                               pairs=(("grid", "raw"), ("on_points", "raw"))))
                     per_run[-1].update(interleaved(others, max(3, rounds_for(grid.size, rounds) // 3)))
                     time.sleep(0.2)
                 thunks.update(others)
                 row = {"dtype": jnp.dtype(dtype).name, "quantity": name, "points": grid.size, "compile_raw": c_raw}
                 for k in thunks:
                     row[k] = [t[k] for t in per_run]
-                row["grid/raw"] = [t["grid"] / t["raw"] for t in per_run]
-                row["points/raw"] = [t["on_points"] / t["raw"] for t in per_run]
+                row["grid/raw"] = [t["grid/raw"] for t in per_run]
+                row["points/raw"] = [t["on_points/raw"] for t in per_run]
                 row["numpy/grid"] = [t["numpy"] / t["grid"] for t in per_run]
                 if "torch" in thunks:
                     row["torch/grid"] = [t["torch"] / t["grid"] for t in per_run]
@@ -225,11 +247,13 @@ def several(sizes, dtypes, quantities, runs: int, rounds: int) -> list[dict]:
                 thunks = {"shard_map": run_sharded, "grid sharded": functools.partial(jg.field, q, grid, dtype=dtype),
                           "lax.map": run_chunked,
                           "grid chunked": functools.partial(jg.field, q, grid, dtype=dtype, devices=1, chunk_size=chunk)}
-                per_run = [interleaved(thunks, rounds_for(grid.size, rounds)) for _ in range(runs)]
+                per_run = [interleaved(thunks, rounds_for(grid.size, rounds),
+                                       pairs=(("grid sharded", "shard_map"), ("grid chunked", "lax.map")))
+                           for _ in range(runs)]
                 row = {"dtype": jnp.dtype(dtype).name, "quantity": name, "points": grid.size, "devices": n_dev,
                        "chunk": chunk, **{k: [t[k] for t in per_run] for k in thunks},
-                       "sharded/shard_map": [t["grid sharded"] / t["shard_map"] for t in per_run],
-                       "chunked/lax.map": [t["grid chunked"] / t["lax.map"] for t in per_run]}
+                       "sharded/shard_map": [t["grid sharded/shard_map"] for t in per_run],
+                       "chunked/lax.map": [t["grid chunked/lax.map"] for t in per_run]}
                 rows.append(row)
                 print(f"{row['dtype']:<8}{name:<12}{grid.size:>10,}{span([t * 1e3 for t in row['shard_map']], '{:.3g}'):>14}"
                       f"{span(row['sharded/shard_map']):>11}{span([t * 1e3 for t in row['lax.map']], '{:.3g}'):>12}"
@@ -269,19 +293,25 @@ def main(argv=None):
     parser.add_argument("--devices", type=int, default=1, help="compare the sharded and chunked paths on N CPU devices")
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--memory", action="store_true", help="also run the 1e8-point memory check")
+    parser.add_argument("--malloc", choices=("steady", "system"), default="steady",
+                        help="steady: glibc's heap kept, no fresh page faults per call (default); system: as is")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
+    argv = list(argv if argv is not None else sys.argv[1:])
+    steady = all(os.environ.get(k) == v for k, v in STEADY_MALLOC.items())
+    if args.malloc == "steady" and not steady and platform.system() == "Linux":  # glibc reads these at start-up
+        os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *argv], dict(os.environ, **STEADY_MALLOC))
     if args.devices > 1 and jax.device_count() != args.devices:  # re-run with forced host devices
         env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={args.devices}")
-        raise SystemExit(subprocess.call([sys.executable, __file__, *(argv if argv is not None else sys.argv[1:])],
-                                         env=env))
+        raise SystemExit(subprocess.call([sys.executable, __file__, *argv], env=env))
     jax.config.update("jax_enable_x64", True)  # float64 available; each contender runs in its own dtype
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     dtypes = [jnp.dtype(d) for d in args.dtypes.split(",")]
     quantities = args.quantities.split(",")
     device = f"{jax.devices()[0].device_kind} x{jax.device_count()} ({platform.machine()}, {os.cpu_count()} cores)"
     print(f"f(x, y) = x^2 y + exp(xy) on square grids; {device}; jax {jax.__version__}")
-    print(f"interleaved medians of up to {args.rounds} rounds; ranges over {args.runs} runs")
+    heap = "glibc heap kept (MALLOC_MMAP_MAX_=0)" if steady else "glibc defaults"
+    print(f"interleaved medians of up to {args.rounds} rounds; ranges over {args.runs} runs; {heap}")
     if args.devices > 1:
         print(f"{'dtype':<8}{'quantity':<12}{'points':>10}{'shard_map ms':>14}{'sharded/':>11}{'lax.map ms':>12}"
               f"{'chunked/':>11}")
