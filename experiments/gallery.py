@@ -56,9 +56,9 @@ def main(argv=None):
     save(fig, "directional_derivative.png")
 
     # 2b. a function of one variable and its derivative (exact, with finite differences on it)
-    from jaxgrad.cli import figure_1d
+    from jaxgrad.explore import function_figure
 
-    save(figure_1d(jg.expression("x**3 - 3*x + sin(3*x)"), jg.Grid((-2.0,), (2.0,), (401,)), jnp.float32, at=(0.8,)),
+    save(function_figure(jg.expression("x**3 - 3*x + sin(3*x)"), jg.Grid((-2.0,), (2.0,), (401,)), jnp.float32, at=(0.8,)),
          "function_1d.png")
 
     # 3. Himmelblau: surface, kinds of points with critical points, eigenvalue maps

@@ -117,87 +117,69 @@ def _check(args, dtype) -> int:
     import numpy as np
 
     import jaxgrad as jg
-    from jaxgrad.curvature import classify, eigvalsh
+    from jaxgrad.explore import examine
 
     f = jg.expression(args.expr, args.variables)
     names = f.variables
     x = jnp.asarray(numbers(args.at, "--at", len(names)), dtype)
+    u = None if args.direction is None else numbers(args.direction, "--direction", len(names))
+    if u is not None and not any(u):
+        raise UsageError("--direction: the zero vector has no direction")
+    r = examine(f, x, u, is_vector=f.is_vector)
     _fmt = _formatter(dtype)
     head = ", ".join(f"{n}={_fmt(v)}" for n, v in zip(names, np.asarray(x)))
     print(f"f({', '.join(names)}) = {f.text}")
     print(f"at {head}   ({jnp.dtype(dtype).name})")
     print()
     if f.is_vector:
-        value = np.asarray(f(x))
-        J = np.asarray(jg.jacobian(f)(x))
-        Jn = np.asarray(jg.numerical_jacobian(f)(x))
-        print("value      " + "  ".join(_fmt(v) for v in value))
+        print("value      " + "  ".join(_fmt(v) for v in r.value))
         print()
-        _matrix("Jacobian", [f"f{i + 1}" for i in range(len(value))], names, J, _fmt)
-        err = float(np.max(np.abs(J - Jn)))
-        print(f"numerical Jacobian (central): max abs error {err:.2e}")
+        _matrix("Jacobian", [f"f{i + 1}" for i in range(len(r.value))], names, r.jacobian, _fmt)
+        print(f"numerical Jacobian (central): max abs error {r.jacobian_error:.2e}")
         return 0
 
-    value = float(f(x))
-    g = np.asarray(jg.grad(f)(x))
-    H = np.asarray(jg.hessian(f)(x))
-    lam = np.asarray(eigvalsh(jnp.asarray(H)))
-    report = jg.check_gradient(f, x)
-    print(f"value      {_fmt(value)}")
+    check = r.gradient_check
+    print(f"value      {_fmt(float(r.value))}")
     print()
     print(f"{'':<10} {'gradient':>16} {'numerical':>16} {'abs error':>10}")
     for i, n in enumerate(names):
-        print(f"{'d/d' + n:<10} {_fmt(g[i]):>16} {_fmt(report.numerical[i]):>16} {report.abs_error[i]:>10.2e}")
-    verdict = "ok" if report.ok else "FAILED"
-    print(f"gradient check {verdict} (central differences; max rel error {report.max_rel_error:.2e})")
+        print(f"{'d/d' + n:<10} {_fmt(r.gradient[i]):>16} {_fmt(check.numerical[i]):>16} {check.abs_error[i]:>10.2e}")
+    verdict = "ok" if check.ok else "FAILED"
+    print(f"gradient check {verdict} (central differences; max rel error {check.max_rel_error:.2e})")
     print()
     if args.symbolic:
-        _symbolic(f, names, np.asarray(x, np.float64), g, _fmt)
-    _matrix("Hessian", names, names, H, _fmt)
-    print(f"eigenvalues  {'  '.join(_fmt(v) for v in lam)}")
-    kind = classify(jnp.asarray(H))
-    gnorm = float(np.linalg.norm(g))
-    scale = max(1.0, abs(value))
-    critical = gnorm <= 100 * float(jnp.finfo(dtype).eps) ** 0.5 * scale
-    note = "" if critical else f"  (curvature only: |grad| = {_fmt(gnorm)}, not a critical point)"
-    print(f"kind         {kind}{note}")
-    if args.direction is not None:
-        u = jnp.asarray(numbers(args.direction, "--direction", len(names)), dtype)
-        if not bool(jnp.any(u != 0)):
-            raise UsageError("--direction: the zero vector has no direction")
-        d = float(jg.directional_derivative(f)(x, u))
+        _symbolic(f, x, r.gradient, _fmt)
+    _matrix("Hessian", names, names, r.hessian, _fmt)
+    print(f"eigenvalues  {'  '.join(_fmt(v) for v in r.eigenvalues)}")
+    note = "" if r.critical else f"  (curvature only: |grad| = {_fmt(r.gradient_norm)}, not a critical point)"
+    print(f"kind         {r.kind}{note}")
+    if u is not None:
         print()
-        print(f"directional derivative along ({', '.join(_fmt(v) for v in np.asarray(u))})/|u|: {_fmt(d)}")
-        print(f"  max over directions |grad| = {_fmt(gnorm)} (along the gradient)")
-    if not report.ok:
+        print(f"directional derivative along ({', '.join(_fmt(v) for v in np.asarray(u, dtype))})/|u|: "
+              f"{_fmt(r.directional)}")
+        print(f"  max over directions |grad| = {_fmt(r.gradient_norm)} (along the gradient)")
+    if not check.ok:
         print("error: the gradient check failed (analytic and numerical gradients disagree)", file=sys.stderr)
         return 1
     return 0
 
 
-def _symbolic(f, names, point, g, _fmt) -> None:
-    """Each partial derivative as a formula (sympy, from the parsed tree) and its exact value at the point."""
+def _symbolic(f, point, g, _fmt) -> None:
+    """Print each partial derivative as a formula and its exact value, wrapped to the terminal."""
     import textwrap
 
     try:
-        import sympy as sp
+        import sympy  # noqa: F401
     except ImportError:
         raise UsageError("--symbolic needs sympy: pip install 'jaxgrad[symbolic]'") from None
     from jaxgrad import terminal
+    from jaxgrad.explore import symbolic_partials
 
-    expr = f.to_sympy()
-    symbols = [sp.Symbol(n, real=True) for n in names]
-    at = dict(zip(symbols, (sp.Float(v) for v in point)))
     width = terminal.width()
     print("symbolic derivatives (sympy)")
-    for i, (n, s) in enumerate(zip(names, symbols)):
-        d = sp.diff(expr, s)
-        if sp.count_ops(d) <= 60:  # simplify small formulas only: sympy's simplify can take minutes on big ones
-            d = sp.simplify(d)
-        text = f"d/d{n} = {sp.sstr(d)}"
-        for line in textwrap.wrap(text, width, subsequent_indent="    ", break_long_words=False):
+    for i, (n, formula, value) in enumerate(symbolic_partials(f, point)):
+        for line in textwrap.wrap(f"d/d{n} = {formula}", width, subsequent_indent="    ", break_long_words=False):
             print("  " + line if line.startswith("d/d") else line)
-        value = complex(d.evalf(subs=at))
         shown = _fmt(value.real) if abs(value.imag) <= 1e-12 * max(1.0, abs(value.real)) else str(value)
         print(f"    at the point: {shown} (jaxgrad: {_fmt(g[i])})")
     print()
@@ -249,7 +231,8 @@ def _field(args, dtype) -> int:
     from jaxgrad import timing
     from jaxgrad.curvature import KINDS
     from jaxgrad.fields import plan_field, quantity
-    from jaxgrad.files import write_npz
+    from jaxgrad.explore import field_plot, function_figure
+    from jaxgrad.files import save_figure, write_npz
     from jaxgrad.grid import Grid
 
     _set_dpi(args)
@@ -315,10 +298,9 @@ def _field(args, dtype) -> int:
         if args.style == "polar" and at is None:
             raise UsageError("--at: needed for --style polar")
         try:
-            if d == 1:
-                _plot_1d(f, grid, args.plot, dtype, at)
-            else:
-                _plot_field(f, grid, args.quantity, host, args.plot, dtype, args.style, at)
+            fig = (function_figure(f, grid, dtype, at) if d == 1
+                   else field_plot(f, grid, args.quantity, host, dtype, args.style, at))
+            save_figure(fig, args.plot)
         except OSError as err:
             raise UsageError(f"--plot {args.plot}: cannot write: {err.strerror or err}") from None
         print(f"plot         {args.plot}")
@@ -356,90 +338,6 @@ def _check_field_size(fn, grid, dtype) -> None:
     if memory is not None and need > 0.8 * memory:
         raise UsageError(f"--num: {grid.size:,} points need about {_gib(need)} for the result and "
                          f"{_gib(memory)} is available; use fewer points (a coarser --num)")
-
-
-def _plot_1d(f, grid, path, dtype, at=None) -> None:
-    from jaxgrad.files import save_figure
-
-    save_figure(figure_1d(f, grid, dtype, at), path)
-
-
-def figure_1d(f, grid, dtype, at=None):
-    """f and f' of a 1-variable expression: f' exact (jax.grad), finite differences as markers."""
-    import jax.numpy as jnp
-    import numpy as np
-
-    import jaxgrad as jg
-    from jaxgrad import plots
-    from jaxgrad.fields import field, quantity
-
-    (x,) = grid.axes
-    f_values = np.asarray(field(f, grid, dtype=dtype))
-    df = np.asarray(field(quantity(f, "grad"), grid, dtype=dtype))[:, 0]
-    x_check = np.linspace(x[0], x[-1], 15)
-    numerical = jg.numerical_gradient(f)  # 15 markers: a loop over points is no hot path here
-    df_check = np.asarray([numerical(jnp.asarray([v], dtype))[0] for v in x_check])
-    fig, (ax_f, ax_d) = plots.figure(1, 7.5, 6.4, rows=2, sharex=True)
-    plots.function_1d(ax_f, ax_d, x, f_values, df, x_check, df_check, at=None if at is None else at[0],
-                      title=f"f(x) = {f.text} and its derivative")
-    return fig
-
-
-def _plot_field(f, grid, quantity_name, values, path, dtype, style="map", at=None) -> None:
-    """Draw a 2-D field, subsampled to at most ~400 points per axis."""
-    import math
-
-    import jax.numpy as jnp
-    import numpy as np
-
-    from jaxgrad import plots
-    from jaxgrad.critical import critical_points
-    from jaxgrad.fields import directional_profile, field, quantity
-    from jaxgrad.files import save_figure
-    from jaxgrad.grid import Grid
-    from jaxgrad.plots import field_figure
-
-    if style in ("streamlines", "surface", "polar"):
-        small = Grid(grid.lower, grid.upper, [min(n, 201) for n in grid.shape])
-        x, y = small.axes
-        f_values = np.asarray(field(f, small, dtype=dtype))
-        if style == "streamlines":
-            fig, (ax,) = plots.figure(1, 7.0, 5.6)
-            plots.streamlines(ax, x, y, f_values, np.asarray(field(quantity(f, "grad"), small, dtype=dtype)))
-        elif style == "surface":
-            from matplotlib.figure import Figure
-
-            fig = Figure(figsize=(7.5, 6.0), dpi=plots.DPI)
-            plots.surface(fig, x, y, f_values)
-        else:
-            from matplotlib.figure import Figure
-
-            point = jnp.asarray(at, dtype)
-            angles, dd = directional_profile(f, point)
-            fig = Figure(figsize=(6.0, 6.0), dpi=plots.DPI, layout="constrained")
-            ax = fig.add_subplot(projection="polar")
-            plots.directional_polar(ax, angles, dd, np.asarray(quantity(f, "grad")(point)), at)
-        fig.suptitle(f"f = {f.text}")
-        save_figure(fig, path)
-        return
-
-    strides = [max(1, math.ceil(n / 400)) for n in grid.shape]
-    axes = [a[::s] for a, s in zip(grid.axes, strides)]
-    small = Grid((axes[0][0], axes[1][0]), (axes[0][-1], axes[1][-1]), (len(axes[0]), len(axes[1])))
-    values = values[:: strides[0], :: strides[1]]
-    f_values = np.asarray(field(f, small, dtype=dtype))
-    grad = np.asarray(field(quantity(f, "grad"), small, dtype=dtype)) if quantity_name in ("grad", "value") else None
-    critical = None
-    if quantity_name in ("kind", "eigenvalues", "grad", "value"):
-        critical = [(c.point, c.kind) for c in critical_points(f, grid.lower, grid.upper)]
-    fig = field_figure(quantity_name, axes, values, f_values=f_values, grad=grad, critical=critical,
-                       title=f"f = {f.text}")
-    if at is not None:  # a marked point, with its value
-        for ax in fig.axes[:1]:
-            ax.plot(at[0], at[1], "*", color="#e7298a", mec="k", ms=14, zorder=7,
-                    label=f"({at[0]:g}, {at[1]:g}): f = {float(f(jnp.asarray(at, dtype))):.4g}")
-            plots.legend(ax, below=True)
-    save_figure(fig, path)
 
 
 # --- jaxgrad run / plot / list -----------------------------------------------------------

@@ -165,12 +165,12 @@ def test_a_one_variable_plot_draws_f_and_its_exact_derivative_with_finite_differ
     import jax.numpy as jnp
 
     import jaxgrad as jg
-    from jaxgrad.cli import figure_1d
+    from jaxgrad.explore import function_figure
     from jaxgrad.grid import Grid
 
     with jax.enable_x64(dtype == "float64"):
         f = jg.expression("x**3 - 3*x + sin(3*x)")
-        fig = figure_1d(f, Grid((-2.0,), (2.0,), (201,)), jnp.dtype(dtype), at=(0.8,))
+        fig = function_figure(f, Grid((-2.0,), (2.0,), (201,)), jnp.dtype(dtype), at=(0.8,))
     ax_f, ax_d = fig.axes
     exact = lambda x: 3 * x**2 - 3 + 3 * np.cos(3 * x)  # noqa: E731
     line = next(l for l in ax_d.lines if l.get_label().startswith("f'(x)"))
