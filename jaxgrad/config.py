@@ -41,7 +41,6 @@ Schema::
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 import numbers
 import tomllib
@@ -50,7 +49,7 @@ from typing import Any, Sequence
 
 import optax
 
-from jaxgrad import factories, types
+from jaxgrad import engine, factories, types
 from jaxgrad import optimizers as _optimizers
 from jaxgrad import problems as _problems
 from jaxgrad.errors import InputError, did_you_mean
@@ -100,8 +99,8 @@ class OptimizerConfig:
 
     @property
     def settings(self) -> list[dict]:
-        keys = list(self.sweep)
-        return [dict(zip(keys, combo)) for combo in itertools.product(*self.sweep.values())]
+        """The sweep's settings, in the order :func:`jaxgrad.sweep` runs them."""
+        return engine.settings_of(self.sweep)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,7 +278,7 @@ def _problem_factory(check: _Checker, table: dict, field: str, base: Path | None
     spec, factory, where = _load_factory(check, table, field, base)
     lists = {k: v for k, v in table.items() if isinstance(v, list) and v
              and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)}
-    combos = [dict(zip(lists, c)) for c in itertools.product(*lists.values())] or [{}]
+    combos = engine.settings_of(lists)  # one problem per combination
     out = []
     for combo in combos:
         options = {**table, **combo}
@@ -343,7 +342,7 @@ def _optimizer(check: _Checker, table: Any, i: int, base: Path | None) -> list[O
         else:
             fixed[key] = float(value) if hyper.kind == "float" else value
     groups = []
-    combos = [dict(zip(static_lists, c)) for c in itertools.product(*static_lists.values())] or [{}]
+    combos = engine.settings_of(static_lists)  # one compiled group per combination
     for combo in combos:
         group_fixed = {**fixed, **combo}
         try:
@@ -376,7 +375,7 @@ def _optimizer_factory(check: _Checker, table: dict, field: str, i: int, base: P
                 check.fail(f"{field}.{key}", f"must be finite, got {value!r}")
             fixed[key] = value
     groups = []
-    combos = [dict(zip(static_lists, c)) for c in itertools.product(*static_lists.values())] or [{}]
+    combos = engine.settings_of(static_lists)  # one compiled group per combination
     for combo in combos:
         group_fixed = {**fixed, **combo}
         config = OptimizerConfig(spec, swept, group_fixed, label if label is not None else _label(where, group_fixed),
