@@ -17,7 +17,7 @@ drift hits all alike), every result blocked on; a run's time is the median of it
 rounds, a ratio the median of the rounds' ratios (the two timed back to back), and the
 columns show the range over --runs runs. Compilation is apart.
 
-Memory: glibc hands large blocks (a 10^6-point Hessian's 16 MB output) back to the
+Each (dtype, size) runs in a fresh process (see fresh_processes). Memory: glibc hands large blocks (a 10^6-point Hessian's 16 MB output) back to the
 kernel when freed, and the next call page-faults a fresh one: on this VM that costs
 a 4x10^6-point gradient 8-10 ms on top of 1.5 ms of arithmetic, by a history-dependent
 threshold, so the same program times 1.7 ms in one run and 12 ms in the next. By
@@ -203,14 +203,14 @@ def span(values, fmt="{:.2f}") -> str:
     return a if a == b else f"{a}-{b}"
 
 
-HEADER = (f"{'dtype':<8}{'quantity':<12}{'points':>10}{'raw ms':>13}{'grid/raw':>11}{'points/raw':>11}"
+HEADER = (f"{'dtype':<8}{'quantity':<12}{'points':>10}{'raw ms':>15}{'grid/raw':>11}{'points/raw':>11}"
           f"{'numpy/grid':>12}{'torch/grid':>12}")
 
 
 def print_row(row, flush=False):
     ms = [t * 1e3 for t in row["raw"]]
     torch_ratio = span(row["torch/grid"], "{:.0f}") if "torch/grid" in row else "-"
-    print(f"{row['dtype']:<8}{row['quantity']:<12}{row['points']:>10,}{span(ms, '{:.3g}'):>13}"
+    print(f"{row['dtype']:<8}{row['quantity']:<12}{row['points']:>10,}{span(ms, '{:.3g}'):>15}"
           f"{span(row['grid/raw']):>11}{span(row['points/raw']):>11}{span(row['numpy/grid'], '{:.1f}'):>12}"
           f"{torch_ratio:>12}", flush=flush)
 
@@ -261,6 +261,26 @@ def several(sizes, dtypes, quantities, runs: int, rounds: int) -> list[dict]:
     return rows
 
 
+def fresh_processes(sizes, dtypes, quantities, args) -> list[dict]:
+    """``single`` for each (dtype, size) in a process of its own: one size's memory history
+    (glibc's heap after 10^7-point outputs, NumPy's and torch's arrays) does not tax the
+    next; measured, a 4x10^6-point gradient ran 1.5 ms fresh and 9-11 ms after the smaller
+    sizes in the same process, for raw jit(vmap) and the field alike."""
+    import tempfile
+
+    rows = []
+    for dtype in dtypes:
+        for n in sizes:
+            with tempfile.NamedTemporaryFile(suffix=".json") as out:
+                child = [sys.executable, os.path.abspath(__file__), "--child", "--sizes", str(n), "--dtypes", dtype.name,
+                         "--quantities", ",".join(quantities), "--runs", str(args.runs), "--rounds", str(args.rounds),
+                         "--json", out.name] + (["--no-torch"] if args.no_torch else [])
+                subprocess.run(child, check=True)
+                with open(out.name) as fh:
+                    rows += json.load(fh)
+    return rows
+
+
 MEMORY_CHILD = """
 import resource, sys, time, jax, jax.numpy as jnp
 import jaxgrad as jg
@@ -296,6 +316,7 @@ def main(argv=None):
     parser.add_argument("--malloc", choices=("steady", "system"), default="steady",
                         help="steady: glibc's heap kept, no fresh page faults per call (default); system: as is")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # one (dtype, size), rows only
     args = parser.parse_args(argv)
     argv = list(argv if argv is not None else sys.argv[1:])
     steady = all(os.environ.get(k) == v for k, v in STEADY_MALLOC.items())
@@ -309,6 +330,11 @@ def main(argv=None):
     dtypes = [jnp.dtype(d) for d in args.dtypes.split(",")]
     quantities = args.quantities.split(",")
     device = f"{jax.devices()[0].device_kind} x{jax.device_count()} ({platform.machine()}, {os.cpu_count()} cores)"
+    if args.child:
+        rows = single(sizes, dtypes, quantities, args.runs, args.rounds, not args.no_torch)
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh)
+        return
     print(f"f(x, y) = x^2 y + exp(xy) on square grids; {device}; jax {jax.__version__}")
     heap = "glibc heap kept (MALLOC_MMAP_MAX_=0)" if steady else "glibc defaults"
     print(f"interleaved medians of up to {args.rounds} rounds; ranges over {args.runs} runs; {heap}")
@@ -319,7 +345,7 @@ def main(argv=None):
         results = {"device": device, "rows": rows}
     else:
         print(HEADER)
-        rows = single(sizes, dtypes, quantities, args.runs, args.rounds, not args.no_torch)
+        rows = fresh_processes(sizes, dtypes, quantities, args)
         results = {"device": device, "rows": rows}
         print("grid/raw: jg.field over a Grid / raw jit(vmap) on the (N, 2) points (target <= 1.1);")
         print("numpy/grid, torch/grid: how many times slower the hand-written NumPy and torch.func are")

@@ -550,7 +550,6 @@ def bench_table(result: dict, out, quick: bool = False) -> None:
 
 def _run_bench(args) -> int:
     import datetime as dt
-    import tomllib
 
     from jaxgrad import terminal
 
@@ -589,15 +588,13 @@ def _run_bench(args) -> int:
         return 0
     from jaxgrad import bench
 
-    config = None
-    if args.what:
-        try:
-            config = tomllib.loads(Path(args.what).read_text())
-        except FileNotFoundError:
-            raise UsageError(f"{args.what}: no such file") from None
-        except tomllib.TOMLDecodeError as err:
-            raise UsageError(f"{args.what}: invalid TOML: {err}") from None
+    from jaxgrad.config import load_bench_config
+
     extra = tuple(bench.parse_optimizer(spec) for spec in args.optimizer)
+    config = bench.resolve(None, args.quick, extra)  # the defaults, full or quick
+    if args.what:
+        config = load_bench_config(args.what, config, [s.name for s in bench.SUITE],
+                                   [*bench.OPTIMIZERS, *(c.name for c in extra)])
     out_dir = Path(args.out or Path("runs") / f"bench-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     status = terminal.Status()
     result = bench.run_suite(config, quick=args.quick, status=status, extra=extra)
@@ -665,7 +662,7 @@ def _curvature_target(args):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"--set {item!r}: expected key=value, e.g. widths=[1,16,1]")
-        table[key.strip()] = _config._parse_value(value.strip())
+        table[key.strip()] = _config.parse_value(value.strip())
     check = _config._Checker("--set" if args.options else args.target)
     configs = _config._problem(check, table, 0, Path.cwd())
     if len(configs) != 1:

@@ -464,7 +464,7 @@ def parse_config(data: dict, source: str = "<config>", default_name: str = "expe
 # --- overrides ------------------------------------------------------------------------------
 
 
-def _parse_value(text: str):
+def parse_value(text: str):
     """A TOML value (``3``, ``1e-3``, ``true``, ``[1, 2]``, ``"x"``), or the text itself."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
@@ -499,12 +499,27 @@ def apply_overrides(data: dict, overrides: Sequence[str], source: str = "--set")
         if isinstance(node, list):
             if not last.isdigit() or int(last) >= len(node):
                 raise ConfigError(f"{source} {path}: index out of range (there are {len(node)})")
-            node[int(last)] = _parse_value(text)
+            node[int(last)] = parse_value(text)
         elif isinstance(node, dict):
-            node[last] = _parse_value(text)
+            node[last] = parse_value(text)
         else:
             raise ConfigError(f"{source} {path}: cannot set a key inside a value")
     return data
+
+
+def _read_toml(path: str | Path) -> dict:
+    """A TOML file's data; a missing, unreadable or invalid file is a :class:`ConfigError`."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark is not TOML
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: no such file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{source}: cannot read: {err}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{source}: invalid TOML: {err}") from None
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
@@ -519,19 +534,68 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
       100
     """
     path = Path(path)
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not TOML
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: no such file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{source}: cannot read: {err}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{source}: invalid TOML: {err}") from None
-    data = apply_overrides(data, overrides, "--set")
-    return parse_config(data, source, default_name=path.stem)
+    data = apply_overrides(_read_toml(path), overrides, "--set")
+    return parse_config(data, str(path), default_name=path.stem)
+
+
+# --- the bench's config ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchConfig:
+    """What ``jaxgrad bench`` runs: a TOML table's values over the suite's defaults, resolved once.
+
+    ``lr_grid``: the learning rates every tuned optimizer is swept over; ``problems`` and
+    ``optimizers``: names in :data:`jaxgrad.bench.SUITE` and :data:`jaxgrad.bench.OPTIMIZERS`.
+    """
+
+    steps: int
+    tune_seeds: int
+    eval_seeds: int
+    lr_grid: tuple[float, ...]
+    problems: tuple[str, ...]
+    optimizers: tuple[str, ...]
+    precision: str
+
+    def as_dict(self) -> dict:
+        """Plain values (lists for tuples), as ``bench.json`` records them."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+def parse_bench_config(data: Any, defaults: BenchConfig, problems: Sequence[str], optimizers: Sequence[str],
+                       source: str = "bench config") -> BenchConfig:
+    """Validate a bench table over ``defaults``; names must be among ``problems`` / ``optimizers``."""
+    check = _Checker(source)
+    if not isinstance(data, dict):
+        check.fail("", "a bench config must be a TOML table")
+    check.keys(data, [f.name for f in dataclasses.fields(BenchConfig)], "", "bench")
+    values = {**dataclasses.asdict(defaults), **data}
+    counts = {key: check.integer(values[key], key, maximum=MAX_STEPS if key == "steps" else MAX_RUNS)
+              for key in ("steps", "tune_seeds", "eval_seeds")}
+    grid = values["lr_grid"]
+    if not isinstance(grid, (list, tuple)) or not grid:
+        check.fail("lr_grid", f"must be a list of positive learning rates, got {grid!r}")
+    for j, v in enumerate(grid):
+        if check.number(v, f"lr_grid.{j}") <= 0:
+            check.fail(f"lr_grid.{j}", f"must be a list of positive learning rates, got {v!r}")
+    names = {}
+    for key, known in (("problems", problems), ("optimizers", optimizers)):
+        given = values[key]
+        if not isinstance(given, (list, tuple)) or not given:
+            check.fail(key, f"must be a non-empty list of names, got {given!r}")
+        for j, name in enumerate(given):
+            if name not in known:
+                check.fail(f"{key}.{j}", f"unknown {name!r}{did_you_mean(str(name), known)}; known: {', '.join(known)}")
+        names[key] = tuple(given)
+    if values["precision"] not in _PRECISIONS:
+        check.fail("precision", f"must be one of {', '.join(_PRECISIONS)}, got {values['precision']!r}")
+    return BenchConfig(lr_grid=tuple(float(v) for v in grid), precision=values["precision"], **counts, **names)
+
+
+def load_bench_config(path: str | Path, defaults: BenchConfig, problems: Sequence[str],
+                      optimizers: Sequence[str]) -> BenchConfig:
+    """Read and validate a bench TOML file (errors name the file and the field)."""
+    return parse_bench_config(_read_toml(path), defaults, problems, optimizers, str(path))
 
 
 # --- writing TOML (the resolved config) ------------------------------------------------------

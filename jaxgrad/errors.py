@@ -4,6 +4,8 @@ The CLI turns an :class:`InputError` into one ``error: ...`` line and exit statu
 any other exception is a real fault (exit status 1).
 """
 
+__all__ = ["InputError", "is_positive_int", "positive_int", "nearest", "did_you_mean"]
+
 
 class InputError(ValueError):
     """Bad input from a user (an argument, an expression, a config), explained in one line.

@@ -197,17 +197,19 @@ def plan_field(
         # whatever the layout (flat indices, broadcast rows, separate coordinate vectors), costs
         # as much again as a gradient of x^2 y + e^{xy} at 10^6 points (XLA's CPU fusions
         # recompute or copy the interleaved (N, d) block); read from memory they are free.
-        # On one device, unchunked, the points are kept as coordinate columns (d, N) and vmapped
-        # over their second axis: each coordinate is read as one contiguous vector, which pays
-        # for XLA's indexing of the grid-shaped output (the fusion's root is a bitcast to
-        # grid.shape + out, looped over in that shape). Measured at 10^6 points, paired rounds:
-        # float32 gradient 0.93-0.94x raw jit(vmap) on (N, 2) points against 1.04-1.08x from the
-        # (N, 2) layout, float64 0.90-0.92x against 1.06-1.08x; Hessians 0.96-1.02x; same bits.
+        # Unchunked, the points are kept as coordinate columns (d, N) and vmapped over their
+        # second axis: each coordinate is read as one contiguous vector, which pays for XLA's
+        # indexing of the grid-shaped output (the fusion's root is a bitcast to grid.shape +
+        # out, looped over in that shape). Measured at 10^6 points, paired rounds: float32
+        # gradient 0.93-0.94x raw jit(vmap) on (N, 2) points against 1.04-1.08x from the (N, 2)
+        # layout, float64 0.90-0.92x against 1.06-1.08x; Hessians 0.96-1.02x; over 4 devices
+        # 0.86-1.08x a hand-written shard_map against 1.02-1.16x; the same bits. Not across
+        # processes (their results are gathered flat, see _call) nor when padding is needed.
         local = -(-n // n_dev)
         batch = _choose_batch(local, bytes_per_point, memory_budget, chunk_size)
-        columns = n_dev == 1 and batch is None
+        columns = batch is None and (n_dev == 1 or (n % n_dev == 0 and not distributed.multiprocess()))
         if columns:
-            program = functools.partial(_columns_program, fn=fn, shape=shape)
+            program = functools.partial(_columns_program, fn=fn, shape=shape, mesh=mesh)
         else:
             program = functools.partial(_points_program, fn=fn, batch=batch, mesh=mesh, n=n, shape=shape)
         points = _grid_points(where, dtype, local * n_dev, n_dev, columns)
@@ -522,11 +524,20 @@ def _points_program(points, args, *, fn, batch, mesh, n, shape, n_pad=None, flat
     return _distribute(out.reshape(shape + out.shape[1:]), mesh, len(shape))
 
 
-@functools.partial(jax.jit, static_argnames=("fn", "shape"))
-def _columns_program(columns, args, *, fn, shape):
-    """``fn`` at every point of a grid given as coordinate columns ``(d, N)``, shaped ``shape + out``."""
-    out = jax.vmap(lambda x: fn(x, *args), in_axes=1)(columns)
-    return out.reshape(shape + out.shape[1:])
+@functools.partial(jax.jit, static_argnames=("fn", "shape", "mesh"))
+def _columns_program(columns, args, *, fn, shape, mesh):
+    """``fn`` at every point of a grid given as coordinate columns ``(d, N)`` (split along N
+    over ``mesh``), shaped ``shape + out``."""
+
+    def evaluate(cols, args):
+        return jax.vmap(lambda x: fn(x, *args), in_axes=1)(cols)
+
+    if mesh is None:
+        out = evaluate(columns, args)
+    else:
+        out = jax.shard_map(evaluate, mesh=mesh, in_specs=(PartitionSpec(None, "points"), PartitionSpec()),
+                            out_specs=PartitionSpec("points"), check_vma=False)(columns, args)
+    return _distribute(out.reshape(shape + out.shape[1:]), mesh, len(shape))
 
 
 # Materialised grid points, most recently used last, bounded by _POINTS_BUDGET bytes in all.
@@ -536,13 +547,14 @@ _POINTS: collections.OrderedDict = collections.OrderedDict()
 
 def _grid_points(grid: Grid, dtype, padded: int, n_dev: int, columns: bool = False) -> jax.Array:
     """``grid``'s points, padded to ``padded`` with copies of the last and laid out over the
-    devices; ``columns``: one device, as ``(d, N)`` coordinate columns."""
+    devices; ``columns``: as ``(d, N)`` coordinate columns (split along N, never padded)."""
     key = (grid, dtype, padded, n_dev, columns)
     points = _POINTS.get(key)
     if points is not None:
         _POINTS.move_to_end(key)
         return points
-    sharding = NamedSharding(_mesh(n_dev), PartitionSpec("points")) if n_dev > 1 else None
+    spec = PartitionSpec(None, "points") if columns else PartitionSpec("points")
+    sharding = NamedSharding(_mesh(n_dev), spec) if n_dev > 1 else None
     if sharding is not None and distributed.multiprocess():  # every process fills its own shards
         points = distributed.to_global(_make_points(_axes(grid, dtype), shape=grid.shape, padded=padded,
                                                     sharding=None), sharding)
@@ -557,8 +569,9 @@ def _grid_points(grid: Grid, dtype, padded: int, n_dev: int, columns: bool = Fal
 
 @functools.partial(jax.jit, static_argnames=("shape", "padded", "sharding", "columns"))
 def _make_points(axes, *, shape, padded, sharding, columns=False):
-    if columns:
-        return jnp.stack([c.reshape(-1) for c in jnp.meshgrid(*axes, indexing="ij")])
+    if columns:  # (d, N), never padded
+        points = jnp.stack([c.reshape(-1) for c in jnp.meshgrid(*axes, indexing="ij")])
+        return points if sharding is None else jax.lax.with_sharding_constraint(points, sharding)
     points = jnp.stack(jnp.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(shape))
     points = distributed.pad_rows(points, padded)
     return points if sharding is None else jax.lax.with_sharding_constraint(points, sharding)

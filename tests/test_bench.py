@@ -93,3 +93,36 @@ def test_bench_cli_bad_input(tmp_path, capsys):
     bad.write_text("problems = [\n")
     assert main(["bench", str(bad)]) == 2
     assert "invalid TOML" in capsys.readouterr().err
+
+
+def test_a_bench_file_is_resolved_once_into_a_frozen_config(tmp_path):
+    import dataclasses
+
+    from jaxgrad.config import load_bench_config
+
+    path = tmp_path / "bench.toml"
+    path.write_text('steps = 50\nlr_grid = [0.01, 0.1]\nproblems = ["beale"]\n')
+    cfg = load_bench_config(path, bench.QUICK, [s.name for s in bench.SUITE], list(bench.OPTIMIZERS))
+    assert (cfg.steps, cfg.lr_grid, cfg.problems) == (50, (0.01, 0.1), ("beale",))
+    assert (cfg.optimizers, cfg.eval_seeds) == (bench.QUICK.optimizers, bench.QUICK.eval_seeds)  # the quick defaults
+    assert bench.resolve(cfg) is cfg
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.steps = 3
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("stepz = 3", "bench.toml: stepz: unknown bench key (did you mean 'steps'?)"),
+        ('problems = ["beale", "rosenbrok-2d"]', "bench.toml: problems.1: unknown 'rosenbrok-2d' (did you mean"),
+        ("lr_grid = [0.1, 0]", "bench.toml: lr_grid.1: must be a list of positive learning rates"),
+        ("eval_seeds = 0", "bench.toml: eval_seeds: must be at least 1"),
+        ('precision = "float16"', "bench.toml: precision: must be one of float32, float64"),
+    ],
+)
+def test_bench_file_errors_name_the_file_and_the_field(tmp_path, capsys, text, message):
+    path = tmp_path / "bench.toml"
+    path.write_text(text + "\n")
+    assert main(["bench", str(path), "--quick"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "Traceback" not in err and len(err.splitlines()) == 1

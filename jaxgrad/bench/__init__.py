@@ -39,13 +39,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgrad import files, optimizers, problems, timing
+from jaxgrad.config import BenchConfig, parse_bench_config
 from jaxgrad.engine import minimize, plan_sweep
-from jaxgrad.errors import InputError, did_you_mean, positive_int
+from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.experiment import versions
 from jaxgrad.precision import precision
 
-__all__ = ["SUITE", "OPTIMIZERS", "Spec", "Contender", "parse_optimizer", "run_suite", "performance_profile",
-           "compare", "PROTOCOL"]
+__all__ = ["SUITE", "OPTIMIZERS", "FULL", "QUICK", "Spec", "Contender", "parse_optimizer", "resolve", "run_suite",
+           "performance_profile", "compare", "PROTOCOL"]
 
 PROTOCOL = __doc__.split("Protocol (printed with every result):")[1].split("Targets:")[0].strip().replace("``", "")
 
@@ -123,7 +124,7 @@ def parse_optimizer(text: str, base: Path | None = None) -> Contender:
     learning-rate grid when it takes a ``learning_rate`` that is not given.
     """
     from jaxgrad import factories
-    from jaxgrad.config import _parse_value
+    from jaxgrad.config import parse_value
     from jaxgrad.engine import sweep_builder
 
     target, *pairs = [part.strip() for part in text.split(",")]
@@ -132,7 +133,7 @@ def parse_optimizer(text: str, base: Path | None = None) -> Contender:
         if "=" not in pair:
             raise InputError(f"--optimizer {text!r}: expected key=value after the name, got {pair!r}")
         key, value = pair.split("=", 1)
-        fixed[key.strip()] = _parse_value(value.strip())
+        fixed[key.strip()] = parse_value(value.strip())
     if target in optimizers.names():
         optimizer, label = target, target
         takes_lr = "learning_rate" in optimizers.spec(target)
@@ -150,11 +151,11 @@ def parse_optimizer(text: str, base: Path | None = None) -> Contender:
     if fixed:
         label += " (" + ", ".join(f"{k}={v}" for k, v in fixed.items()) + ")"
     return Contender(label, optimizer, fixed, tuned, text)
-FULL = dict(steps=1000, tune_seeds=4, eval_seeds=8, lr_grid=tuple(10.0 ** np.arange(-5.0, 0.01, 0.5)),
-            problems=tuple(s.name for s in SUITE), optimizers=tuple(OPTIMIZERS), precision="float64")
-QUICK = dict(steps=300, tune_seeds=2, eval_seeds=4, lr_grid=tuple(10.0 ** np.arange(-4.0, 0.01, 1.0)),
-             problems=("quadratic-k100", "rosenbrock-2d", "logistic-regression"),
-             optimizers=("sgd", "momentum", "adam", "lbfgs", "newton"), precision="float64")
+FULL = BenchConfig(steps=1000, tune_seeds=4, eval_seeds=8, lr_grid=tuple(10.0 ** np.arange(-5.0, 0.01, 0.5)),
+                   problems=tuple(s.name for s in SUITE), optimizers=tuple(OPTIMIZERS), precision="float64")
+QUICK = BenchConfig(steps=300, tune_seeds=2, eval_seeds=4, lr_grid=tuple(10.0 ** np.arange(-4.0, 0.01, 1.0)),
+                    problems=("quadratic-k100", "rosenbrock-2d", "logistic-regression"),
+                    optimizers=("sgd", "momentum", "adam", "lbfgs", "newton"), precision="float64")
 
 
 def performance_profile(costs: np.ndarray, taus: np.ndarray) -> np.ndarray:
@@ -173,27 +174,13 @@ def performance_profile(costs: np.ndarray, taus: np.ndarray) -> np.ndarray:
     return np.mean(ratios[:, :, None] <= np.asarray(taus)[None, None, :], axis=0)
 
 
-def _options(config: dict | None, quick: bool, extra: tuple = ()) -> dict:
-    opts = dict(QUICK if quick else FULL)
-    for key, value in (config or {}).items():
-        if key not in opts:
-            raise InputError(f"bench config: unknown key {key!r}{did_you_mean(key, opts)}; allowed: {', '.join(opts)}")
-        opts[key] = value
-    suite = {s.name: s for s in SUITE}
-    for p in opts["problems"]:
-        if p not in suite:
-            raise InputError(f"bench config: problems: unknown {p!r}{did_you_mean(p, suite)}; known: {', '.join(suite)}")
-    for o in opts["optimizers"]:
-        if o not in OPTIMIZERS and o not in {c.name for c in extra}:
-            raise InputError(f"bench config: optimizers: unknown {o!r}{did_you_mean(o, OPTIMIZERS)}; "
-                             f"known: {', '.join(OPTIMIZERS)}")
-    for key in ("steps", "tune_seeds", "eval_seeds"):
-        positive_int(opts[key], key, "bench config: ")
-    if not opts["lr_grid"] or any(not (isinstance(v, (int, float)) and v > 0) for v in opts["lr_grid"]):
-        raise InputError("bench config: lr_grid must be a list of positive learning rates")
-    if opts["precision"] not in ("float32", "float64"):
-        raise InputError(f"bench config: precision must be float32 or float64, got {opts['precision']!r}")
-    return opts
+def resolve(config: BenchConfig | dict | None = None, quick: bool = False, extra: tuple = ()) -> BenchConfig:
+    """The bench's :class:`~jaxgrad.config.BenchConfig`: ``config`` as given, or a table's values
+    over the full or quick defaults (``extra``: the user's contenders, whose names count as known)."""
+    if isinstance(config, BenchConfig):
+        return config
+    return parse_bench_config(config or {}, QUICK if quick else FULL, [s.name for s in SUITE],
+                              [*OPTIMIZERS, *(c.name for c in extra)])
 
 
 def _target(spec: Spec, problem, loss0: np.ndarray):
@@ -229,7 +216,7 @@ def _time_per_step(problem, opt, steps: int, repeats: int = 3) -> tuple[float, f
     return steady / steps, max(first - steady, 0.0)
 
 
-def run_suite(config: dict | None = None, quick: bool = False, status=None, extra: tuple = ()) -> dict:
+def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, status=None, extra: tuple = ()) -> dict:
     """Tune, select and evaluate every (problem, optimizer) of the suite; returns the bench.json dict.
 
     ``extra``: the user's :class:`Contender` s (from :func:`parse_optimizer`), run
@@ -239,19 +226,19 @@ def run_suite(config: dict | None = None, quick: bool = False, status=None, extr
     from jaxgrad import terminal
 
     status = status or terminal.Status(enabled=False)
-    opts = _options(config, quick, tuple(extra))
+    opts = resolve(config, quick, tuple(extra))
     contenders = {**OPTIMIZERS, **{c.name: c for c in extra}}
-    names = list(opts["optimizers"]) + [c.name for c in extra if c.name not in opts["optimizers"]]
+    names = list(opts.optimizers) + [c.name for c in extra if c.name not in opts.optimizers]
     suite_specs = {s.name: s for s in SUITE}
-    pairs = [(p, o) for p in opts["problems"] for o in names if o not in suite_specs[p].skip]
-    status.say(f"jaxgrad bench: {len(pairs)} (problem, optimizer) pairs, {opts['precision']}, {opts['steps']} steps: learning "
-               f"rates tuned on {len(opts['lr_grid'])} values x {opts['tune_seeds']} seeds, the best re-run on "
-               f"{opts['eval_seeds']} fresh seeds (the protocol in full: bench.json)")
-    ctx = precision(opts["precision"])[0]
+    pairs = [(p, o) for p in opts.problems for o in names if o not in suite_specs[p].skip]
+    status.say(f"jaxgrad bench: {len(pairs)} (problem, optimizer) pairs, {opts.precision}, {opts.steps} steps: learning "
+               f"rates tuned on {len(opts.lr_grid)} values x {opts.tune_seeds} seeds, the best re-run on "
+               f"{opts.eval_seeds} fresh seeds (the protocol in full: bench.json)")
+    ctx = precision(opts.precision)[0]
     started = time.perf_counter()
     results = []
     with ctx, status.steps("pair", len(pairs)) as step:
-        for pname in opts["problems"]:
+        for pname in opts.problems:
             spec = suite_specs[pname]
             problem = problems.make(spec.problem, **spec.options)
             for oname in names:
@@ -260,20 +247,20 @@ def run_suite(config: dict | None = None, quick: bool = False, status=None, extr
                 c = contenders[oname]
                 fixed, tuned = c.fixed, c.tuned
                 step.start(f"{pname} / {oname}")
-                grid = list(opts["lr_grid"]) if tuned else []
-                steps = opts["steps"]
+                grid = list(opts.lr_grid) if tuned else []
+                steps = opts.steps
                 if c.newton and spec.hessian_steps is not None:
                     steps = min(steps, spec.hessian_steps)
-                tune_keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(opts["tune_seeds"]))
-                trace, tune_compile = _run(problem, c.optimizer, fixed, grid, opts["tune_seeds"], steps, tune_keys)
+                tune_keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(opts.tune_seeds))
+                trace, tune_compile = _run(problem, c.optimizer, fixed, grid, opts.tune_seeds, steps, tune_keys)
                 loss = np.asarray(trace.loss, np.float64)
                 steps_to = _steps_to(loss, _target(spec, problem, loss[..., 0]))
                 big = steps + 1
                 score = [(np.median(np.where(s >= 0, s, big)), np.median(l[:, -1])) for s, l in zip(steps_to, loss)]
                 best = min(range(len(score)), key=lambda i: score[i])
                 setting = trace.settings[best]
-                eval_keys = jax.vmap(jax.random.PRNGKey)(10_000 + jnp.arange(opts["eval_seeds"]))
-                ev, eval_compile = _run(problem, c.optimizer, {**fixed, **setting}, [], opts["eval_seeds"],
+                eval_keys = jax.vmap(jax.random.PRNGKey)(10_000 + jnp.arange(opts.eval_seeds))
+                ev, eval_compile = _run(problem, c.optimizer, {**fixed, **setting}, [], opts.eval_seeds,
                                         steps, eval_keys)
                 ev_loss = np.asarray(ev.loss, np.float64)[0]
                 ev_steps = _steps_to(ev_loss, _target(spec, problem, ev_loss[:, 0]))
@@ -310,7 +297,7 @@ def run_suite(config: dict | None = None, quick: bool = False, status=None, extr
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "quick": quick,
         "protocol": PROTOCOL,
-        "options": {k: list(v) if isinstance(v, tuple) else v for k, v in opts.items()},
+        "options": opts.as_dict(),
         "user_optimizers": [c.spec for c in extra],
         "wall_seconds": time.perf_counter() - started,
         "device": {"platform": device.platform, "kind": device.device_kind, "count": jax.device_count()},

@@ -1,0 +1,80 @@
+"""The public surface: what code outside the package may use, checked by reading that code."""
+
+import ast
+import importlib
+import pathlib
+import pkgutil
+
+import pytest
+
+import jaxgrad
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+OUTSIDE = [p for d in ("tests", "benchmarks", "experiments", "configs") for p in sorted((ROOT / d).rglob("*.py"))]
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def private_uses(source: str) -> list[str]:
+    """Private jaxgrad names a module's code reaches: ``from jaxgrad.x import _y``,
+    ``jaxgrad.x._y`` / ``alias._y`` on an imported jaxgrad module, or a private module path."""
+    tree = ast.parse(source)
+    modules, found = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "jaxgrad":
+                    found += [alias.name for part in alias.name.split(".") if _private(part)]
+                    modules.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "jaxgrad":
+            found += [node.module for part in node.module.split(".") if _private(part)]
+            for alias in node.names:
+                if _private(alias.name):
+                    found.append(f"{node.module}.{alias.name}")
+                else:
+                    modules.add(alias.asname or alias.name)  # a module or a name: attributes checked alike
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr):
+            base = node.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in modules:
+                found.append(f"{ast.unparse(node.value)}.{node.attr}")
+    return found
+
+
+def test_the_checker_finds_each_kind_of_private_use():
+    code = ("import jaxgrad as jg\nfrom jaxgrad import fields\nfrom jaxgrad.engine import _mesh\n"
+            "import jaxgrad.problems._problem\nfields._PLANS.clear()\njg.engine._sweep_program\n"
+            "fields.field(1)\nobj._private\n")
+    assert sorted(private_uses(code)) == sorted(["jaxgrad.engine._mesh", "jaxgrad.problems._problem",
+                                                 "fields._PLANS", "jg.engine._sweep_program"])
+
+
+@pytest.mark.parametrize("path", OUTSIDE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_code_outside_the_package_uses_a_private_name(path):
+    assert private_uses(path.read_text()) == []
+
+
+def _modules():
+    for info in pkgutil.walk_packages(jaxgrad.__path__, "jaxgrad."):
+        if info.name not in ("jaxgrad.__main__", "jaxgrad.cli"):  # a program, not a library module
+            yield info.name
+
+
+@pytest.mark.parametrize("name", list(_modules()))
+def test_every_module_says_what_it_offers(name):
+    module = importlib.import_module(name)
+    assert isinstance(getattr(module, "__all__", None), list), f"{name} has no __all__"
+    missing = [n for n in module.__all__ if not hasattr(module, n)]
+    assert missing == []
+
+
+def test_the_top_level_is_curated_and_every_name_resolves():
+    for name in jaxgrad.__all__:
+        assert getattr(jaxgrad, name) is not None
+    assert not any(_private(n) for n in jaxgrad.__all__)
+    with pytest.raises(AttributeError):
+        jaxgrad.not_a_name  # noqa: B018
