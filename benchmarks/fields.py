@@ -244,12 +244,17 @@ def several(sizes, dtypes, quantities, runs: int, rounds: int) -> list[dict]:
                 for a, b in ((jg.field(q, grid, dtype=dtype), run_sharded()),
                              (jg.field(q, grid, dtype=dtype, devices=1, chunk_size=chunk), run_chunked())):
                     np.testing.assert_array_equal(np.asarray(a).reshape(grid.size, -1), np.asarray(b).reshape(grid.size, -1))
-                thunks = {"shard_map": run_sharded, "grid sharded": functools.partial(jg.field, q, grid, dtype=dtype),
-                          "lax.map": run_chunked,
-                          "grid chunked": functools.partial(jg.field, q, grid, dtype=dtype, devices=1, chunk_size=chunk)}
-                per_run = [interleaved(thunks, rounds_for(grid.size, rounds),
-                                       pairs=(("grid sharded", "shard_map"), ("grid chunked", "lax.map")))
-                           for _ in range(runs)]
+                sharded_pair = {"shard_map": run_sharded, "grid sharded": functools.partial(jg.field, q, grid, dtype=dtype)}
+                chunked_pair = {"lax.map": run_chunked, "grid chunked": functools.partial(jg.field, q, grid, dtype=dtype,
+                                                                                           devices=1, chunk_size=chunk)}
+                thunks = {**sharded_pair, **chunked_pair}
+                per_run = []
+                for _ in range(runs):  # each pair interleaved on its own: what runs just before a call
+                    # matters (after a one-device lax.map the other devices' threads are asleep)
+                    per_run.append(interleaved(sharded_pair, rounds_for(grid.size, rounds),
+                                               pairs=(("grid sharded", "shard_map"),)))
+                    per_run[-1].update(interleaved(chunked_pair, rounds_for(grid.size, rounds),
+                                                   pairs=(("grid chunked", "lax.map"),)))
                 row = {"dtype": jnp.dtype(dtype).name, "quantity": name, "points": grid.size, "devices": n_dev,
                        "chunk": chunk, **{k: [t[k] for t in per_run] for k in thunks},
                        "sharded/shard_map": [t["grid sharded/shard_map"] for t in per_run],
