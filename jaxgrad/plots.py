@@ -167,7 +167,9 @@ def kind_map(ax, x, y, codes, critical=None, title=None):
     ax.pcolormesh(x, y, codes.T, shading="nearest", cmap=cmap, vmin=-0.5, vmax=3.5)
     present = [k for k in range(4) if np.any(codes == k)]
     handles = [Patch(color=KIND_COLORS[k], label=f"{KIND_NAMES[k]}-like") for k in present]
-    ax.add_artist(legend(ax, handles=handles, title="Hessian", title_fontsize=8))
+    key = legend(ax, handles=handles, title="Hessian", title_fontsize=8)
+    ax.add_artist(key)  # kept when _mark_critical makes its own legend
+    key.set_clip_on(False)  # add_artist clips to the axes, which left it out of the saved figure's bounds
     _mark_critical(ax, critical)
     _finish(ax, x, y, title=title or "kind of point (signs of the Hessian's eigenvalues)")
 

@@ -249,3 +249,28 @@ def test_every_other_kind_keeps_its_legend_off_the_data_and_its_log_axes_finite(
         if ax.get_yscale() == "log":
             lo, hi = ax.get_ylim()
             assert np.isfinite([lo, hi]).all() and 0 < lo < hi
+
+
+def test_the_kind_maps_key_is_inside_the_saved_figure():
+    # the Hessian key is added with add_artist, which clips it to the axes: it was left out
+    # of bbox_inches="tight" and cut off at the figure's edge
+    import jax.numpy as jnp
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.legend import Legend
+
+    import jaxgrad as jg
+    from jaxgrad.explore import field_plot
+
+    f = jg.expression("x**2*y + exp(x*y)")
+    grid = jg.Grid((-2.0, -2.0), (2.0, 2.0), (60, 60))
+    codes = np.asarray(jg.field(jg.quantity(f, "kind"), grid))
+    fig = field_plot(f, grid, "kind", codes, jnp.float32)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    saved = fig.get_tightbbox(renderer)  # inches: what savefig(bbox_inches="tight") keeps
+    legends = [a for ax in fig.axes for a in ax.get_children() if isinstance(a, Legend)]
+    assert len(legends) == 2  # the Hessian's kinds and the critical points
+    for leg in legends:
+        box = leg.get_window_extent(renderer).transformed(fig.dpi_scale_trans.inverted())
+        assert saved.x0 - 1e-6 <= box.x0 and box.x1 <= saved.x1 + 1e-6
