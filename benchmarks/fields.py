@@ -17,13 +17,15 @@ drift hits all alike), every result blocked on; a run's time is the median of it
 rounds, a ratio the median of the rounds' ratios (the two timed back to back), and the
 columns show the range over --runs runs. Compilation is apart.
 
-Each (dtype, size) runs in a fresh process (see fresh_processes). Memory: glibc hands large blocks (a 10^6-point Hessian's 16 MB output) back to the
-kernel when freed, and the next call page-faults a fresh one: on this VM that costs
-a 4x10^6-point gradient 8-10 ms on top of 1.5 ms of arithmetic, by a history-dependent
-threshold, so the same program times 1.7 ms in one run and 12 ms in the next. By
-default the benchmark re-runs itself with glibc's heap kept (MALLOC_MMAP_MAX_=0,
-MALLOC_TRIM_THRESHOLD_): every contender then reuses warm pages and the figures
-measure the programs; --malloc system keeps glibc's defaults.
+Each (dtype, size) runs in a fresh process (see fresh_processes). Memory: glibc hands
+large blocks (a 10^6-point Hessian's 16 MB output) back to the kernel when freed, and
+the next call page-faults a fresh one: on this VM that costs a 4x10^6-point gradient
+8-10 ms on top of 1.5 ms of arithmetic, by a history-dependent threshold. By default
+the benchmark re-runs itself with glibc's heap kept (MALLOC_MMAP_MAX_=0,
+MALLOC_TRIM_THRESHOLD_), so freed blocks are reused; --malloc system keeps glibc's
+defaults. What remains is the VM's: it pages out memory that looks idle (DAMON's
+pageout scheme, kdamond), so a 32 MB output is now and then faulted back in page by
+page, whatever the allocator; every contender pays it alike.
 
 --devices N re-runs itself with N forced CPU devices and compares, per quantity,
 field(grid) (sharded over all N, then chunked on one) with the hand-written programs
