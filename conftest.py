@@ -2,7 +2,13 @@
 
 Every example runs in the library's default precision (float32), whatever a test
 module switched on, with ``jg``, ``jax``, ``jnp`` and ``np`` at hand.
+
+The slow end-to-end checks run in their quick form by default (the form CI runs);
+``python -m pytest --full`` (or ``JAXGRAD_FULL_TESTS=1``) adds their variants marked
+``slow``.
 """
+
+import os
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +18,23 @@ import pytest
 import jaxgrad as jg
 
 collect_ignore = ["jaxgrad/__main__.py"]  # importing it would run the command
+
+
+def pytest_addoption(parser):
+    parser.addoption("--full", action="store_true", help="also run the slow variants of the end-to-end checks")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a slow variant of an end-to-end check, run with --full")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--full") or os.environ.get("JAXGRAD_FULL_TESTS"):
+        return
+    skip = pytest.mark.skip(reason="a slow variant: python -m pytest --full")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

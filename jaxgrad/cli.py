@@ -631,40 +631,26 @@ def _add_curvature(sub) -> None:
 def _curvature_target(args):
     """``(label, problem, params, where)`` for PROBLEM_OR_RUN."""
     import jax
-    from jax.flatten_util import ravel_pytree
 
-    from jaxgrad import config as _config, rundir
+    from jaxgrad import config as _config
+    from jaxgrad.experiment import load_trained
 
     target = Path(args.target)
     if target.is_dir():
         if args.options:
             raise UsageError("--set: a run directory's problem is the one it ran; options do not apply")
-        summary, arrays = rundir.read(target)
-        groups = summary["groups"]
-        if not groups:
-            raise UsageError(f"{target}: the run holds no finished group")
-        if args.group is None:
-            group = min(groups, key=lambda g: min(s["median_final_loss"] for s in g["settings"]))
-        else:
-            group = next((g for g in groups if g["index"] == args.group), None)
-            if group is None:
-                raise UsageError(f"--group {args.group}: the run has groups "
-                                 f"{', '.join(str(g['index']) for g in groups)}")
-        cfg = _config.load_config(target / "config.toml")
-        problem = cfg.problems[group["problem_index"]].build()
-        _, unravel = ravel_pytree(problem.init(jax.random.PRNGKey(0)))
-        params = unravel(jax.numpy.asarray(arrays[f"group{group['index']}_best_final"]))
-        best = min(group["settings"], key=lambda s: s["median_final_loss"])
-        where = f"after {summary['steps']} steps of {group['optimizer_label']} ({best['label']}, seed 0)"
-        return group["problem"], problem, params, where
+        try:
+            t = load_trained(target, args.group)
+        except InputError as err:
+            raise UsageError(f"--group {args.group}: {err}" if err.field == "group" else str(err)) from None
+        return t.label, t.problem, t.params, t.where
     table = {"factory": args.target} if ":" in args.target else {"name": args.target}
     for item in args.options:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"--set {item!r}: expected key=value, e.g. widths=[1,16,1]")
         table[key.strip()] = _config.parse_value(value.strip())
-    check = _config._Checker("--set" if args.options else args.target)
-    configs = _config._problem(check, table, 0, Path.cwd())
+    configs = _config.parse_problem(table, "--set" if args.options else args.target, Path.cwd())
     if len(configs) != 1:
         raise UsageError("--set: one problem at a time (a list sweeps several)")
     problem = configs[0].build()

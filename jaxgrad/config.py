@@ -55,7 +55,8 @@ from jaxgrad import problems as _problems
 from jaxgrad.errors import InputError, did_you_mean
 
 __all__ = ["toml_value", "Config", "ProblemConfig", "OptimizerConfig", "OutputConfig", "ConfigError", "load_config",
-           "parse_config", "apply_overrides", "to_toml", "PLOT_KINDS", "LANDSCAPE_KINDS"]
+           "parse_config", "parse_problem", "parse_value", "apply_overrides", "to_toml", "PLOT_KINDS",
+           "LANDSCAPE_KINDS", "BenchConfig", "parse_bench_config", "load_bench_config"]
 
 PLOT_KINDS = ("loss", "grad_norm", "paths", "lr_sensitivity", "fit", "landscape", "basins", "race",
               "interpolation", "random_plane", "trajectory_plane", "sharpness")
@@ -189,6 +190,13 @@ class ProblemConfig:
         if not isinstance(problem, _problems.Problem):
             raise InputError(f"{self.name} must return a jaxgrad.problems.Problem, got {type(problem).__name__}")
         return problem
+
+
+def parse_problem(table: Any, source: str = "<problem>", base: Path | None = None) -> list[ProblemConfig]:
+    """One ``[[problems]]`` table (``name`` or ``factory``, and its options) resolved as a config
+    resolves it: one :class:`ProblemConfig` per combination of its lists of numbers; data
+    paths relative to ``base``."""
+    return _problem(_Checker(source), table, 0, base)
 
 
 def _resolve_paths(table: dict, base: Path | None) -> dict:

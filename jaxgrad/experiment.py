@@ -40,7 +40,8 @@ from jaxgrad.errors import InputError
 from jaxgrad.engine import SHARPNESS_ITERS, plan_sweep
 from jaxgrad.precision import precision
 
-__all__ = ["Group", "Result", "plan", "run_group", "describe_plan", "run_experiment", "Interrupted", "RunFault"]
+__all__ = ["Group", "Result", "plan", "run_group", "describe_plan", "run_experiment", "Interrupted", "RunFault",
+           "Trained", "load_trained"]
 CONTOUR_POINTS = 201
 BASIN_POINTS = 81
 
@@ -778,3 +779,48 @@ def summary_table(summary: dict, out=None) -> None:
     notes.append("steps to tol: median over the runs that reached it (reached/total); "
                  "diverged: runs that hit a non-finite loss")
     terminal.print_table(out, title, columns, rows, footnote="; ".join(notes), bold_rows=bold)
+
+
+# --- a finished run's model ---------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Trained:
+    """A run's problem at the final parameters of a group's best setting (seed 0).
+
+    ``where``: in words, e.g. ``"after 500 steps of adam (lr=0.01, seed 0)"``.
+    """
+
+    label: str
+    problem: Any
+    params: Any
+    where: str
+
+
+def load_trained(run_dir: str | Path, group: int | None = None) -> Trained:
+    """The problem of a run directory and the parameters its optimizer reached: ``group``
+    (an index in ``summary.json``), by default the one with the lowest median final loss.
+
+    Raises:
+      InputError: no finished group, or no group with that index (``field="group"``).
+    """
+    from jaxgrad.config import load_config
+
+    run_dir = Path(run_dir)
+    summary, arrays = rundir.read(run_dir)
+    groups = summary["groups"]
+    if not groups:
+        raise InputError(f"{run_dir}: the run holds no finished group")
+    if group is None:
+        chosen = min(groups, key=lambda g: min(s["median_final_loss"] for s in g["settings"]))
+    else:
+        chosen = next((g for g in groups if g["index"] == group), None)
+        if chosen is None:
+            raise InputError(f"the run has groups {', '.join(str(g['index']) for g in groups)}", field="group")
+    cfg = load_config(run_dir / "config.toml")
+    problem = cfg.problems[chosen["problem_index"]].build()
+    _, unravel = ravel_pytree(problem.init(jax.random.PRNGKey(0)))
+    params = unravel(jnp.asarray(arrays[f"group{chosen['index']}_best_final"]))
+    best = min(chosen["settings"], key=lambda s: s["median_final_loss"])
+    where = f"after {summary['steps']} steps of {chosen['optimizer_label']} ({best['label']}, seed 0)"
+    return Trained(chosen["problem"], problem, params, where)

@@ -211,10 +211,10 @@ def _parse(text: str) -> tuple[_Source, ast.AST]:
         raise ExpressionError(f"an expression must be a string, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"expression is {len(text)} characters long; the limit is {MAX_LENGTH}")
+    text = text.removeprefix("\ufeff")  # a byte-order mark is not part of the expression
     if not text.strip():
         raise ExpressionError("expression is empty")
-    text = text.removeprefix("\ufeff")  # a byte-order mark is not part of the expression
-    depth = max(0, *_paren_depths(text))
+    depth = max(_paren_depths(text), default=0)
     if depth > MAX_DEPTH // 2:
         raise ExpressionError(f"expression nests parentheses {depth} deep; the limit is {MAX_DEPTH // 2}")
     signs = _sign_run(text)

@@ -71,6 +71,18 @@ def test_a_run_directory_uses_its_final_parameters(tmp_path, capsys):
         assert cli.main(["curvature", str(tmp_path / "run"), *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"error: {message}") and err.count("\n") == 1
+    # the same through the library: the problem and its final parameters, by name
+    from jaxgrad.errors import InputError
+    from jaxgrad.experiment import load_trained
+
+    with jax.enable_x64(True):
+        t = load_trained(tmp_path / "run")
+        np.testing.assert_array_equal(np.asarray(t.params), arrays["group0_best_final"])
+        assert t.label.startswith("rosenbrock") and t.where.startswith("after 30 steps of adam")
+        assert float(t.problem.loss(t.params)) == pytest.approx(float(p.loss(jax.numpy.asarray(t.params))))
+        with pytest.raises(InputError) as err:
+            load_trained(tmp_path / "run", group=7)
+        assert err.value.field == "group" and "groups 0" in str(err.value)
 
 
 @pytest.mark.parametrize("argv, message", [

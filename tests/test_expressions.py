@@ -192,6 +192,8 @@ def test_random_formulas_against_sympy():
         ("x == 1", None, r"comparison is not allowed"),
         ("[[x], y]", None, r"a list is allowed only as the whole expression at 1:2"),
         ("", None, r"empty"),
+        ("\ufeff", None, r"empty"),  # a byte-order mark alone (found by hypothesis in CI)
+        ("\ufeff  ", None, r"empty"),
         ("1j*x", None, r"constant 1j is not allowed"),
         ("True + x", None, r"constant True is not allowed"),
     ],
