@@ -56,7 +56,8 @@ from jaxgrad.errors import InputError, did_you_mean
 
 __all__ = ["toml_value", "Config", "ProblemConfig", "OptimizerConfig", "OutputConfig", "ConfigError", "load_config",
            "parse_config", "parse_problem", "parse_value", "apply_overrides", "to_toml", "PLOT_KINDS",
-           "LANDSCAPE_KINDS", "BenchConfig", "parse_bench_config", "load_bench_config"]
+           "LANDSCAPE_KINDS", "BenchConfig", "parse_bench_config", "load_bench_config", "FrozenDict", "FrozenList",
+           "freeze", "thaw"]
 
 PLOT_KINDS = ("loss", "grad_norm", "paths", "lr_sensitivity", "fit", "landscape", "basins", "race",
               "interpolation", "random_plane", "trajectory_plane", "sharpness")
@@ -70,6 +71,67 @@ _PRECISIONS = ("float32", "float64")
 
 class ConfigError(InputError):
     """A config that does not validate: ``<file>: <field>: <what is wrong>``."""
+
+
+# --- read-only values: a resolved config is deeply frozen ----------------------------------
+
+
+def _read_only(self, *args, **kwargs):
+    raise TypeError("a resolved config is read-only (thaw() gives a plain copy)")
+
+
+class FrozenDict(dict):
+    """A ``dict`` that refuses changes (so JSON, TOML and ``==`` treat it as a dict)."""
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _read_only
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        return FrozenDict, (dict(self),)
+
+
+class FrozenList(list):
+    """A ``list`` that refuses changes."""
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = append = extend = insert = pop = remove = _read_only
+    clear = sort = reverse = _read_only
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        return FrozenList, (list(self),)
+
+
+def freeze(value):
+    """``value`` with every dict and list in it made read-only (:class:`FrozenDict`, :class:`FrozenList`)."""
+    if isinstance(value, dict):
+        return value if isinstance(value, FrozenDict) else FrozenDict({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return value if isinstance(value, FrozenList) else FrozenList(freeze(v) for v in value)
+    return value
+
+
+def thaw(value):
+    """A plain, mutable deep copy of a frozen value (what a user's factory receives)."""
+    if isinstance(value, dict):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [thaw(v) for v in value]
+    return value
+
+
+def _freeze_fields(obj, *names) -> None:
+    for name in names:
+        object.__setattr__(obj, name, freeze(getattr(obj, name)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +149,9 @@ class OptimizerConfig:
     index: int  # position in the config's [[optimizers]]
     factory: Any = None
 
+    def __post_init__(self):
+        _freeze_fields(self, "sweep", "fixed")
+
     @property
     def optimizer(self):
         """What :func:`jaxgrad.sweep` takes: the registry name or the factory."""
@@ -95,8 +160,8 @@ class OptimizerConfig:
     def build(self, setting: dict):
         """The transformation of one setting (concrete values)."""
         if self.factory is None:
-            return _optimizers.make(self.name, **self.fixed, **setting)
-        return self.factory(**self.fixed, **setting)
+            return _optimizers.make(self.name, **thaw(self.fixed), **setting)
+        return self.factory(**thaw(self.fixed), **setting)
 
     @property
     def settings(self) -> list[dict]:
@@ -128,6 +193,9 @@ class Config:
     output: OutputConfig
     raw: dict  # the resolved TOML data (after overrides)
     source: str
+
+    def __post_init__(self):  # deeply frozen: no part of a resolved config changes after validation
+        _freeze_fields(self, "raw")
 
 
 class _Checker:
@@ -181,9 +249,12 @@ class ProblemConfig:
     factory: Any = None
     resolved: dict | None = None
 
+    def __post_init__(self):
+        _freeze_fields(self, "options", "resolved")
+
     def build(self):
         """The :class:`~jaxgrad.problems.Problem` (call inside the config's precision)."""
-        kwargs = self.options if self.resolved is None else self.resolved
+        kwargs = thaw(self.options if self.resolved is None else self.resolved)
         if self.factory is None:
             return _problems.make(self.name, **kwargs)
         problem = self.factory(**kwargs)

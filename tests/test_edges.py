@@ -404,3 +404,38 @@ def test_generated_configs_exit_0_or_2_and_leave_agreeing_files(tmp_path_factory
         assert text.startswith("error:") and text.count("\n") == 1, text
     else:
         assert agree(tmp / "run")[0] == "complete"
+
+
+def test_a_resolved_config_is_deeply_frozen_and_factories_get_plain_copies(tmp_path):
+    import copy
+    import dataclasses
+    import pickle
+    import tomllib
+
+    from jaxgrad.config import load_config, to_toml
+
+    (tmp_path / "mine.py").write_text(textwrap.dedent("""
+        import jaxgrad as jg
+        def make(tags, dim=2):
+            tags.append("seen")  # a factory may do what it likes with its own arguments
+            assert tags == ["a", "b", "seen"], tags
+            return jg.problems.make("quadratic", dim=dim)
+    """))
+    path = write(tmp_path, SMALL + '[[problems]]\nfactory = "mine.py:make"\ntags = ["a", "b"]\n')
+    cfg = load_config(path)
+    data = tomllib.loads(path.read_text())
+    assert cfg.raw == data and json.dumps(cfg.raw) == json.dumps(data)  # a dict to JSON and ==
+    assert tomllib.loads(to_toml(cfg.raw)) == data
+    for change in (lambda: cfg.raw.__setitem__("steps", 3), lambda: cfg.raw["problems"][0].update(name="x"),
+                   lambda: cfg.raw["problems"].append({}), lambda: cfg.optimizers[0].fixed.pop("x", None),
+                   lambda: cfg.optimizers[0].sweep["learning_rate"].append(1.0),
+                   lambda: cfg.problems[-1].options["tags"].append("c")):
+        with pytest.raises(TypeError, match="read-only"):
+            change()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.steps = 3
+    assert copy.deepcopy(cfg.raw) is cfg.raw and pickle.loads(pickle.dumps(cfg.raw)) == data
+    mine = cfg.problems[-1]
+    mine.build()
+    mine.build()  # the factory changed its own copy each time, never the config
+    assert mine.options["tags"] == ["a", "b"]
