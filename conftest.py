@@ -28,8 +28,18 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: a slow variant of an end-to-end check, run with --full")
 
 
+def _full(config) -> bool:
+    return bool(config.getoption("--full") or os.environ.get("JAXGRAD_FULL_TESTS"))
+
+
+@pytest.fixture
+def full(request) -> bool:
+    """Whether the slow end-to-end checks run in full (``--full``), not in their quick form."""
+    return _full(request.config)
+
+
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--full") or os.environ.get("JAXGRAD_FULL_TESTS"):
+    if _full(config):
         return
     skip = pytest.mark.skip(reason="a slow variant: python -m pytest --full")
     for item in items:
