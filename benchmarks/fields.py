@@ -20,10 +20,11 @@ columns show the range over --runs runs. Compilation is apart.
 Each (dtype, size) runs in a fresh process (see fresh_processes). Memory: glibc hands
 large blocks (a 10^6-point Hessian's 16 MB output) back to the kernel when freed, and
 the next call page-faults a fresh one: on this VM that costs a 4x10^6-point gradient
-8-10 ms on top of 1.5 ms of arithmetic, by a history-dependent threshold. By default
-the benchmark re-runs itself with glibc's heap kept (MALLOC_MMAP_MAX_=0,
-MALLOC_TRIM_THRESHOLD_), so freed blocks are reused; --malloc system keeps glibc's
-defaults. What remains is the VM's: it pages out memory that looks idle (DAMON's
+8-10 ms on top of 1.5 ms of arithmetic, by a history-dependent threshold; and XLA's
+threads allocate from per-thread arenas, whose heaps glibc unmaps as soon as they are
+empty, whatever the thresholds. By default the benchmark re-runs itself with glibc's
+heap kept (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_, MALLOC_ARENA_MAX=1: one arena),
+so freed blocks are reused; --malloc system keeps glibc's defaults. What remains is the VM's: it pages out memory that looks idle (DAMON's
 pageout scheme, kdamond), so a 32 MB output is now and then faulted back in page by
 page, whatever the allocator; every contender pays it alike.
 
@@ -55,7 +56,7 @@ import jaxgrad as jg
 from jaxgrad.fields import quantity
 
 # glibc's heap kept: freed blocks stay mapped and are reused (see the module docstring)
-STEADY_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**36)}
+STEADY_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**36), "MALLOC_ARENA_MAX": "1"}
 
 QUANTITIES = ("grad", "hessian", "eigenvalues", "kind")
 
@@ -343,7 +344,7 @@ def main(argv=None):
             json.dump(rows, fh)
         return
     print(f"f(x, y) = x^2 y + exp(xy) on square grids; {device}; jax {jax.__version__}")
-    heap = "glibc heap kept (MALLOC_MMAP_MAX_=0)" if steady else "glibc defaults"
+    heap = "glibc heap kept (MALLOC_MMAP_MAX_=0, one arena)" if steady else "glibc defaults"
     print(f"interleaved medians of up to {args.rounds} rounds; ranges over {args.runs} runs; {heap}")
     if args.devices > 1:
         print(f"{'dtype':<8}{'quantity':<12}{'points':>10}{'shard_map ms':>14}{'sharded/':>11}{'lax.map ms':>12}"
