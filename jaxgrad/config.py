@@ -80,35 +80,34 @@ def _read_only(self, *args, **kwargs):
     raise TypeError("a resolved config is read-only (thaw() gives a plain copy)")
 
 
-class FrozenDict(dict):
+class _ReadOnly:
+    """What the frozen containers share: copies are the object itself, pickles rebuild it."""
+
+    _plain: type
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        return type(self), (self._plain(self),)
+
+
+class FrozenDict(_ReadOnly, dict):
     """A ``dict`` that refuses changes (so JSON, TOML and ``==`` treat it as a dict)."""
 
+    _plain = dict
     __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _read_only
 
-    def __copy__(self):
-        return self
 
-    def __deepcopy__(self, memo):
-        return self
-
-    def __reduce__(self):
-        return FrozenDict, (dict(self),)
-
-
-class FrozenList(list):
+class FrozenList(_ReadOnly, list):
     """A ``list`` that refuses changes."""
 
+    _plain = list
     __setitem__ = __delitem__ = __iadd__ = __imul__ = append = extend = insert = pop = remove = _read_only
     clear = sort = reverse = _read_only
-
-    def __copy__(self):
-        return self
-
-    def __deepcopy__(self, memo):
-        return self
-
-    def __reduce__(self):
-        return FrozenList, (list(self),)
 
 
 def freeze(value):
@@ -553,9 +552,7 @@ def parse_value(text: str):
 
 def apply_overrides(data: dict, overrides: Sequence[str], source: str = "--set") -> dict:
     """Apply ``key.path=value`` overrides (list indices 0-based) to a copy of ``data``."""
-    import copy
-
-    data = copy.deepcopy(data)
+    data = thaw(data)  # a plain deep copy, of a resolved (frozen) config's data too
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"{source} {item!r}: expected key=value, e.g. steps=200")

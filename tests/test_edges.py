@@ -435,6 +435,11 @@ def test_a_resolved_config_is_deeply_frozen_and_factories_get_plain_copies(tmp_p
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.steps = 3
     assert copy.deepcopy(cfg.raw) is cfg.raw and pickle.loads(pickle.dumps(cfg.raw)) == data
+    assert type(pickle.loads(pickle.dumps(cfg.raw["problems"]))).__name__ == "FrozenList"
+    from jaxgrad.config import apply_overrides
+
+    changed = apply_overrides(cfg.raw, ["steps=7", "problems.0.name=beale"])  # a plain copy, changed
+    assert changed["steps"] == 7 and changed["problems"][0]["name"] == "beale" and cfg.raw == data
     mine = cfg.problems[-1]
     mine.build()
     mine.build()  # the factory changed its own copy each time, never the config
