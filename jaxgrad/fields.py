@@ -434,13 +434,14 @@ def _distribute(out: jax.Array, mesh, point_axes: int) -> jax.Array:
     return jax.lax.with_sharding_constraint(out, NamedSharding(mesh, spec))
 
 
-def _spread(evaluate: Callable, xs: jax.Array, *replicated, mesh) -> jax.Array:
-    """Run ``evaluate(xs_local, *replicated)`` on every device's share of ``xs``."""
+def _spread(evaluate: Callable, xs: jax.Array, *replicated, mesh, axis: int = 0) -> jax.Array:
+    """Run ``evaluate(xs_local, *replicated)`` on every device's share of ``xs`` (split along
+    ``axis``); the results are joined along their first axis."""
     if mesh is None:
         return evaluate(xs, *replicated)
-    spec = PartitionSpec("points")
+    spec = PartitionSpec(*([None] * axis), "points")
     return jax.shard_map(evaluate, mesh=mesh, in_specs=(spec,) + (PartitionSpec(),) * len(replicated),
-                         out_specs=spec, check_vma=False)(xs, *replicated)
+                         out_specs=PartitionSpec("points"), check_vma=False)(xs, *replicated)
 
 
 def _axes(grid: Grid, dtype) -> tuple[jax.Array, ...]:
@@ -532,11 +533,7 @@ def _columns_program(columns, args, *, fn, shape, mesh):
     def evaluate(cols, args):
         return jax.vmap(lambda x: fn(x, *args), in_axes=1)(cols)
 
-    if mesh is None:
-        out = evaluate(columns, args)
-    else:
-        out = jax.shard_map(evaluate, mesh=mesh, in_specs=(PartitionSpec(None, "points"), PartitionSpec()),
-                            out_specs=PartitionSpec("points"), check_vma=False)(columns, args)
+    out = _spread(evaluate, columns, args, mesh=mesh, axis=1)
     return _distribute(out.reshape(shape + out.shape[1:]), mesh, len(shape))
 
 
@@ -556,10 +553,10 @@ def _grid_points(grid: Grid, dtype, padded: int, n_dev: int, columns: bool = Fal
     spec = PartitionSpec(None, "points") if columns else PartitionSpec("points")
     sharding = NamedSharding(_mesh(n_dev), spec) if n_dev > 1 else None
     if sharding is not None and distributed.multiprocess():  # every process fills its own shards
-        points = distributed.to_global(_make_points(_axes(grid, dtype), shape=grid.shape, padded=padded,
+        points = distributed.to_global(_make_points(_axes(grid, dtype), padded=padded,
                                                     sharding=None), sharding)
     else:
-        points = _make_points(_axes(grid, dtype), shape=grid.shape, padded=padded, sharding=sharding,
+        points = _make_points(_axes(grid, dtype), padded=padded, sharding=sharding,
                               columns=columns)
     _POINTS[key] = points
     while sum(p.nbytes for p in _POINTS.values()) > _POINTS_BUDGET and len(_POINTS) > 1:
@@ -567,13 +564,13 @@ def _grid_points(grid: Grid, dtype, padded: int, n_dev: int, columns: bool = Fal
     return points
 
 
-@functools.partial(jax.jit, static_argnames=("shape", "padded", "sharding", "columns"))
-def _make_points(axes, *, shape, padded, sharding, columns=False):
+@functools.partial(jax.jit, static_argnames=("padded", "sharding", "columns"))
+def _make_points(axes, *, padded, sharding, columns=False):
+    coords = [c.reshape(-1) for c in jnp.meshgrid(*axes, indexing="ij")]
     if columns:  # (d, N), never padded
-        points = jnp.stack([c.reshape(-1) for c in jnp.meshgrid(*axes, indexing="ij")])
-        return points if sharding is None else jax.lax.with_sharding_constraint(points, sharding)
-    points = jnp.stack(jnp.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(shape))
-    points = distributed.pad_rows(points, padded)
+        points = jnp.stack(coords)
+    else:
+        points = distributed.pad_rows(jnp.stack(coords, axis=-1), padded)
     return points if sharding is None else jax.lax.with_sharding_constraint(points, sharding)
 
 
