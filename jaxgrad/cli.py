@@ -123,9 +123,10 @@ def _check(args, dtype) -> int:
     names = f.variables
     x = jnp.asarray(numbers(args.at, "--at", len(names)), dtype)
     u = None if args.direction is None else numbers(args.direction, "--direction", len(names))
-    if u is not None and not any(u):
-        raise UsageError("--direction: the zero vector has no direction")
-    r = examine(f, x, u, is_vector=f.is_vector)
+    try:
+        r = examine(f, x, u, is_vector=f.is_vector)
+    except InputError as err:
+        raise UsageError(f"--{err.field}: {err}" if err.field == "direction" else str(err)) from None
     _fmt = _formatter(dtype)
     head = ", ".join(f"{n}={_fmt(v)}" for n, v in zip(names, np.asarray(x)))
     print(f"f({', '.join(names)}) = {f.text}")
