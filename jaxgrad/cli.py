@@ -517,7 +517,7 @@ def _add_bench(sub) -> None:
                         "or 'throughput'")
     p.add_argument("--quick", action="store_true", help="a small suite that finishes in under 2 minutes")
     p.add_argument("--out", metavar="DIR", help="where bench.json and the PNGs go (default runs/bench-<time>)")
-    p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two bench.json files")
+    p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="compare two bench outputs (a shortcut for jaxgrad compare A B)")
     p.add_argument("--optimizer", action="append", default=[], metavar="SPEC",
                    help="also benchmark this optimizer (repeatable): a registry name or a factory "
                         "'module:function' / 'file.py:function', then ',key=value' hyperparameters, "
@@ -527,17 +527,6 @@ def _add_bench(sub) -> None:
     p.set_defaults(run=_run_bench)
 
 
-def _load_json(path):
-    import json
-
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UsageError(f"{path}: not a bench.json ({err})") from None
-
-
 def bench_table(result: dict, out, quick: bool = False) -> None:
     """The results of ``jaxgrad bench`` (a bench.json dict) as a table on the console ``out``."""
     from jaxgrad import tables, terminal
@@ -545,8 +534,8 @@ def bench_table(result: dict, out, quick: bool = False) -> None:
     title = (f"jaxgrad bench{' --quick' if quick else ''}: {result['options']['precision']}, "
              f"{result['options']['steps']} steps, {result['options']['eval_seeds']} fresh seeds, "
              f"{result['wall_seconds']:.0f} s wall")
-    columns, rows, _ = tables.bench_rows(result)
-    terminal.print_table(out, title, columns, rows)
+    columns, rows, bold = tables.bench_rows(result)
+    terminal.print_table(out, title, columns, rows, bold_rows=bold)
 
 
 def _run_bench(args) -> int:
@@ -554,19 +543,13 @@ def _run_bench(args) -> int:
 
     from jaxgrad import terminal
 
-    out, C = terminal.console(), terminal.Column
-    if args.compare:
-        from jaxgrad.bench import compare
+    out = terminal.console()
+    if args.compare:  # a shortcut for jaxgrad compare A.json B.json
+        from jaxgrad import compare
 
-        a, b = (_load_json(p) for p in args.compare)
-        if "results" not in a or "results" not in b:
-            raise UsageError("--compare: both files must be bench.json results")
-        fmt = lambda v, scale=1.0, f="{:.0f}": "-" if v is None else f.format(v * scale)  # noqa: E731
-        rows = [[row[0], row[1], fmt(row[2]), fmt(row[3]), fmt(row[4], 1e3, "{:.3g}"), fmt(row[5], 1e3, "{:.3g}"),
-                 fmt(row[6], 1.0, "{:.2f}")] for row in compare(a, b)]
-        terminal.print_table(out, f"{args.compare[0]} (A) vs {args.compare[1]} (B)",
-                             [C("problem", numeric=False), C("optimizer", numeric=False), C("steps\nA"),
-                              C("steps\nB"), C("time A\nms"), C("time B\nms"), C("B / A")], rows)
+        if any(s.kind != "bench" for s in (compare.load(p) for p in args.compare)):
+            raise UsageError("--compare: both must be bench outputs (bench.json); compare runs with jaxgrad compare")
+        print_comparison(args.compare, out=out)
         return 0
     if not args.no_cache:
         enable_compilation_cache()
@@ -604,6 +587,68 @@ def _run_bench(args) -> int:
     bench_table(result, out, args.quick)
     terminal.paragraph(out, f"results in {out_dir}: " + ", ".join(p.name for p in written))
     return 0
+
+
+# --- jaxgrad compare ---------------------------------------------------------------------
+
+
+def _add_compare(sub) -> None:
+    p = sub.add_parser(
+        "compare", help="runs (or bench outputs) side by side, with intervals and rank tests",
+        description="Compare finished run directories (or bench outputs) per problem and optimizer: each "
+                    "one's chosen setting, median [95% interval], the ratio to the first, and a rank test "
+                    "over seeds against the first.")
+    p.add_argument("paths", nargs="+", metavar="RUN_OR_BENCH", help="run directories, or bench.json files or folders")
+    p.add_argument("--plot", metavar="PNG", help="overlay the chosen settings' loss curves (runs only)")
+    p.set_defaults(run=_run_compare)
+
+
+def _run_compare(args) -> int:
+    if args.plot:
+        _check_output_path("--plot", args.plot, (".png", ".svg", ".pdf"))
+    print_comparison(args.paths, plot=args.plot)
+    return 0
+
+
+def print_comparison(paths, plot: str | None = None, out=None) -> None:
+    """``jaxgrad compare``'s table, its per-problem lines and (``plot``) the overlay figure."""
+    from jaxgrad import compare, stats, tables, terminal
+
+    sources, rows, unshared = compare.compare(paths)
+    out = out or terminal.console()
+    C = terminal.Column
+    for s in sources:
+        terminal.paragraph(out, f"{s.name}: {s.path} ({s.kind})")
+    quantity = sources[0].quantity
+    columns = [C("", numeric=False), C("median\n" + quantity.split(" ")[0]), C("95% CI"), C("ratio\nto A"),
+               C("p vs A")]
+    body, bold = [], []
+    for problem in dict.fromkeys(r.problem for r in rows):
+        if body:
+            body.append(None)
+        bold.append(len(body))
+        body.append([problem] + [""] * 4)
+        for r in (r for r in rows if r.problem == problem):
+            body.append(["  " + r.optimizer, "", "", "", ""])
+            for k, (s, e) in enumerate(zip(sources, r.entries)):
+                ratio, p = r.ratios[k], r.p_values[k]
+                body.append([f"    {s.name} {e.setting}", stats.fmt(e.median), tables.interval(e.ci),
+                             "" if k == 0 else ("-" if ratio is None else f"{ratio:.2f}x"),
+                             "" if k == 0 else stats.fmt_p(p)])
+    if rows:
+        out.print("", soft_wrap=True)
+        terminal.print_table(out, f"{quantity}: each source's chosen setting", columns, body, bold_rows=bold)
+        out.print("", soft_wrap=True)
+        for problem, text in compare.what_changed(sources, rows):
+            terminal.paragraph(out, f"=> {problem}: {text}")
+    else:
+        terminal.paragraph(out, "the sources share no (problem, optimizer) pair")
+    for problem, optimizer, names in unshared:
+        terminal.paragraph(out, f"not compared: {problem} / {optimizer} (only in {', '.join(names)})")
+    terminal.paragraph(out, "95% CI: bootstrap interval of the median over seeds; p vs A: two-sided Mann-Whitney U "
+                            f"over seeds (below {stats.ALPHA:g}: a difference the seeds can tell)")
+    if plot and rows:
+        print(compare.plot(sources, rows, plot))
 
 
 # --- jaxgrad curvature -------------------------------------------------------------------
@@ -865,6 +910,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plot(sub)
     _add_bench(sub)
     _add_curvature(sub)
+    _add_compare(sub)
     _add_list(sub)
     _add_launch(sub)
     return parser

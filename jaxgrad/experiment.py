@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxgrad import files, optimizers, rundir, timing
+from jaxgrad import files, optimizers, rundir, stats, timing
 from jaxgrad.config import Config
 from jaxgrad.errors import InputError
 from jaxgrad.engine import SHARPNESS_ITERS, plan_sweep
@@ -222,6 +222,11 @@ def _threshold(group: Group, setting: dict) -> float | None:
     return optimizers.stability_threshold(group.optimizer.name, {**group.optimizer.fixed, **setting})
 
 
+def _shown_seed(setting: dict) -> int:
+    """The seed a figure of one run shows: the first that did not diverge (seed 0 when all did)."""
+    return next((r["seed"] for r in setting["runs"] if r["diverged_step"] is None), 0)
+
+
 def _stats(group: Group, trace, config: Config, compile_s: float, run_s: float) -> dict:
     loss = np.asarray(trace.loss, np.float64)
     conv = np.asarray(trace.converged_at)
@@ -230,6 +235,7 @@ def _stats(group: Group, trace, config: Config, compile_s: float, run_s: float) 
     settings = []
     for i, setting in enumerate(group.settings):
         final = loss[i, :, -1]
+        outcome = stats.finals(final, div[i] >= 0)  # diverged runs count as +inf
         reached = conv[i][conv[i] >= 0]
         runs = [
             {"seed": s, "final_loss": float(final[s]), "best_loss": float(loss[i, s].min()),
@@ -240,11 +246,13 @@ def _stats(group: Group, trace, config: Config, compile_s: float, run_s: float) 
         settings.append({
             "hyperparams": setting,
             "label": _setting_label(setting),
-            "median_final_loss": float(np.median(final)),
+            "median_final_loss": stats.median(outcome),
+            "median_final_loss_ci": stats.median_ci(outcome, seed=group.index),
             "best_final_loss": float(np.min(final)),
-            "median_loss_gap": None if minimum is None else float(np.median(final) - minimum),
+            "median_loss_gap": None if minimum is None else stats.median(outcome) - minimum,
             "converged": int(reached.size),
             "median_steps_to_tol": None if reached.size == 0 else float(np.median(reached)),
+            "median_steps_to_tol_ci": stats.median_ci(reached, seed=group.index),
             "diverged": int(np.sum(div[i] >= 0)),
             "runs": runs,
             **{f"median_final_{k}": float(np.median(np.asarray(v, np.float64)[i, :, -1]))
@@ -255,8 +263,12 @@ def _stats(group: Group, trace, config: Config, compile_s: float, run_s: float) 
             settings[-1].update(median_final_sharpness=float(np.median(sharp[:, -1])),
                                 median_max_sharpness=float(np.median(sharp.max(-1))),
                                 stability_threshold=_threshold(group, setting))
+    best = stats.best([s["diverged"] for s in settings], [s["median_final_loss"] for s in settings],
+                      [s["median_steps_to_tol"] for s in settings] if config.tol is not None else None,
+                      config.precision)
     return {
         "index": group.index,
+        "best": best,
         "problem": group.problem_label,
         "problem_name": group.problem.name,
         "problem_index": group.problem_index,
@@ -344,7 +356,7 @@ class _Writer:
         self.arrays = {k: v for k, v in self.arrays.items() if not k.startswith("group") or
                        any(k.startswith(p) for p in known)}
 
-    def add(self, group: Group, trace, stats: dict):
+    def add(self, group: Group, trace, record: dict):
         """Record a group in memory; returns its CSV rows, chunk by chunk (appended at the commit)."""
         key = functools.partial(rundir.group_key, group.index)
         self.arrays[key("loss")] = np.asarray(trace.loss)
@@ -363,12 +375,13 @@ class _Writer:
             metrics["sharpness"] = np.full(sharp.shape[:-1] + trace.recorded_steps.shape, np.nan, sharp.dtype)
             metrics["sharpness"][..., at] = sharp
         flat = jax.vmap(jax.vmap(lambda p: ravel_pytree(p)[0]))(trace.final_params)
-        best = int(np.argmin([s["median_final_loss"] for s in stats["settings"]]))
-        self.arrays[key("best_final")] = np.asarray(flat[best, 0])
+        best, seed = record["best"], _shown_seed(record["settings"][record["best"]])
+        self.arrays[key("best_final")] = np.asarray(flat[best, seed])
+        self.arrays[key("best_seed")] = np.asarray(seed)
         if trace.params is not None:
             self.arrays[key("params")] = np.asarray(jax.vmap(jax.vmap(jax.vmap(lambda p: ravel_pytree(p)[0])))(
                 trace.params))
-        self.done.append(stats)
+        self.done.append(record)
         steps = trace.recorded_steps
         keep = steps % self.config.output.metrics_every == 0 if self.config.output.metrics_every else slice(None)
         metrics = {k: np.asarray(v)[..., keep] for k, v in metrics.items()}
@@ -405,6 +418,11 @@ class _Writer:
                 "minimizers": [np.asarray(ravel_pytree(m)[0]).tolist() for m in p.minimizers],
                 "source": p.source, "factory": pc.name if pc.factory is not None else None,
             })
+            done = [g for g in self.done if g["problem_index"] == j]
+            tol_set = self.config.tol is not None
+            ranked = stats.ranking(done, tol_set, self.config.precision)
+            problems_info[-1].update(ranking=ranked, verdict=stats.verdict(ranked, self.config.seeds, tol_set,
+                                                                           self.config.precision) if done else None)
         return {
             "schema_version": rundir.SCHEMA_VERSION,
             "name": self.config.name,
@@ -592,10 +610,10 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
                     break
                 bar.start(group.label)
                 trace, compile_s, run_s = run_group(config, group)
-                stats = _stats(group, trace, config, compile_s, run_s)
-                rows = writer.add(group, trace, stats)
+                record = _stats(group, trace, config, compile_s, run_s)
+                rows = writer.add(group, trace, record)
                 if _wants_basins(config, group):
-                    writer.add_basins(group, _basins(config, group, stats))
+                    writer.add_basins(group, _basins(config, group, record))
                 with stop.commit():
                     writer.commit("running", rows)
                 bar.done(f", compiled in {compile_s:.1f} s, ran in {run_s:.2f} s")
@@ -604,7 +622,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
             if not stop.by:
                 for j in range(len(config.problems)):
                     writer.arrays.update(_landscapes(config, j, [g for g in groups if g.problem_index == j],
-                                                     writer.arrays))
+                                                     writer.arrays, writer.done))
     except KeyboardInterrupt:
         stop.by = "SIGINT"
         writer.rollback()
@@ -664,12 +682,13 @@ def landscape_kinds(config: Config, problem) -> tuple[str, ...]:
 LANDSCAPE_POINTS = 41
 
 
-def _landscapes(config: Config, j: int, groups: list[Group], arrays: dict) -> dict:
+def _landscapes(config: Config, j: int, groups: list[Group], arrays: dict, records: list[dict]) -> dict:
     """The arrays behind the landscape plots of problem ``j`` (one compiled field each), from
-    the committed arrays alone (so a resumed run draws the same):
+    the committed arrays and group records alone (so a resumed run draws the same):
 
-    * ``interpolation``: the loss from each optimizer's start to its end (seed 0, best setting);
-    * ``random_plane``: a filter-normalised random plane around the best optimizer's end;
+    * ``interpolation``: the loss from each optimizer's start to its end (best setting, its
+      first seed that did not diverge);
+    * ``random_plane``: a filter-normalised random plane around the winning optimizer's end;
     * ``trajectory_plane``: the plane through the optimizers' paths, each projected onto it.
     """
     from jaxgrad import landscape
@@ -681,17 +700,26 @@ def _landscapes(config: Config, j: int, groups: list[Group], arrays: dict) -> di
     kinds = landscape_kinds(config, problem)
     if not kinds:
         return {}
-    start = problem.init(jax.random.PRNGKey(0))
-    flat0, unravel = ravel_pytree(start)
+    records = {r["index"]: r for r in records}
+    seed = {g.index: int(arrays.get(f"group{g.index}_best_seed", 0)) for g in groups}
+    start0 = problem.init(jax.random.PRNGKey(0))
+    flat0, unravel = ravel_pytree(start0)
     finals = {g.index: unravel(jnp.asarray(arrays[f"group{g.index}_best_final"], flat0.dtype)) for g in groups}
-    best = min(groups, key=lambda g: float(problem.loss(finals[g.index])))
+    ranked = stats.ranking([records[g.index] for g in groups], config.tol is not None, config.precision)
+    best = next(g for g in groups if g.index == ranked[0]["group"])
     out = {}
     prefix = f"problem{j}_"
     if "interpolation" in kinds:
-        rows = [landscape.interpolate(problem.loss, start, finals[g.index], num=LANDSCAPE_POINTS) for g in groups]
+        rows = [landscape.interpolate(problem.loss, problem.init(jax.random.PRNGKey(seed[g.index])), finals[g.index],
+                                      num=LANDSCAPE_POINTS) for g in groups]
         out[prefix + "interp_alpha"] = rows[0][0]
         out[prefix + "interp_loss"] = np.stack([r[1] for r in rows])
         out[prefix + "interp_groups"] = np.asarray([g.index for g in groups])
+        if problem.test_data is not None:  # the held-out loss along the same lines
+            test_loss = lambda p: problem.objective(p, problem.test_data)  # noqa: E731
+            out[prefix + "interp_test_loss"] = np.stack([
+                landscape.interpolate(test_loss, problem.init(jax.random.PRNGKey(seed[g.index])), finals[g.index],
+                                      num=LANDSCAPE_POINTS)[1] for g in groups])
     if "random_plane" in kinds:
         d1, d2 = landscape.random_plane(jax.random.PRNGKey(j), finals[best.index])
         pl = landscape.plane(problem.loss, finals[best.index], d1, d2, num=LANDSCAPE_POINTS)
@@ -700,9 +728,8 @@ def _landscapes(config: Config, j: int, groups: list[Group], arrays: dict) -> di
     paths = {}
     for g in groups:
         if f"group{g.index}_params" in arrays:
-            loss = np.asarray(arrays[f"group{g.index}_loss"], np.float64)
-            i = int(np.argmin(np.median(loss[:, :, -1], axis=1)))  # the best setting, as the summary's
-            paths[g.index] = np.asarray(arrays[f"group{g.index}_params"][i, 0], np.float64)
+            paths[g.index] = np.asarray(arrays[f"group{g.index}_params"][records[g.index]["best"], seed[g.index]],
+                                        np.float64)
     if "trajectory_plane" in kinds and best.index in paths:
         out.update(_trajectory_plane(problem, prefix, best.index, paths, unravel, flat0.dtype))
     return out
@@ -746,11 +773,11 @@ def _wants_basins(config: Config, group: Group) -> bool:
     return "basins" in plots and group.point_function and group.dim == 2 and bool(group.problem.minimizers)
 
 
-def _basins(config: Config, group: Group, stats: dict):
-    """Basins of the group's best setting (by median final loss), one vmapped program."""
+def _basins(config: Config, group: Group, record: dict):
+    """Basins of the group's best setting (:mod:`jaxgrad.stats`' rule), one vmapped program."""
     from jaxgrad.basins import basins
 
-    best = int(np.argmin([s["median_final_loss"] for s in stats["settings"]]))
+    best = record["best"]
     opt = group.optimizer.build(group.settings[best])
     return basins(group.problem, opt, num=BASIN_POINTS, steps=config.steps, tol=config.tol)
 
@@ -767,18 +794,25 @@ def _draw(run_dir: Path, status, plots: bool = True) -> list[Path]:
 
 
 def summary_table(summary: dict, out=None) -> None:
-    """The end-of-run table: per problem, per optimizer and setting, on a :func:`jaxgrad.terminal.console`."""
+    """The end-of-run table on a :func:`jaxgrad.terminal.console`: per problem its rows (optimizer,
+    setting), then its verdict; one legend at the end."""
     from jaxgrad import tables, terminal
 
     out = out or terminal.console()
     tol = f", tol {summary['tol']:g}" if summary.get("tol") is not None else ""
-    title = (f"{summary['name']}: {summary['status']}, {summary['dtype']}, {summary['steps']} steps, "
-             f"{summary['seeds']} seed{'s' if summary['seeds'] != 1 else ''}{tol}")
-    columns, rows, bold = tables.run_rows(summary)
+    terminal.paragraph(out, f"{summary['name']}: {summary['status']}, {summary['dtype']}, {summary['steps']} steps, "
+                            f"{summary['seeds']} seed{'s' if summary['seeds'] != 1 else ''}{tol}")
+    for problem in summary["problems"]:
+        if not any(g["problem_index"] == problem["index"] for g in summary["groups"]):
+            continue
+        out.print("", soft_wrap=True)
+        columns, rows, bold = tables.run_rows(summary, problem=problem["index"])
+        terminal.print_table(out, problem["label"], columns, rows, bold_rows=bold)
+        if problem.get("verdict"):
+            terminal.paragraph(out, "=> " + problem["verdict"])
     notes = ["final losses are losses (not gaps)"] if any(g["minimum"] is not None for g in summary["groups"]) else []
-    notes.append("steps to tol: median over the runs that reached it (reached/total); "
-                 "diverged: runs that hit a non-finite loss")
-    terminal.print_table(out, title, columns, rows, footnote="; ".join(notes), bold_rows=bold)
+    out.print("", soft_wrap=True)
+    terminal.paragraph(out, "; ".join(notes + [tables.LEGEND]))
 
 
 # --- a finished run's model ---------------------------------------------------------------
@@ -799,7 +833,7 @@ class Trained:
 
 def load_trained(run_dir: str | Path, group: int | None = None) -> Trained:
     """The problem of a run directory and the parameters its optimizer reached: ``group``
-    (an index in ``summary.json``), by default the one with the lowest median final loss.
+    (an index in ``summary.json``), by default the winner of its first problem (:func:`jaxgrad.stats.ranking`).
 
     Raises:
       InputError: no finished group, or no group with that index (``field="group"``).
@@ -811,8 +845,11 @@ def load_trained(run_dir: str | Path, group: int | None = None) -> Trained:
     groups = summary["groups"]
     if not groups:
         raise InputError(f"{run_dir}: the run holds no finished group")
-    if group is None:
-        chosen = min(groups, key=lambda g: min(s["median_final_loss"] for s in g["settings"]))
+    tol_set, dtype = summary.get("tol") is not None, summary.get("dtype", "float32")
+    if group is None:  # the winner of the first problem, by the selection rule
+        first = [g for g in groups if g["problem_index"] == groups[0]["problem_index"]]
+        winner = stats.ranking(first, tol_set, dtype)[0]["group"]
+        chosen = next(g for g in groups if g["index"] == winner)
     else:
         chosen = next((g for g in groups if g["index"] == group), None)
         if chosen is None:
@@ -821,6 +858,7 @@ def load_trained(run_dir: str | Path, group: int | None = None) -> Trained:
     problem = cfg.problems[chosen["problem_index"]].build()
     _, unravel = ravel_pytree(problem.init(jax.random.PRNGKey(0)))
     params = unravel(jnp.asarray(arrays[f"group{chosen['index']}_best_final"]))
-    best = min(chosen["settings"], key=lambda s: s["median_final_loss"])
-    where = f"after {summary['steps']} steps of {chosen['optimizer_label']} ({best['label']}, seed 0)"
+    best = chosen["settings"][stats.group_best(chosen, tol_set, dtype)]
+    seed = int(arrays.get(f"group{chosen['index']}_best_seed", 0))
+    where = f"after {summary['steps']} steps of {chosen['optimizer_label']} ({best['label']}, seed {seed})"
     return Trained(chosen["problem"], problem, params, where)

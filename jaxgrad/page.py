@@ -56,6 +56,8 @@ th { text-align: right; } th:first-child, td:first-child { text-align: left; }
 td { text-align: right; } td.label { text-align: left; }
 th:first-child, td:first-child { position: sticky; left: 0; background: var(--bg); }
 tr.problem td { font-weight: 600; padding-top: 0.8rem; }
+tr.winner td { font-weight: 600; } .mark { color: #1a7f37; }
+.verdicts { padding-left: 1.2rem; } .verdicts li { margin: 0.3rem 0; }
 figure { margin: 1.5rem 0; } figure img { display: block; max-width: 100%; height: auto; }
 figcaption { color: var(--muted); font-size: 0.9rem; margin-top: 0.3rem; }
 pre { overflow-x: auto; padding: 0.8rem; border: 1px solid var(--rule); font-size: 0.85rem; }
@@ -97,6 +99,9 @@ def _about(summary: dict) -> str:
     return "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows if v is not None) + "</dl>"
 
 
+_MARKS = {tables.WINNER: ("★", "the problem's winner"), tables.CHOSEN: ("›", "the optimizer's chosen setting")}
+
+
 def _table(columns, rows, bold=()) -> str:
     """The rows of :mod:`jaxgrad.tables` as HTML (a label's leading spaces become its indent)."""
     heads = "".join(f"<th>{_e(c.name)}</th>" for c in columns)
@@ -109,9 +114,14 @@ def _table(columns, rows, bold=()) -> str:
             if c.numeric:
                 cells.append(f"<td>{_e(cell)}</td>")
             else:
-                pad = 0.6 + 1.2 * ((len(cell) - len(cell.lstrip())) // 2)
-                cells.append(f'<td class="label" style="padding-left: {pad:.1f}rem">{_e(cell.strip())}</td>')
-        out.append(('<tr class="problem">' if r in bold else "<tr>") + "".join(cells) + "</tr>")
+                mark = cell[:1] if cell[:1] in _MARKS else ""
+                rest = cell[1:] if mark else cell
+                pad = 0.6 + 1.2 * ((len(rest) - len(rest.lstrip()) + len(mark)) // 2)
+                badge = f'<span class="mark" title="{_MARKS[mark][1]}">{_MARKS[mark][0]}</span> ' if mark else ""
+                cells.append(f'<td class="label" style="padding-left: {pad:.1f}rem">{badge}{_e(rest.strip())}</td>')
+        win = str(row[0]).startswith(tables.WINNER)
+        out.append(('<tr class="problem">' if r in bold else '<tr class="winner">' if win else "<tr>")
+                   + "".join(cells) + "</tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
 
@@ -142,9 +152,13 @@ def write_run_page(run_dir: str | Path) -> Path:
             f"started {_e(summary.get('started', ''))}, finished {_e(summary.get('finished') or '-')}</p>"]
     if summary.get("reason"):
         body.append(f"<p class=\"status-failed\">{_e(summary['reason'])}</p>")
-    body += ["<h2>Results</h2>", _table(*tables.run_rows(summary))]
-    notes = ["steps to tol: median over the runs that reached it (reached/total); diverged: runs that hit a "
-             "non-finite loss (frozen at their last finite loss)."]
+    verdicts = [(p["label"], p["verdict"]) for p in summary.get("problems", []) if p.get("verdict")]
+    if verdicts:
+        body += ["<h2>Verdicts</h2>", '<ul class="verdicts">'
+                 + "".join(f"<li><b>{_e(label)}</b>: {_e(text)}</li>" for label, text in verdicts) + "</ul>"]
+    body += ["<h2>Results</h2>", _table(*tables.run_rows(summary, wide=True))]
+    notes = [f"{tables.LEGEND.replace(tables.WINNER, '★', 1).replace(tables.CHOSEN, '›', 1)}; best final: the "
+             "lowest final loss over seeds; a diverged run is frozen at its last finite loss."]
     body.append(f"<p class=\"meta\">{_e(' '.join(notes))}</p>")
     for p in summary.get("problems", []):
         found = [q for q in run_dir.iterdir() if q.suffix in (".png", ".gif", ".svg")
@@ -170,7 +184,9 @@ def write_bench_page(bench: dict, out: str | Path) -> Path:
     body = [f"<h1>jaxgrad bench{' --quick' if bench.get('quick') else ''}</h1>",
             f"<p class=\"meta\">{_e(options['precision'])}, {options['steps']} steps, {options['eval_seeds']} fresh "
             f"seeds, {bench['wall_seconds']:.0f} s wall; {_e(bench.get('created', ''))}</p>",
-            "<h2>Results</h2>", _table(*tables.bench_rows(bench))]
+            "<h2>Results</h2>", _table(*tables.bench_rows(bench, wide=True)),
+            "<p class=\"meta\">95% CI success: Wilson's interval of the success rate over the fresh seeds; "
+            "95% CI ms: a bootstrap interval of the median time to target over the seeds that reached it.</p>"]
     for name in ("profile_steps.png", "profile_time.png", "lr_sensitivity.png"):
         if (out / name).exists():
             caption = CAPTIONS.get(Path(name).stem, "Final loss gap against the learning rate in the tuning sweep.")

@@ -246,35 +246,52 @@ def color(i: int) -> str:
 
 def loss_curves(ax, curves, ylabel: str = "loss", log: bool = True, title: str | None = None, dashed=(),
                 steps=None):
-    """Median over seeds with a min–max band, one colour per optimizer.
+    """Median over seeds with a min–max band, one colour per optimizer; diverged seeds apart.
 
     Args:
-      curves: ``[(label, median (T,), low (T,), high (T,), diverged_step or None), ...]``.
+      curves: ``[(label, median (T,), low (T,), high (T,), diverged), ...]``: the median and
+        band of the seeds that did not diverge; ``diverged`` is ``None``, the step of a first
+        divergence, or ``[(steps, values), ...]``, each diverged seed's loss up to the step it
+        blew up (drawn thin and dotted, ending in ×, never setting the axis limits).
       dashed: ``[(curve index, values (T,)), ...]``: held-out losses, dashed in the curve's colour.
       steps: the step of each of the ``T`` points (default ``0, 1, ..., T - 1``).
     """
-    floor = log_floor([c[1] for c in curves] + [c[2] for c in curves] + [v for _, v in dashed]) if log else None
+    calm = [c[k] for c in curves for k in (1, 2, 3)] + [v for _, v in dashed]
+    floor = log_floor(calm) if log else None
     lift = (lambda v: np.where(np.asarray(v) > 0, v, floor)) if floor is not None else (lambda v: v)  # noqa: E731
     for i, values in dashed:
         ax.plot(np.arange(len(values)) if steps is None else steps, lift(values), color=color(i), lw=1.4, ls="--")
     if len(dashed):
         ax.plot([], [], color="0.35", lw=1.4, ls="--", label="test loss (dashed)")
-    zeros = False
+    zeros = marked = False
     for i, (label, median, low, high, diverged) in enumerate(curves):
         x = np.arange(len(median)) if steps is None else np.asarray(steps)
         c = color(i)
         zeros |= bool(np.any(np.asarray(low) <= 0))
-        ax.plot(x, lift(median), color=c, lw=1.8, label=label)
+        ax.plot(x, lift(median), color=c, lw=1.8, label=label, zorder=3 + 0.01 * i)
         ax.fill_between(x, lift(low), lift(high), color=c, alpha=0.18, lw=0)
-        if diverged is not None:
+        if isinstance(diverged, (int, np.integer)):
             at = min(int(np.searchsorted(x, diverged)), len(median) - 1)
             ax.plot(diverged, lift(median)[at], "x", color=c, ms=9, mew=2)
-    if any(c[4] is not None for c in curves):
-        ax.plot([], [], "x", color="0.3", ms=8, mew=2, label="first divergence")
+            marked = True
+        for dx, dv in diverged if isinstance(diverged, (list, tuple)) else ():
+            ax.plot(dx, lift(dv), color=c, lw=0.9, ls=":", alpha=0.9)
+            ax.plot(dx[-1:], lift(dv[-1:]), "x", color=c, ms=8, mew=2, clip_on=True)
+            marked = True
+    if marked:
+        ax.plot([], [], "x", color="0.3", ms=8, mew=2, ls=":", lw=0.9, label="diverged seed (× where it blew up)")
+    finite = np.concatenate([np.ravel(np.asarray(v, np.float64)) for v in calm]) if calm else np.zeros(0)
+    finite = finite[np.isfinite(finite)]
     if log:
         ax.set_yscale("log")
         if floor is not None and zeros:
             zero_band(ax, floor)
+        positive = finite[finite > 0]
+        if positive.size:  # the limits come from the seeds that did not diverge
+            ax.set_ylim((floor if zeros and floor else positive.min()) / 1.6, positive.max() * 1.6)
+    elif finite.size:
+        pad = 0.05 * (finite.max() - finite.min() or abs(finite.max()) or 1.0)
+        ax.set_ylim(finite.min() - pad, finite.max() + pad)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.25)
@@ -419,6 +436,11 @@ def lr_sensitivity(ax, lines, ylabel="median final loss", title=None):
             shown[shown <= 0] = floor
         c = color(i)
         ax.plot(lrs, shown, "o-", color=c, label=label, ms=5)
+        if cap is not None:
+            for lr, value, was in zip(lrs, shown, values):
+                if value == cap:  # off the scale: the true value beside the point
+                    ax.annotate("diverged" if not np.isfinite(was) else f"{was:.2g}", (lr, cap), xytext=(4, -10),
+                                textcoords="offset points", fontsize=7, color=c)
         bad = diverged > 0
         if np.any(bad):
             ax.plot(lrs[bad], shown[bad], "x", color="k", ms=9, mew=2, zorder=5)
@@ -426,9 +448,9 @@ def lr_sensitivity(ax, lines, ylabel="median final loss", title=None):
     ax.set_yscale("log")
     if capped:
         ax.axhspan(cap / 1.6, cap * 1.6, color="0.88", lw=0, zorder=0)
-        ax.annotate(f"above {cap:.2g} ↑", xy=(0.005, cap * 1.7), xycoords=("axes fraction", "data"), fontsize=7,
-                    color="0.35", va="bottom")
-        ax.set_ylim(top=cap * 4)
+        ax.annotate(f"above {cap:.2g} (value beside each point)", xy=(0.01, cap * 1.7),
+                    xycoords=("axes fraction", "data"), fontsize=7, color="0.35", va="bottom")
+        ax.set_ylim(top=cap * 6)
     if zeros:
         zero_band(ax, floor)
     if any(np.any(d > 0) for *_, d in lines):
@@ -564,11 +586,26 @@ def basins_map(ax, x, y, labels, steps, minimizers, max_steps, title=None):
     _finish(ax, x, y, title=title)
 
 
-def landscape_1d(ax, alphas, curves, xlabel="α", title=None):
-    """Loss along lines through parameter space: ``curves = [(label, losses), ...]``."""
+def landscape_1d(ax, alphas, curves, xlabel="α", title=None, dashed=()):
+    """Loss along lines through parameter space: ``curves = [(label, losses), ...]``;
+    ``dashed = [(curve index, losses), ...]`` (held-out losses, dashed in the curve's colour).
+    The axis stops at 100 times the largest value at either end, so a line that crosses a
+    wall of huge losses does not squash the others."""
     for i, (label, losses) in enumerate(curves):
         ax.plot(alphas, losses, color=color(i), lw=2, label=label)
-    ax.set_yscale("log" if all(np.all(np.asarray(c) > 0) for _, c in curves) else "linear")
+    for i, losses in dashed:
+        ax.plot(alphas, losses, color=color(i), lw=1.4, ls="--")
+    if len(dashed):
+        ax.plot([], [], color="0.35", lw=1.4, ls="--", label="test loss (dashed)")
+    every = [np.asarray(c, np.float64) for _, c in curves] + [np.asarray(c, np.float64) for _, c in dashed]
+    log = all(np.all(c > 0) for c in every)
+    ax.set_yscale("log" if log else "linear")
+    ends = np.concatenate([c[[0, -1]] for c in every])
+    ends = ends[np.isfinite(ends)]
+    if ends.size and log:
+        top = 100 * ends.max()
+        if max(float(np.nanmax(np.where(np.isfinite(c), c, -np.inf))) for c in every) > top:
+            ax.set_ylim(top=top)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("loss")
     ax.grid(True, which="both", alpha=0.25)

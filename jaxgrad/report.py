@@ -16,11 +16,11 @@ from typing import Callable
 
 import numpy as np
 
-from jaxgrad import plots, rundir
+from jaxgrad import plots, rundir, stats
 from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.files import save_figure
 
-__all__ = ["draw", "default_kinds"]
+__all__ = ["draw", "figure", "default_kinds"]
 
 
 def _slug(text: str) -> str:
@@ -28,7 +28,8 @@ def _slug(text: str) -> str:
 
 
 def _best(group: dict) -> int:
-    return int(np.argmin([s["median_final_loss"] for s in group["settings"]]))
+    """The group's chosen setting (``groups[i].best``; the same rule for older summaries)."""
+    return stats.group_best(group)
 
 
 def _label(group: dict, i: int) -> str:
@@ -68,6 +69,8 @@ def default_kinds(problem: dict, groups: list[dict], arrays) -> list[str]:
 
 
 def _curves(problem, groups, arrays, field: str):
+    """Per optimizer (best setting): the median and min-max band of the seeds that did not
+    diverge, and each diverged seed's curve up to the step it blew up."""
     curves = []
     for g in groups:
         i = _best(g)
@@ -77,9 +80,33 @@ def _curves(problem, groups, arrays, field: str):
         else:
             values, log, ylabel = values, True, "gradient norm"
         div = np.asarray(arrays[f"group{g['index']}_diverged_at"][i])
-        first = int(div[div >= 0].min()) if np.any(div >= 0) else None
-        curves.append((_label(g, i), np.median(values, 0), values.min(0), values.max(0), first))
+        steps = np.asarray(arrays.get(f"group{g['index']}_steps", np.arange(values.shape[1])))
+        calm = values[div < 0] if np.any(div < 0) else values[:, : max(1, int(np.searchsorted(steps, div.min())))]
+        blown = [(steps[: k + 1], values[s, : k + 1]) for s in np.flatnonzero(div >= 0)
+                 for k in [min(int(np.searchsorted(steps, div[s])), len(steps) - 1)]]
+        n, bad = len(div), int(np.sum(div >= 0))
+        label = f"{_label(g, i)}: {n - bad} of {n} seeds" if bad else _label(g, i)
+        if bad:
+            first = int(div[div >= 0].min())
+            label += f" ({bad} diverged, first at step {first})"
+        pad = values.shape[1] - calm.shape[1]  # every seed diverged: the curves up to the first divergence
+        med, lo, hi = (np.pad(f(calm, 0), (0, pad), constant_values=np.nan) for f in (np.median, np.min, np.max))
+        curves.append((label, med, lo, hi, blown))
     return curves, log, ylabel
+
+
+def _seeds_note(groups) -> str:
+    """How many seeds each line summarises, said once."""
+    n = {len(g["settings"][_best(g)]["runs"]) for g in groups}
+    if n == {1}:
+        return "one seed"
+    return (f"median and min–max of the {n.pop()} seeds" if len(n) == 1 else "median and min–max of the seeds") \
+        + " that did not diverge"
+
+
+def _seed(g: dict, i: int) -> int:
+    """The seed a one-run figure shows for setting ``i``: the first that did not diverge."""
+    return next((r["seed"] for r in g["settings"][i]["runs"] if r["diverged_step"] is None), 0)
 
 
 def _test_curves(problem, groups, arrays):
@@ -101,9 +128,8 @@ def _loss(problem, groups, arrays, summary, field="loss"):
     curves, log, ylabel = _curves(problem, groups, arrays, field)
     steps = arrays.get(f"group{groups[0]['index']}_steps")
     plots.loss_curves(ax, curves, ylabel=ylabel, log=log, dashed=dashed, steps=steps,
-                      title=f"{problem['label']}: {'loss' if field == 'loss' else 'gradient norm'} "
-                            f"(best setting per optimizer; {_over_seeds(summary)}"
-                            f"{', band min–max' if summary['seeds'] > 1 else ''})")
+                      title=f"{problem['label']}: {'loss' if field == 'loss' else 'gradient norm'}\n"
+                            f"(best setting per optimizer; {_seeds_note(groups)})")
     return fig
 
 
@@ -134,13 +160,13 @@ def _grad_norm(problem, groups, arrays, summary):
     return _loss(problem, groups, arrays, summary, field="grad_norm")
 
 
-def _path_list(groups, arrays, seeds=1):
+def _path_list(groups, arrays):
+    """Per optimizer (best setting), the path of its first seed that did not diverge."""
     paths = []
     for k, g in enumerate(groups):
         i = _best(g)
         params = arrays[f"group{g['index']}_params"][i]  # (seeds, T+1, d)
-        for s in range(min(seeds, params.shape[0])):
-            paths.append((_label(g, i) if s == 0 else None, params[s, :, :2], plots.color(k)))
+        paths.append((_label(g, i), params[_seed(g, i), :, :2], plots.color(k)))
     return paths
 
 
@@ -150,7 +176,7 @@ def _paths(problem, groups, arrays, summary):
     fig, (ax,) = plots.figure(1, 6.8, 6.0)
     minimizers = [m for m in problem["minimizers"] if len(m) == 2]
     plots.paths_on_contours(ax, x, y, z, _path_list(groups, arrays), minimizers,
-                            title=f"{problem['label']}: paths of seed 0 (best setting per optimizer)")
+                            title=f"{problem['label']}: optimizer paths (best setting, first seed that did not diverge)")
     return fig
 
 
@@ -176,9 +202,11 @@ def _interpolation(problem, groups, arrays, summary):
     index = _by_index(groups)
     curves = [(_label(index[int(i)][1], _best(index[int(i)][1])), losses)
               for i, losses in zip(arrays[f"problem{j}_interp_groups"], arrays[f"problem{j}_interp_loss"])]
+    test = arrays.get(f"problem{j}_interp_test_loss")
+    dashed = [] if test is None else list(enumerate(test))
     fig, (ax,) = plots.figure(1, 7.0, 4.6)
-    plots.landscape_1d(ax, arrays[f"problem{j}_interp_alpha"], curves,
-                       xlabel="α: (1 - α) start + α end (seed 0, best setting)",
+    plots.landscape_1d(ax, arrays[f"problem{j}_interp_alpha"], curves, dashed=dashed,
+                       xlabel="α: (1 - α) start + α end (best setting, first seed that did not diverge)",
                        title=f"{problem['label']}: loss from start (α = 0) to end (α = 1)")
     return fig
 
@@ -225,13 +253,13 @@ def _fit(problem, groups, arrays, summary):
         if key not in arrays:
             continue
         i = _best(g)
-        theta = arrays[key][i, 0, -1]  # (b, w) for regressions
+        theta = arrays[key][i, _seed(g, i), -1]  # (b, w) for regressions
         fits.append((_label(g, i), theta[0], theta[1], plots.color(k)))
     if not fits:  # nothing fitted to draw: no figure of the data alone
         return None
     plots.fit_plot(ax, X, t, fits, classification=problem["kind"] == "classification",
                    minimizer=problem["minimizers"][0] if problem["minimizers"] else None,
-                   title=f"{problem['label']}: fitted model (seed 0, best setting)")
+                   title=f"{problem['label']}: fitted model (best setting, first seed that did not diverge)")
     return fig
 
 
@@ -243,7 +271,7 @@ def _lr(problem, groups, arrays, summary):
         by_lr: dict[float, tuple[float, float]] = {}
         for s in g["settings"]:
             lr = s["hyperparams"]["learning_rate"]
-            value = s["median_final_loss"] - (problem["minimum"] or 0.0)
+            value = stats.setting_median(s) - (problem["minimum"] or 0.0)
             diverged = s["diverged"] / len(s["runs"])
             if lr not in by_lr or value < by_lr[lr][0]:
                 by_lr[lr] = (value, diverged)
@@ -296,6 +324,15 @@ DRAWERS: dict[str, Callable] = {
     "trajectory_plane": _trajectory_plane,
     "sharpness": _sharpness,
 }
+
+
+def figure(run_dir: str | Path, kind: str, problem: int = 0):
+    """The matplotlib figure of one plot kind of a run's problem (``None`` if it does not apply),
+    as :func:`draw` draws it, without saving it."""
+    summary, arrays = rundir.read(run_dir)
+    info = next(p for p in summary["problems"] if p["index"] == problem)
+    groups = [g for g in summary["groups"] if g["problem_index"] == problem]
+    return DRAWERS[kind](info, groups, arrays, summary)
 
 
 def draw(run_dir: str | Path, kinds: list[str] | None = None, status=None, suffix: str = ".png") -> list[Path]:

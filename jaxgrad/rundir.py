@@ -39,7 +39,7 @@ from jaxgrad.errors import InputError
 __all__ = ["SCHEMA_VERSION", "create", "read", "read_summary", "load_arrays", "committed_metrics", "strict_json",
            "group_key", "problem_key", "CSV_HEADER"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CSV_HEADER = "group,problem,optimizer,setting,seed,step,loss,grad_norm"
 FILES = ("config.toml", "summary.json", "metrics.csv", "arrays.npz")
 

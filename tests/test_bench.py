@@ -4,6 +4,7 @@ import base64
 import json
 
 import numpy as np
+import scipy.stats
 import pytest
 
 from jaxgrad import bench
@@ -49,7 +50,7 @@ def test_bench_end_to_end(tmp_path, capsys, monkeypatch):
     out = tmp_path / "bench"
     config = tmp_path / "bench.toml"
     config.write_text('problems = ["quadratic-k100"]\noptimizers = ["sgd", "newton"]\n'
-                      'steps = 100\ntune_seeds = 1\neval_seeds = 2\nlr_grid = [0.01, 0.1]\n')
+                      'steps = 100\ntune_seeds = 1\neval_seeds = 3\nlr_grid = [0.01, 0.1]\n')
     assert main(["bench", str(config), "--out", str(out), "--no-cache"]) == 0
     data = json.loads((out / "bench.json").read_text())
     assert not data["quick"] and data["protocol"].startswith("1. Every optimizer")
@@ -70,6 +71,19 @@ def test_bench_end_to_end(tmp_path, capsys, monkeypatch):
     assert f"{1e3 * q['median_time_to_target']:.3g}" in captured.out.split()
     assert main(["bench", "--compare", str(out / "bench.json"), str(out / "bench.json")]) == 0
     assert "1.00" in capsys.readouterr().out
+    # the same statistics as a run: Wilson's interval on the success rate, a bootstrap one on the time
+    for r in data["results"]:
+        n, k = len(r["eval_steps_to_target"]), sum(v is not None for v in r["eval_steps_to_target"])
+        ci = scipy.stats.binomtest(k, n).proportion_ci(method="wilson")
+        np.testing.assert_allclose(r["success_ci"], (ci.low, ci.high), rtol=1e-12, atol=1e-15)
+        reached = [v for v in r["eval_steps_to_target"] if v is not None]
+        if len(set(reached)) > 1:
+            ref = scipy.stats.bootstrap((np.asarray(reached, float),), np.median, method="percentile",
+                                        n_resamples=4000, rng=np.random.default_rng(0)).confidence_interval
+            np.testing.assert_allclose(r["median_steps_to_target_ci"], (ref.low, ref.high))
+    assert main(["compare", str(out), str(out / "bench.json")]) == 0  # a folder or its bench.json
+    text = capsys.readouterr().out
+    assert "ms to target" in text and "no difference the seeds can tell" in text
 
 
 @pytest.mark.parametrize(

@@ -295,7 +295,9 @@ def test_summary_is_strict_json_and_a_nan_start_records_nan(tmp_path):
 
     summary = json.loads((tmp_path / "run" / "summary.json").read_text(), parse_constant=refuse)
     assert summary["groups"][0]["settings"][0]["median_final_loss"] is None
-    assert summary["nonfinite"]["groups.0.settings.0.median_final_loss"] == "nan"
+    # the run diverged at its start: the selection rule counts it as +inf (jaxgrad.stats)
+    assert summary["groups"][0]["settings"][0]["diverged"] == 1
+    assert summary["nonfinite"]["groups.0.settings.0.median_final_loss"] == "inf"
     loss = rundir.load_arrays(tmp_path / "run")["group0_loss"]
     assert math.isnan(loss[0, 0, 0])  # the true value at the start, not inf
     assert result.summary["status"] == "complete"

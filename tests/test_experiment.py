@@ -39,7 +39,7 @@ def test_quickstart_end_to_end(tmp_path, capsys):
     assert main(["run", str(ROOT / "configs" / "quickstart.toml"), "--out", str(out), "--quiet",
                  "--set", "steps=60", "--set", "seeds=2"]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["status"] == "complete" and summary["schema_version"] == 2
+    assert summary["status"] == "complete" and summary["schema_version"] == 3
     assert summary["groups_done"] == summary["groups_total"] == 6
     assert summary["versions"]["jax"] and summary["device"]["platform"] == "cpu"
     config = load_config(out / "config.toml")  # the resolved config re-validates

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from jaxgrad import stats
+
 from jaxgrad.cli import main
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
@@ -57,7 +59,7 @@ def test_the_run_page_holds_the_table_every_figure_the_config_and_versions(run_d
     assert page.scripts == 0 and not any(link.startswith(("http:", "https:", "//")) for link in page.links)
     for g in summary["groups"]:
         for s in g["settings"]:
-            assert f"{s['median_final_loss']:.4g}" in text and f"{s['best_final_loss']:.4g}" in text
+            assert stats.fmt(stats.setting_median(s)) in text and f"{s['best_final_loss']:.4g}" in text
     assert 'name = "quickstart"' in text and summary["versions"]["jax"] in text
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxgrad import terminal
+from jaxgrad import stats, tables, terminal
 from jaxgrad.cli import main
 from jaxgrad.experiment import summary_table
 
@@ -82,5 +82,5 @@ def test_a_run_redirected_prints_a_plain_table_and_its_status_on_stderr(tmp_path
         tokens = _tokens(text)
         for g in summary["groups"]:
             for s in g["settings"]:
-                assert f"{s['median_final_loss']:.4g}" in tokens and f"{s['best_final_loss']:.4g}" in tokens
+                assert stats.fmt(stats.setting_median(s)) in tokens and tables.interval(s["median_final_loss_ci"]) in tokens
                 assert s["label"] in tokens or s["label"] == "default"

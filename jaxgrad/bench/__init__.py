@@ -6,10 +6,12 @@ Protocol (printed with every result):
    compiled sweep per (problem, optimizer) over ``tune_seeds`` seeds; optimizers
    that set their own step (L-BFGS's line search, Newton's methods) run at their
    defaults.
-2. The best setting is the one with the fewest median steps to the problem's
-   target (ties: the smaller median final loss gap).
+2. The best setting has the fewest diverged runs, then the fewest median steps
+   to the problem's target (ties: the smaller median final loss, diverged runs
+   counting as +inf): the rule of jaxgrad.stats.
 3. It is re-run with fresh seeds (keys ``10_000 + s``), and those runs are what is
-   reported: success rate, median steps to target over the successes, time to
+   reported: success rate (with a Wilson 95% interval), median steps to target
+   over the successes (with a bootstrap 95% interval), time to
    target (steady-state time per step of one run, measured with the compiled
    program blocked on, times those steps; compile time apart), the final loss
    gap and the Hessian evaluations (Newton: one per step).
@@ -38,15 +40,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgrad import files, optimizers, problems, timing
+from jaxgrad import files, optimizers, problems, stats, timing
 from jaxgrad.config import BenchConfig, parse_bench_config
 from jaxgrad.engine import minimize, plan_sweep
 from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.experiment import versions
 from jaxgrad.precision import precision
+from jaxgrad.rundir import strict_json
 
 __all__ = ["SUITE", "OPTIMIZERS", "FULL", "QUICK", "Spec", "Contender", "parse_optimizer", "resolve", "run_suite",
-           "performance_profile", "compare", "PROTOCOL"]
+           "performance_profile", "PROTOCOL"]
 
 PROTOCOL = __doc__.split("Protocol (printed with every result):")[1].split("Targets:")[0].strip().replace("``", "")
 
@@ -256,18 +259,23 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
                 loss = np.asarray(trace.loss, np.float64)
                 steps_to = _steps_to(loss, _target(spec, problem, loss[..., 0]))
                 big = steps + 1
-                score = [(np.median(np.where(s >= 0, s, big)), np.median(l[:, -1])) for s, l in zip(steps_to, loss)]
-                best = min(range(len(score)), key=lambda i: score[i])
+                diverged = np.sum(np.asarray(trace.diverged_at) >= 0, axis=-1)
+                score = [(float(np.median(np.where(s >= 0, s, big))), stats.median(stats.finals(l[:, -1], d >= 0)))
+                         for s, l, d in zip(steps_to, loss, np.asarray(trace.diverged_at))]
+                # the rule of jaxgrad.stats: fewest diverged runs, then fewest median steps, then the final loss
+                best = stats.best(diverged.tolist(), [sc[0] for sc in score], [sc[1] for sc in score])
                 setting = trace.settings[best]
                 eval_keys = jax.vmap(jax.random.PRNGKey)(10_000 + jnp.arange(opts.eval_seeds))
                 ev, eval_compile = _run(problem, c.optimizer, {**fixed, **setting}, [], opts.eval_seeds,
                                         steps, eval_keys)
                 ev_loss = np.asarray(ev.loss, np.float64)[0]
                 ev_steps = _steps_to(ev_loss, _target(spec, problem, ev_loss[:, 0]))
-                ok = ev_steps >= 0
+                ev_div = np.asarray(ev.diverged_at)[0] >= 0
+                ok = (ev_steps >= 0) & ~ev_div
                 per_step, single_compile = _time_per_step(problem, c.build(setting), steps)
                 median_steps = float(np.median(ev_steps[ok])) if ok.any() else None
-                gap = ev_loss[:, -1] - (problem.minimum if problem.minimum is not None else 0.0)
+                steps_ci = stats.median_ci(ev_steps[ok])
+                gap = stats.finals(ev_loss[:, -1], ev_div) - (problem.minimum if problem.minimum is not None else 0.0)
                 results.append({
                     "problem": pname, "optimizer": oname, "spec": c.spec, "user": oname not in OPTIMIZERS,
                     "fixed": {k: v if isinstance(v, (int, float, str, bool)) else repr(v) for k, v in fixed.items()},
@@ -275,15 +283,21 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
                     "best_setting": setting, "tuned": tuned,
                     "tuning": [{"setting": s, "median_steps_to_target": None if sc[0] >= big else float(sc[0]),
                                 "median_final_loss": float(sc[1]),
-                                "diverged": int(np.sum(np.asarray(trace.diverged_at)[i] >= 0))}
+                                "diverged": int(diverged[i])}
                                for i, (s, sc) in enumerate(zip(trace.settings, score))],
                     "success_rate": float(ok.mean()),
+                    "success_ci": stats.wilson(int(ok.sum()), ok.size),
                     "median_steps_to_target": median_steps,
+                    "median_steps_to_target_ci": steps_ci,
                     "seconds_per_step": per_step,
                     "median_time_to_target": None if median_steps is None else median_steps * per_step,
+                    "median_time_to_target_ci": None if steps_ci is None else [v * per_step for v in steps_ci],
+                    "eval_steps_to_target": [int(v) if k else None for v, k in zip(ev_steps, ok)],
+                    "eval_diverged": int(ev_div.sum()),
+                    "eval_final_gap": gap.tolist(),
                     "compile_seconds": {"tuning_sweep": tune_compile, "evaluation": eval_compile,
                                         "single_run": single_compile},
-                    "median_final_gap" if problem.minimum is not None else "median_final_loss": float(np.median(gap)),
+                    "median_final_gap" if problem.minimum is not None else "median_final_loss": stats.median(gap),
                     "hessian_evaluations": median_steps if c.newton else None,
                     "steps": steps,
                     "target": f"gap <= {spec.gap_tol:g} x initial gap" if problem.minimum is not None
@@ -293,7 +307,7 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
                           + ("" if median_steps is None else f" in {median_steps:.0f} steps"))
     device = jax.devices()[0]
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "quick": quick,
         "protocol": PROTOCOL,
@@ -327,7 +341,7 @@ def write_outputs(bench: dict, out: Path) -> list[Path]:
 
     if files.writing():
         out.mkdir(parents=True, exist_ok=True)
-    files.write_json(out / "bench.json", bench)
+    files.write_json(out / "bench.json", strict_json(bench)[0])  # infinities (diverged runs) as null
     written = [out / "bench.json"]
     taus = np.logspace(0, 12, 400, base=2)  # first-order methods can be 1000x Newton's steps
     for key, what in (("median_steps_to_target", "steps"), ("median_time_to_target", "time")):
@@ -360,17 +374,3 @@ def write_outputs(bench: dict, out: Path) -> list[Path]:
     written.append(page.write_bench_page(bench, out))
     return written
 
-
-def compare(a: dict, b: dict) -> list[tuple]:
-    """Rows ``(problem, optimizer, steps A, steps B, time A, time B, time ratio B/A)`` for shared pairs."""
-    index = {(r["problem"], r["optimizer"]): r for r in b["results"]}
-    rows = []
-    for r in a["results"]:
-        other = index.get((r["problem"], r["optimizer"]))
-        if other is None:
-            continue
-        ta, tb = r["median_time_to_target"], other["median_time_to_target"]
-        ratio = tb / ta if ta and tb else None
-        rows.append((r["problem"], r["optimizer"], r["median_steps_to_target"], other["median_steps_to_target"],
-                     ta, tb, ratio))
-    return rows
