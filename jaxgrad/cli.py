@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from jaxgrad.errors import InputError
+from jaxgrad.errors import InputError, did_you_mean
 
 
 class UsageError(InputError):
@@ -413,9 +413,11 @@ def _run_run(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     summary_table(result.summary, out)
-    pngs = sorted(p.name for p in result.run_dir.glob("*.png"))
+    figures = sorted(p.name for p in result.run_dir.iterdir() if p.suffix in (".png", ".gif"))
+    gifs = sum(name.endswith(".gif") for name in figures)
     terminal.paragraph(out, f"results in {result.run_dir}: index.html (open it), config.toml, summary.json, "
-                            f"metrics.csv, arrays.npz" + (f", {len(pngs)} plots" if pngs else ""))
+                            f"metrics.csv, arrays.npz" + (f", {len(figures)} figures" if figures else "")
+                       + (f" ({gifs} animated)" if gifs else ""))
     return 0
 
 
@@ -481,19 +483,29 @@ def _run_list(args) -> int:
 
     from jaxgrad import optimizers, problems
 
+    import textwrap
+
+    from jaxgrad import terminal
+
+    width = terminal.width()
+
+    def item(name: str, text: str, pad: int) -> None:  # "  name  text", the text wrapped under itself
+        lead = f"  {name:<{pad}} "
+        lines = textwrap.wrap(text, max(20, width - len(lead)), break_long_words=False, break_on_hyphens=False)
+        for k, line in enumerate(lines or [""]):
+            print((lead if k == 0 else " " * len(lead)) + line)
+
     print("problems (jaxgrad.problems.make(name, **options)):")
     for name in problems.names():
-        opts = ", ".join(f"{k}" if v is problems.REQUIRED else f"{k}={v!r}"
-                         for k, v in problems.signature(name).items())
-        print(f"  {name:<20} {opts}")
+        item(name, ", ".join(f"{k}" if v is problems.REQUIRED else f"{k}={v!r}"
+                             for k, v in problems.signature(name).items()), 19)
     print("\noptimizers (jaxgrad.optimizers.make(name, **hyperparameters)):")
+    common = optimizers.COMMON
     for name in optimizers.names():
-        own = {k: v for k, v in optimizers.spec(name).items() if k not in optimizers._COMMON}
-        hp = ", ".join(f"{k}={h.default!r}" for k, h in own.items())
-        print(f"  {name:<12} {optimizers.describe(name)}")
-        print(f"  {'':<12} {hp}")
-    common = ", ".join(f"{k}={h.default!r}" for k, h in optimizers._COMMON.items())
-    print(f"  every optimizer also takes: {common}")
+        own = {k: v for k, v in optimizers.spec(name).items() if k not in common}
+        item(name, optimizers.describe(name), 10)
+        item("", ", ".join(f"{k}={h.default!r}" for k, h in own.items()), 10)
+    item("", "every optimizer also takes: " + ", ".join(f"{k}={h.default!r}" for k, h in common.items()), 10)
     configs = _shipped_configs()
     print("\nconfigs:" + ("" if configs else " none found (run from the repository root)"))
     for path in configs:
@@ -501,7 +513,8 @@ def _run_list(args) -> int:
             description = tomllib.loads(path.read_text()).get("description", "")
         except (OSError, tomllib.TOMLDecodeError):
             description = "(unreadable)"
-        print(f"  {str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path):<40} {description}")
+        print(f"  {str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)}")
+        item("", description, 2)
     return 0
 
 
@@ -681,8 +694,17 @@ def _curvature_target(args):
     from jaxgrad import config as _config
     from jaxgrad.experiment import load_trained
 
+    from jaxgrad import problems
+
     target = Path(args.target)
-    if target.is_dir():
+    registry = args.target in problems.names()
+    if registry and target.exists():
+        raise UsageError(f"{args.target!r} is both a registry problem and a path here; name the run directory "
+                         f"as ./{args.target} or run from another folder")
+    if not registry and ":" not in args.target and not target.exists():
+        raise UsageError(f"{args.target!r} is neither a run directory nor a problem"
+                         f"{did_you_mean(args.target, problems.names())}; problems: {', '.join(problems.names())}")
+    if target.is_dir() and not registry:
         if args.options:
             raise UsageError("--set: a run directory's problem is the one it ran; options do not apply")
         try:
@@ -947,9 +969,9 @@ def _main(argv=None) -> int:
     helper = False  # one of processes 1..N-1 of a multi-process job
     try:
         args = parser.parse_args(argv)
-        if args.command is None:
-            parser.print_help()
-            return 0
+        if args.command is None:  # usage on stderr, exit 2, as for any other missing argument
+            parser.print_help(sys.stderr)
+            return 2
         if hasattr(args, "coordinator"):
             helper = _join_job(args)
         return args.run(args) or 0

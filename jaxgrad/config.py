@@ -310,11 +310,10 @@ def _problem(check: _Checker, table: Any, i: int, base: Path | None) -> list[Pro
             key = "expr"
         check.fail(f"{field}.{key}" if key else field, message)
     default_label = name if name != "expression" else table["expr"]
-    defaults = _problems.signature(name)
     extra = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in table.items()
              if k not in ("expr", "init", "bounds", "variables", "standardize", "target", "features", "data",
                           "test_fraction")
-             and defaults.get(k) != v]
+             ]  # every option the config set, defaults included: two problems never share a label
     if isinstance(table.get("data"), str):
         default_label += f" on {Path(table['data']).name}"
     if extra and name != "expression":
@@ -471,8 +470,10 @@ def _optimizer_factory(check: _Checker, table: dict, field: str, i: int, base: P
     return groups
 
 
-def parse_config(data: dict, source: str = "<config>", default_name: str = "experiment") -> Config:
-    """Validate a config's data (as TOML would give it) into a :class:`Config`."""
+def parse_config(data: dict, source: str = "<config>", default_name: str = "experiment",
+                 base: str | Path | None = None) -> Config:
+    """Validate a config's data (as TOML would give it) into a :class:`Config`; relative paths
+    (data files, factory files) resolve against ``base``, by default the folder of ``source``."""
     check = _Checker(source)
     if not isinstance(data, dict):
         check.fail("", "a config must be a TOML table")
@@ -496,7 +497,9 @@ def parse_config(data: dict, source: str = "<config>", default_name: str = "expe
     raw_optimizers = data.get("optimizers")
     if not isinstance(raw_optimizers, list) or not raw_optimizers:
         check.fail("optimizers", "needs at least one [[optimizers]] table")
-    base = Path(source).parent if source and not source.startswith("<") else None
+    if base is None:
+        base = Path(source).parent if source and not source.startswith("<") else None
+    base = None if base is None else Path(base)
     probs = tuple(p for i, t in enumerate(raw_problems) for p in _problem(check, t, i, base))
     opts = tuple(g for i, t in enumerate(raw_optimizers) for g in _optimizer(check, t, i, base))
     output = data.get("output", {})
@@ -598,8 +601,9 @@ def _read_toml(path: str | Path) -> dict:
         raise ConfigError(f"{source}: invalid TOML: {err}") from None
 
 
-def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
-    """Read, override and validate a TOML config.
+def load_config(path: str | Path, overrides: Sequence[str] = (), base: str | Path | None = None) -> Config:
+    """Read, override and validate a TOML config (relative paths from ``base``, by default the
+    config's folder; a run directory's copy uses the original config's, see :func:`jaxgrad.experiment.load_trained`).
 
     Raises:
       ConfigError: (an ``InputError``) naming the file and the field.
@@ -611,7 +615,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """
     path = Path(path)
     data = apply_overrides(_read_toml(path), overrides, "--set")
-    return parse_config(data, str(path), default_name=path.stem)
+    return parse_config(data, str(path), default_name=path.stem, base=base)
 
 
 # --- the bench's config ------------------------------------------------------------------------

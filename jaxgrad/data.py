@@ -119,6 +119,7 @@ def _csv(path: Path, source: str, target: str | None, features: Sequence[str] | 
     if not features:
         raise InputError(f"{source}: no feature columns besides the target {target!r}", field="features")
     wanted = [header.index(f) for f in features] + [header.index(target)]
+    labels = _class_labels(rows[1:], header.index(target))
     values = []
     for line, row in enumerate(rows[1:], start=2):
         if not row or all(not cell.strip() for cell in row):
@@ -128,6 +129,9 @@ def _csv(path: Path, source: str, target: str | None, features: Sequence[str] | 
         out = []
         for j in wanted:
             cell = row[j].strip()
+            if labels and j == wanted[-1]:
+                out.append(float(labels.index(cell)))
+                continue
             try:
                 v = float(cell)
             except ValueError:
@@ -139,7 +143,27 @@ def _csv(path: Path, source: str, target: str | None, features: Sequence[str] | 
     if len(values) < MIN_ROWS:
         raise InputError(f"{source}: {len(values)} data rows; at least {MIN_ROWS} are needed")
     data = np.asarray(values, np.float64)
-    return Table(data[:, :-1], data[:, -1], tuple(features), target, source, _origin(path))
+    origin = _origin(path)
+    if labels:
+        origin["classes"] = labels  # the target's labels, in sorted order: class k is labels[k]
+    return Table(data[:, :-1], data[:, -1], tuple(features), target, source, origin)
+
+
+def _class_labels(rows, j: int) -> list[str]:
+    """The target column's labels in sorted order when any is not a number (``"yes"``, ``"no"``),
+    mapped to classes 0..K-1; ``[]`` for a numeric target."""
+    cells = [row[j].strip() for row in rows if len(row) > j and any(c.strip() for c in row)]
+
+    def number(cell):
+        try:
+            float(cell)
+            return True
+        except ValueError:
+            return False
+
+    if all(number(c) for c in cells):
+        return []
+    return sorted(set(cells))
 
 
 def _npz(path: Path, source: str) -> Table:

@@ -40,7 +40,7 @@ from jaxgrad.errors import InputError
 from jaxgrad.engine import SHARPNESS_ITERS, plan_sweep
 from jaxgrad.precision import precision
 
-__all__ = ["Group", "Result", "plan", "run_group", "describe_plan", "run_experiment", "Interrupted", "RunFault",
+__all__ = ["Group", "Result", "plan", "plan_group", "check_groups", "batch_size", "run_group", "describe_plan", "run_experiment", "Interrupted", "RunFault",
            "Trained", "load_trained"]
 CONTOUR_POINTS = 201
 BASIN_POINTS = 81
@@ -96,7 +96,12 @@ def plan(config: Config) -> list[Group]:
     with precision_context(config):
         for j, pc in enumerate(config.problems):
             problem = pc.build()
-            dim, point = problem.dim, problem.is_point_function
+            try:
+                dim, point = problem.dim, problem.is_point_function
+            except InputError:
+                raise
+            except Exception as err:  # its init does not give arrays
+                raise InputError(f"{config.source}: problems.{j}: {_why(err)}", field=f"problems.{j}") from None
             for oc in config.optimizers:
                 groups.append(Group(len(groups), j, problem, pc.label, oc, dim, point))
     return groups
@@ -120,7 +125,8 @@ def resources(config: Config, group: Group) -> Resources:
     item = 8 if config.precision == "float64" else 4
     runs = len(group.settings) * config.seeds
     records = config.steps // config.output.record_every + 1
-    n_metrics = len(_metric_names(group.problem))
+    with precision_context(config):  # shapes evaluated in the config's precision (no float64 truncation)
+        n_metrics = len(_metric_names(group.problem))
     per_record = 3 + n_metrics + (group.dim if _record_params(config, group.problem) else 0)
     history = runs * records * per_record * item
     state = runs * group.dim * 8 * item  # params, gradients, optimizer moments, the diverged-run copy
@@ -177,8 +183,46 @@ def check_resources(config: Config, groups: list[Group], run_dir: Path | None = 
                          f"{where}; set [output] metrics_every = m (rows every m steps) or record_every = k")
 
 
-def describe_plan(config: Config) -> str:
-    """The --dry-run text: every group, its runs, one compiled program each, memory and disk."""
+PROBE_STEPS = 64  # the dry run times each group's program at this many steps
+START_SECONDS = 2.0  # JAX and matplotlib imported, the device up (measured: 1.5-2.5 s on a 2-core CPU)
+FIGURE_SECONDS = 0.8  # one figure drawn and saved (0.4-1.2 s); a landscape's fields about 1 s more
+
+
+def _figures_seconds(config: Config, groups: list[Group]) -> float:
+    """The figures, landscapes and the page: a count of what will be drawn, times a measured cost."""
+    total = 0.0
+    for j, pc in enumerate(config.problems):
+        mine = [g for g in groups if g.problem_index == j]
+        problem = mine[0].problem
+        if config.output.plots is not None:
+            kinds = len(config.output.plots) + 3 * ("race" in config.output.plots)  # a GIF: many frames
+        else:
+            kinds = 2 + any("learning_rate" in g.optimizer.sweep for g in mine) + (problem.bounds is None)
+        total += FIGURE_SECONDS * kinds + 1.0 * len(landscape_kinds(config, problem))
+    return total
+
+
+def estimate_seconds(config: Config, group: Group) -> tuple[float, float]:
+    """``(compile s, run s)`` of a group, measured on its own program at :data:`PROBE_STEPS` steps:
+    its compile time, and its time per step times the config's steps."""
+    n = min(config.steps, PROBE_STEPS)
+    with precision_context(config):
+        probe = plan_group(config, group, steps=n)
+        executable, compile_s = timing.compiled(probe)
+        probe.run(executable)  # warm
+        _, run_s = timing.timed(lambda: probe.run(executable))
+    return compile_s, run_s / n * config.steps
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def describe_plan(config: Config, timed: bool = True) -> str:
+    """The --dry-run text: every group, its runs, one compiled program each, memory, disk and
+    (``timed``) the time it will take, measured on each group's program at a few steps."""
     groups = plan(config)
     out = io.StringIO()
     out.write(f"{config.name}: {len(config.problems)} problem(s) x {len(config.optimizers)} optimizer group(s), "
@@ -188,17 +232,34 @@ def describe_plan(config: Config) -> str:
               + (f", record_every {config.output.record_every}" if config.output.record_every > 1 else "") + "\n")
     total_runs = 0
     needs = []
+    compile_total = run_total = 0.0
+    with precision_context(config):
+        check_groups(config, groups)
     for g in groups:
         runs = len(g.settings) * config.seeds
         r = resources(config, g)
         needs.append(r)
         total_runs += runs
-        swept = ", ".join(f"{k} x{len(v)}" for k, v in g.optimizer.sweep.items()) or "one setting"
-        out.write(f"  [{g.index}] {g.label}: {len(g.settings)} setting(s) ({swept}) x {config.seeds} seeds = "
-                  f"{runs} runs, dim {g.dim}, ~{_gib(r.working)} in flight, {_gib(r.disk)} on disk\n")
+        swept = ", ".join(f"{k} x{len(v)}" for k, v in g.optimizer.sweep.items())
+        n = len(g.settings)
+        settings = f"{n} settings ({swept})" if swept else "1 setting"
+        when = ""
+        if timed:
+            c, t = estimate_seconds(config, g)
+            compile_total, run_total = compile_total + c, run_total + t
+            when = f", ~{c:.1f} s to compile + {t:.2g} s to run"
+        out.write(f"  [{g.index}] {g.label}: {settings} x {config.seeds} seeds = {runs} runs, dim {g.dim}, "
+                  f"~{_gib(r.working)} in flight, {_gib(r.disk)} on disk{when}\n")
     peak = max(r.working for r in needs) + sum(r.kept for r in needs)
     out.write(f"total: {total_runs} runs in {len(groups)} compiled programs, ~{_gib(peak)} of memory at the peak, "
               f"~{_gib(sum(r.disk for r in needs))} of files\n")
+    if timed:
+        figures = _figures_seconds(config, groups)
+        total = START_SECONDS + compile_total + run_total + figures
+        out.write(f"time: about {_duration(total)} ({_duration(0.6 * total)} to {_duration(1.6 * total)}): "
+                  f"{compile_total:.1f} s compiling, {run_total:.2g} s running, ~{figures + START_SECONDS:.0f} s "
+                  "starting and drawing; measured on each group's program at "
+                  f"{min(config.steps, PROBE_STEPS)} steps (a cached compile is faster)\n")
     try:
         check_resources(config, groups)
         out.write("fits this machine\n")
@@ -277,6 +338,7 @@ def _stats(group: Group, trace, config: Config, compile_s: float, run_s: float) 
         "fixed": group.optimizer.fixed,
         "swept": list(group.optimizer.sweep),
         "minimum": minimum,
+        "batch_size": batch_size(config, group),  # None: the full batch
         "compile_seconds": compile_s,
         "run_seconds": run_s,
         "settings": settings,
@@ -415,7 +477,9 @@ class _Writer:
             problems_info.append({
                 "index": j, "label": pc.label, "name": pc.name, "options": pc.options, "dim": g.dim, "kind": p.kind,
                 "minimum": p.minimum, "bounds": p.bounds, "point_function": g.point_function,
-                "minimizers": [np.asarray(ravel_pytree(m)[0]).tolist() for m in p.minimizers],
+                "minimizers": [np.asarray(ravel_pytree(m)[0]).tolist() for m in p.minimizers],  # flat, pytree order
+                "minimizers_by_leaf": [{jax.tree_util.keystr(k) or "x": np.asarray(v).tolist()
+                                        for k, v in jax.tree_util.tree_leaves_with_path(m)} for m in p.minimizers],
                 "source": p.source, "factory": pc.name if pc.factory is not None else None,
             })
             done = [g for g in self.done if g["problem_index"] == j]
@@ -435,6 +499,8 @@ class _Writer:
             "groups_done": len(self.done),
             "metrics_bytes": self.metrics_bytes,
             "config": self.config.raw,
+            # relative paths in config.toml (data files, factories) resolve from the original config's folder
+            "config_dir": _config_dir(self.config),
             "steps": self.config.steps,
             "seeds": self.config.seeds,
             "tol": self.config.tol,
@@ -480,6 +546,11 @@ class _Writer:
                 summary = self.summary(status, interrupted_by, reason)
             summary["metrics_bytes"] = self.metrics_bytes
             rundir.write_summary(self.run_dir, summary)
+
+
+def _config_dir(config: Config) -> str | None:
+    source = config.source or ""
+    return None if source.startswith("<") or not source else str(Path(source).resolve().parent)
 
 
 def _metric_names(problem) -> tuple:
@@ -570,7 +641,9 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
 
     status = terminal.Status(enabled=progress)
     groups = plan(config)
-    check_resources(config, groups)
+    with precision_context(config):
+        check_resources(config, groups)
+        traced = check_groups(config, groups)
     run_dir = rundir.create(out_dir if out_dir is not None else config.output.directory, config.name,
                             resume=resume, overwrite=overwrite)
     text = to_toml(config.raw)
@@ -609,7 +682,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
                 if stop.by:
                     break
                 bar.start(group.label)
-                trace, compile_s, run_s = run_group(config, group)
+                trace, compile_s, run_s = run_group(config, group, traced.pop(group.index, None))
                 record = _stats(group, trace, config, compile_s, run_s)
                 rows = writer.add(group, trace, record)
                 if _wants_basins(config, group):
@@ -655,14 +728,69 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
     return Result(run_dir, summary)
 
 
-def run_group(config: Config, group: Group):
-    """One (problem, optimizer) group of a config: its sweep, compiled and run; ``(trace, compile s, run s)``."""
-    sweep_plan = plan_sweep(
-        group.problem, group.optimizer.optimizer, group.optimizer.sweep, config.seeds, config.steps,
-        tol=config.tol, record_params=_record_params(config, group.problem), batch_size=config.batch_size,
-        fixed=group.optimizer.fixed, record_every=config.output.record_every,
-        sharpness_every=config.output.sharpness_every)
-    executable, compile_s = timing.compiled(sweep_plan)
+def batch_size(config: Config, group: Group) -> int | None:
+    """The group's mini-batch size: the config's, except for methods that assume the full batch
+    (Newton's, L-BFGS: their curvature and line searches need one fixed objective)."""
+    if group.optimizer.factory is None and group.optimizer.name in optimizers.FULL_BATCH:
+        return None
+    return config.batch_size
+
+
+def plan_group(config: Config, group: Group, steps: int | None = None):
+    """The group's :class:`~jaxgrad.engine.SweepPlan` (inside the config's precision).
+
+    Raises:
+      InputError: naming the config's field (``batch_size``, ``problems.j``, ``optimizers.i``).
+    """
+    where = f"{config.source}: "
+    try:
+        return plan_sweep(
+            group.problem, group.optimizer.optimizer, group.optimizer.sweep, config.seeds,
+            config.steps if steps is None else steps, tol=config.tol,
+            record_params=_record_params(config, group.problem), batch_size=batch_size(config, group),
+            fixed=group.optimizer.fixed, record_every=config.output.record_every if steps is None else 1,
+            sharpness_every=config.output.sharpness_every if steps is None else None)
+    except InputError as err:
+        field = "batch_size" if "batch_size" in str(err) else f"problems.{group.problem_index}"
+        raise InputError(where + f"{field}: {err}", field=field) from None
+    except Exception as err:  # the problem's init or data is not what the engine can run
+        raise InputError(where + f"problems.{group.problem_index}: {_why(err)}",
+                         field=f"problems.{group.problem_index}") from None
+
+
+def _why(err: Exception) -> str:
+    text = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    if "not a valid JAX type" in str(err):
+        return ("init(key) must return a pytree of arrays (a module? jg.problems.from_module splits an NNX or "
+                "Equinox model into its arrays); " + text)
+    return text
+
+
+def check_groups(config: Config, groups: list[Group]) -> dict:
+    """Plan and trace every group before any work (a value the program cannot take is the user's
+    input, exit 2, not a fault found half-way); ``{group index: traced program}``."""
+    traced = {}
+    for g in groups:
+        sweep_plan = plan_group(config, g)
+        try:
+            traced[g.index] = sweep_plan.program.trace(*sweep_plan.args, **sweep_plan.kwargs)
+        except InputError as err:
+            raise InputError(f"{config.source}: optimizers.{g.optimizer.index}: {err}",
+                             field=f"optimizers.{g.optimizer.index}") from None
+        except Exception as err:  # e.g. a hyperparameter of the wrong type reaching optax
+            raise InputError(f"{config.source}: optimizers.{g.optimizer.index}: {g.optimizer.label} cannot run on "
+                             f"{g.problem_label}: {_why(err)}", field=f"optimizers.{g.optimizer.index}") from None
+    return traced
+
+
+def run_group(config: Config, group: Group, traced=None):
+    """One (problem, optimizer) group of a config: its sweep, compiled and run; ``(trace, compile s, run s)``.
+    ``traced``: the group's program as :func:`check_groups` traced it (else traced here)."""
+    sweep_plan = plan_group(config, group)
+    if traced is None:
+        executable, compile_s = timing.compiled(sweep_plan)
+    else:
+        executable, compile_s = timing.timed(lambda: traced.lower().compile())
     trace, run_s = timing.timed(lambda: sweep_plan.run(executable))
     return trace, compile_s, run_s
 
@@ -800,8 +928,15 @@ def summary_table(summary: dict, out=None) -> None:
 
     out = out or terminal.console()
     tol = f", tol {summary['tol']:g}" if summary.get("tol") is not None else ""
+    batches = {g["optimizer_label"]: g.get("batch_size") for g in summary["groups"]}
+    mini = {b for b in batches.values() if b}
+    batch = ""
+    if mini:
+        full = [label for label, b in batches.items() if not b]
+        batch = (f", mini-batches of {', '.join(map(str, sorted(mini)))}"
+                 + (f" ({', '.join(full)}: the full batch)" if full else ""))
     terminal.paragraph(out, f"{summary['name']}: {summary['status']}, {summary['dtype']}, {summary['steps']} steps, "
-                            f"{summary['seeds']} seed{'s' if summary['seeds'] != 1 else ''}{tol}")
+                            f"{summary['seeds']} seed{'s' if summary['seeds'] != 1 else ''}{tol}{batch}")
     for problem in summary["problems"]:
         if not any(g["problem_index"] == problem["index"] for g in summary["groups"]):
             continue
@@ -854,7 +989,8 @@ def load_trained(run_dir: str | Path, group: int | None = None) -> Trained:
         chosen = next((g for g in groups if g["index"] == group), None)
         if chosen is None:
             raise InputError(f"the run has groups {', '.join(str(g['index']) for g in groups)}", field="group")
-    cfg = load_config(run_dir / "config.toml")
+    base = summary.get("config_dir")
+    cfg = load_config(run_dir / "config.toml", base=base if base and Path(base).is_dir() else None)
     problem = cfg.problems[chosen["problem_index"]].build()
     _, unravel = ravel_pytree(problem.init(jax.random.PRNGKey(0)))
     params = unravel(jnp.asarray(arrays[f"group{chosen['index']}_best_final"]))

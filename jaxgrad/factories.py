@@ -74,10 +74,16 @@ def _module_from_file(target: str, base: Path | None, what: str):
     module_spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module
+    folder = str(path.parent)
+    if folder not in sys.path:  # the file imports its neighbours (a model split over two files), as `python file.py` would
+        sys.path.insert(0, folder)
     try:
         module_spec.loader.exec_module(module)
     except Exception as err:
         del sys.modules[name]
+        if isinstance(err, ModuleNotFoundError):
+            raise InputError(f"{what}: importing {path.name} failed: no module named {err.name!r} (neither beside "
+                             f"it in {path.parent} nor installed; pip install it, or put {err.name}.py there)") from None
         line = ""
         tb = err.__traceback__
         while tb is not None:

@@ -11,6 +11,7 @@ learning-rate sensitivity whenever a learning rate was swept.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -33,8 +34,7 @@ def _best(group: dict) -> int:
 
 
 def _label(group: dict, i: int) -> str:
-    setting = group["settings"][i]["label"]
-    return group["optimizer_label"] + ("" if setting == "default" else f" ({setting})")
+    return stats.label(group["optimizer_label"], group["settings"][i]["label"])
 
 
 def _gap(values: np.ndarray, minimum) -> tuple[np.ndarray, bool, str]:
@@ -374,7 +374,9 @@ def draw(run_dir: str | Path, kinds: list[str] | None = None, status=None, suffi
             if (kind == "race" and "paths" in applicable) or (kind in DRAWERS and kind in applicable):
                 jobs.append((problem, groups, kind))
     written = []
-    with status.steps("plot", len(jobs)) as step:
+    with status.steps("plot", len(jobs)) as step, warnings.catch_warnings(), np.errstate(all="ignore"):
+        # a diverged run's huge values overflow inside matplotlib's transforms (exp, cast): drawn, not reported
+        warnings.simplefilter("ignore", RuntimeWarning)
         for problem, groups, kind in jobs:
             name = f"{kind}-{problem['index']}-{_slug(problem['label'])}"
             step.start(name)

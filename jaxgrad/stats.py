@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["CONFIDENCE", "ALPHA", "RESAMPLES", "finals", "median", "order", "best", "median_ci", "wilson",
-           "rank_test", "min_p_value", "same_to_rounding", "setting_finals", "setting_median", "group_best", "ranking", "fmt", "fmt_p", "fmt_ci",
+           "rank_test", "min_p_value", "same_to_rounding", "label", "setting_finals", "setting_median", "group_best", "ranking", "fmt", "fmt_p", "fmt_ci",
            "verdict"]
 
 CONFIDENCE = 0.95  # the level of every interval
@@ -169,6 +169,15 @@ def min_p_value(n_a: int, n_b: int) -> float:
 # --- a run's summary -----------------------------------------------------------------------
 
 
+def label(optimizer: str, setting: str) -> str:
+    """An optimizer's label with its setting's: ``adam (lr=0.01)``, ``momentum (mu=0.9, lr=0.01)``."""
+    if setting in ("", "default"):
+        return optimizer
+    if optimizer.endswith(")") and " (" in optimizer:
+        return f"{optimizer[:-1]}, {setting})"
+    return f"{optimizer} ({setting})"
+
+
 def setting_finals(setting: dict) -> np.ndarray:
     """A summary setting's per-seed final losses, diverged runs (and nulls) as ``+inf``."""
     runs = setting["runs"]
@@ -203,8 +212,7 @@ def ranking(groups: list[dict], tol_set: bool = False, dtype: str = "float32") -
     out = []
     for k in ranked:
         g, s = chosen[k]
-        label = g["optimizer_label"] + ("" if s["label"] == "default" else f" ({s['label']})")
-        out.append({"group": g["index"], "setting": g["settings"].index(s), "label": label,
+        out.append({"group": g["index"], "setting": g["settings"].index(s), "label": label(g["optimizer_label"], s["label"]),
                     "median_final_loss": scores[k], "median_final_loss_ci": s.get("median_final_loss_ci"),
                     "median_steps_to_tol": s.get("median_steps_to_tol"), "diverged": s["diverged"],
                     "runs": len(s["runs"]),
@@ -274,7 +282,8 @@ def verdict(ranking: list[dict], seeds: int, tol_set: bool = False, dtype: str =
         text = f"{names} optimizers reached the same median loss, {fmt(win['median_final_loss'])}, to rounding"
         if tol_set and win.get("median_steps_to_tol") is not None:
             steps_2 = second.get("median_steps_to_tol")
-            text += (f"; {win['label']} got within tolerance fastest, in {win['median_steps_to_tol']:.0f} steps "
+            n = win["median_steps_to_tol"]
+            text += (f"; {win['label']} got within tolerance fastest, in {n:.0f} step{'' if n == 1 else 's'} "
                      f"(median), against {'never' if steps_2 is None else f'{steps_2:.0f}'} for {second['label']}")
         else:
             text += "; they differ in speed, not in the end point (see the loss curves)"

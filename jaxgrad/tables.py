@@ -24,7 +24,7 @@ def _num(value, fmt: str = ".4g") -> str:
     return format(value, fmt)
 
 
-def interval(ci, fmt: str = ".3g") -> str:
+def interval(ci, fmt: str = ".4g") -> str:
     """An interval as one unbreakable token, ``0.0331–0.0337`` (``-`` without one)."""
     if ci is None:
         return "-"
@@ -70,13 +70,26 @@ def run_rows(summary: dict, problem: int | None = None, wide: bool = False):
                 f"{s['median_steps_to_tol']:.0f} ({s['converged']}/{len(s['runs'])})"
             values = [_num(stats.setting_median(s)), interval(s.get("median_final_loss_ci")),
                       *([_num(s["best_final_loss"])] if wide else []),
-                      *(_num(s.get(f"median_final_{k}")) for k in extra), steps, str(s["diverged"] or "")]
+                      *(_num(s.get(f"median_final_{k}"), ".4g" if k == "test_loss" else ".3g") for k in extra),
+                      steps, str(s["diverged"] or "")]
             if len(settings) > 1:
                 rows.append([(CHOSEN if i == best else " ") + "   " + s["label"]] + values + [""] * len(times))
             else:
-                label = g["optimizer_label"] + ("" if s["label"] == "default" else f" {s['label']}")
+                label = stats.label(g["optimizer_label"], s["label"])
                 rows.append([(WINNER if won else " ") + " " + label] + values + times)
-    return columns, rows, bold
+    return _drop_empty(columns, rows, bold, keep=1 if wide else 0)
+
+
+def _drop_empty(columns, rows, bold, keep: int = 0):
+    """Leave out the numeric columns that hold nothing in any row (steps to tol without a
+    tolerance, div when nothing diverged) unless ``keep``: every column kept (the page)."""
+    if keep:
+        return columns, rows, bold
+    empty = [i for i, c in enumerate(columns)
+             if c.numeric and all(row is None or row[i] in ("", "-") for row in rows)]
+    keep_idx = [i for i in range(len(columns)) if i not in empty]
+    return ([columns[i] for i in keep_idx],
+            [None if row is None else [row[i] for i in keep_idx] for row in rows], bold)
 
 
 def bench_rows(result: dict, wide: bool = False):

@@ -147,9 +147,11 @@ def _print_blocks(out, title, columns, rows, footnote=None) -> None:
         if row is None:
             continue
         first = row[text[0]] if text else ""
-        lead = len(first) - len(first.lstrip())
+        lead = _indent(first)
         sub = " / ".join(row[i].strip() for i in text[1:] if row[i].strip())
-        for label, at in ((first.strip(), lead), (sub, lead + 2)):
+        mark = first[0] if lead and not first[0].isspace() else ""
+        for label, at in (((mark + " " * (lead - 1) + first[lead:].strip()).strip() if mark else first.strip(),
+                           0 if mark else lead), (sub, lead + 2)):
             for line in _wrap(" " * at + label, out.width) if label else ():
                 out.print(line, soft_wrap=True)
         pairs = [f"{names[i]} {cell}" for i, (cell, c) in enumerate(zip(row, columns)) if c.numeric and cell]
@@ -163,6 +165,13 @@ def _print_blocks(out, title, columns, rows, footnote=None) -> None:
         if line:
             out.print(indent + line, soft_wrap=True)
     _footnote(out, footnote)
+
+
+def _indent(label: str) -> int:
+    """A label's depth in spaces; a one-character mark before a space (``* adam``) counts as one."""
+    if len(label) > 1 and not label[0].isspace() and label[1] == " " and not label[0].isalnum():
+        return 1 + len(label[1:]) - len(label[1:].lstrip())
+    return len(label) - len(label.lstrip())
 
 
 def paragraph(out, text: str | None) -> None:

@@ -86,7 +86,7 @@ def test_a_run_directory_uses_its_final_parameters(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["nope"], "problems.0.name: unknown problem 'nope'"),
+    (["nope"], "'nope' is neither a run directory nor a problem"),
     (["mlp", "--k", "0"], "--k 0"),
     (["mlp", "--set", "widths=[1,x]"], "widths"),
     (["quadratic", "--plot", "out.txt"], "--plot out.txt"),

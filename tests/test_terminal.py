@@ -69,7 +69,7 @@ def test_a_run_redirected_prints_a_plain_table_and_its_status_on_stderr(tmp_path
     captured = capsys.readouterr()
     summary = json.loads((out / "summary.json").read_text())
     assert captured.err.splitlines()[0].startswith("quickstart: 6 groups to run, 2 problems, 40 steps x 2 seeds")
-    assert "group 1/6: rosenbrock / sgd" in captured.err and "left)" in captured.err
+    assert "group 1/6: rosenbrock (dim=2) / sgd" in captured.err and "left)" in captured.err
     assert "group 6/6" in captured.err and "group" not in captured.out
     for width in (80, 200):
         monkeypatch.setenv("COLUMNS", str(width))

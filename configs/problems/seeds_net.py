@@ -15,7 +15,7 @@ from jaxgrad.problems import Problem
 def net(params, x):
     W1 = params[:4].reshape(2, 2)
     b1, W2, b2 = params[4:6], params[6:8], params[8]
-    return jnp.tanh(x @ W1.T + b1) @ W2 + b2
+    return jnp.tanh(x @ W1.T + b1[None, :]) @ W2 + b2  # (n, 2) + (1, 2): explicit, as rank promotion wants
 
 
 def objective(params, data):

@@ -39,6 +39,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from jaxgrad import files, optimizers, problems, stats, timing
 from jaxgrad.config import BenchConfig, parse_bench_config
@@ -151,6 +152,18 @@ def parse_optimizer(text: str, base: Path | None = None) -> Contender:
     tuned = takes_lr and "learning_rate" not in fixed
     grid = {"learning_rate": [1e-3]} if tuned else {}
     sweep_builder(optimizer, grid, fixed)  # refuses unknown keywords and a factory that fails, up front
+    contender = Contender(target, optimizer, fixed, tuned, text)
+    try:  # one update traced on a small vector: a value of the wrong type fails here, not five pairs in
+        tx = optax.with_extra_args_support(contender.build({"learning_rate": 1e-3} if tuned else {}))
+        x = jnp.zeros(3)
+        jax.eval_shape(lambda p: tx.update(p, tx.init(p), p, value=jnp.sum(p), grad=p,
+                                           value_fn=lambda q: jnp.sum(q ** 2)), x)
+    except Exception as err:
+        culprit = next((k for k in fixed if repr(fixed[k]) in str(err) or k in str(err)), None)
+        hint = f" (check {culprit}={fixed[culprit]!r})" if culprit else \
+            (f" (check {', '.join(f'{k}={v!r}' for k, v in fixed.items())})" if fixed else "")
+        raise InputError(f"--optimizer {text!r}: cannot build an update: {type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''}{hint}") from None
     if fixed:
         label += " (" + ", ".join(f"{k}={v}" for k, v in fixed.items()) + ")"
     return Contender(label, optimizer, fixed, tuned, text)

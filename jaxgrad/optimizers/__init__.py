@@ -32,7 +32,7 @@ import optax
 from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.optimizers.newton import NewtonState, newton, newton_cg, scale_by_newton, scale_by_newton_cg
 
-__all__ = ["make", "names", "spec", "describe", "stability_threshold", "Hyper", "HyperparamsState", "Recipe", "SCHEDULES", "NewtonState",
+__all__ = ["make", "names", "spec", "describe", "stability_threshold", "Hyper", "HyperparamsState", "Recipe", "SCHEDULES", "COMMON", "FULL_BATCH", "NewtonState",
            "newton", "newton_cg", "scale_by_newton", "scale_by_newton_cg"]
 
 
@@ -59,6 +59,8 @@ _COMMON = {
     "alpha": Hyper(0.0, "float", doc="cosine schedules: final value as a fraction of the peak"),
 }
 SCHEDULES = ("constant", "cosine", "exponential", "warmup_cosine")
+COMMON = _COMMON  # the options every optimizer takes (read-only by convention)
+FULL_BATCH = ("lbfgs", "newton", "newton_cg")  # curvature and line searches assume one fixed objective
 _SCHEDULE_OPTIONS = ("decay_steps", "decay_rate", "warmup_steps", "alpha")
 
 

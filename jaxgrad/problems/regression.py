@@ -171,6 +171,11 @@ def _newton_logistic(X: np.ndarray, y: np.ndarray, l2: float, steps: int = 100) 
 
     ``None`` when it does not converge (separable data without ``l2``).
     """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # separable data: theta runs off
+        return _irls(X, y, l2, steps)
+
+
+def _irls(X, y, l2, steps):
     n, d = X.shape
     A = np.concatenate([X, np.ones((n, 1))], axis=1)
     theta = np.zeros(d + 1)
