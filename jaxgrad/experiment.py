@@ -358,14 +358,23 @@ def versions() -> dict:
     return out
 
 
-def _contours(problem) -> dict | None:
-    """The loss over the problem's 2-D box, for contour pictures (computed once, saved)."""
+def _contours(problem, points=None) -> dict | None:
+    """The loss over the problem's 2-D box, widened to hold ``points`` (``(k, 2)``: the runs'
+    starts, later their paths) with a margin, for contour pictures (computed once, saved)."""
     if problem.bounds is None:
         return None
     from jaxgrad.fields import field
     from jaxgrad.grid import Grid
 
     (x0, x1), (y0, y1) = problem.bounds
+    if points is not None and len(points):
+        pts = np.asarray(points, np.float64)[:, :2]
+        pts = pts[np.all(np.isfinite(pts), axis=1)]
+        if pts.size:
+            lo, hi = pts.min(0), pts.max(0)
+            pad = 0.08 * np.maximum(hi - lo, 1e-9)
+            x0, x1 = min(x0, lo[0] - pad[0]), max(x1, hi[0] + pad[0])
+            y0, y1 = min(y0, lo[1] - pad[1]), max(y1, hi[1] + pad[1])
     grid = Grid((x0, y0), (x1, y1), CONTOUR_POINTS)
     if problem.is_point_function:  # (called inside the precision context)
         values = field(problem.loss, grid)
@@ -379,6 +388,40 @@ def _contours(problem) -> dict | None:
         values = field(at, grid)
     x, y = grid.axes
     return {"x": x, "y": y, "z": np.asarray(values, np.float64)}
+
+
+def _starts(problem, seeds: int):
+    """The runs' starting points, flat ``(seeds, n)`` (seed s starts at ``problem.init(PRNGKey(s))``)."""
+    if not problem.is_point_function:
+        return None
+    keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(seeds))
+    return np.asarray(jax.vmap(lambda k: ravel_pytree(problem.init(k))[0])(keys))
+
+
+def _widen_contours(writer, j: int, groups: list, seeds: int) -> None:
+    """Recompute a 2-D problem's contours over a box that holds every recorded path, where a
+    path left the box computed before the runs (so the figures frame the paths, filled)."""
+    key = rundir.problem_key(j, "contour_x")
+    records = {r["index"]: r for r in writer.done}
+    paths = []  # the figures draw each optimizer's chosen setting, seeds that did not diverge
+    for g in groups:
+        params = writer.arrays.get(rundir.group_key(g.index, "params"))
+        if params is None or g.index not in records or not (g.point_function and g.dim == 2):
+            continue
+        best = records[g.index]["best"]
+        calm = [r["seed"] for r in records[g.index]["settings"][best]["runs"] if r["diverged_step"] is None]
+        paths += [params[best, s] for s in calm]
+    if key not in writer.arrays or not paths:
+        return
+    pts = np.concatenate([p.reshape(-1, p.shape[-1])[:, :2] for p in paths])
+    pts = pts[np.all(np.isfinite(pts), axis=1)]
+    if not pts.size:
+        return
+    inner = np.quantile(pts, [0.01, 0.99], axis=0)  # a blown-up run does not set the box
+    x, y = writer.arrays[key], writer.arrays[rundir.problem_key(j, "contour_y")]
+    if inner[0, 0] >= x[0] and inner[1, 0] <= x[-1] and inner[0, 1] >= y[0] and inner[1, 1] <= y[-1]:
+        return
+    writer.add_contours(j, _contours(groups[0].problem, inner))
 
 
 class RunFault(Exception):
@@ -674,7 +717,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
             if not resume:
                 for j, pc in enumerate(config.problems):
                     problem = next(g.problem for g in groups if g.problem_index == j)
-                    writer.add_contours(j, _contours(problem))
+                    writer.add_contours(j, _contours(problem, _starts(problem, config.seeds)))
                     writer.add_data(j, problem)
                 with stop.commit():
                     writer.commit("running")
@@ -694,6 +737,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
                 status.say("computing loss landscapes")
             if not stop.by:
                 for j in range(len(config.problems)):
+                    _widen_contours(writer, j, [g for g in groups if g.problem_index == j], config.seeds)
                     writer.arrays.update(_landscapes(config, j, [g for g in groups if g.problem_index == j],
                                                      writer.arrays, writer.done))
     except KeyboardInterrupt:

@@ -20,7 +20,10 @@ from jaxgrad import files, tables
 __all__ = ["write_run_page", "write_bench_page", "CAPTIONS"]
 
 CAPTIONS = {  # what each plot kind shows, for the page's captions
-    "loss": "Loss per step: the median over seeds (line) and the range (band), per optimizer setting.",
+    "loss": "loss per step of each optimizer's chosen setting: the median of the seeds that did not diverge "
+            "(line) and their range (band); diverged seeds dotted up to the step they blew up (×).",
+    "accuracy": "Accuracy per step of each optimizer's chosen setting: training (solid) and held-out test "
+                "(dotted), the median of the seeds that did not diverge and their range (band).",
     "grad_norm": "Gradient norm per step, median over seeds.",
     "paths": "Optimizer paths over the loss contours: start ○, end ■, the minimum ★.",
     "lr_sensitivity": "Final loss against the learning rate, median over seeds; × marks a setting with "
@@ -58,7 +61,20 @@ th:first-child, td:first-child { position: sticky; left: 0; background: var(--bg
 tr.problem td { font-weight: 600; padding-top: 0.8rem; }
 tr.winner td { font-weight: 600; } .mark { color: #1a7f37; }
 .verdicts { padding-left: 1.2rem; } .verdicts li { margin: 0.3rem 0; }
-figure { margin: 1.5rem 0; } figure img { display: block; max-width: 100%; height: auto; }
+figure { margin: 1.5rem 0; } figure img { display: block; width: 100%; max-width: 56rem; height: auto; }
+nav.toc { border: 1px solid var(--rule); padding: 0.4rem 1rem; margin: 1rem 0; }
+nav.toc ol { margin: 0.2rem 0; padding-left: 1.2rem; }
+@media (max-width: 600px) {
+  body { padding: 0.6rem; font-size: 15px; }
+  th:first-child, td:first-child { position: static; }
+  .cards thead { display: none; }
+  .cards table, .cards tbody, .cards tr, .cards td { display: block; width: 100%; }
+  .cards tr { border-bottom: 1px solid var(--rule); padding: 0.3rem 0; }
+  .cards td { border: none; padding: 0.05rem 0.2rem; text-align: left; white-space: normal; }
+  .cards td.label { padding-left: 0.2rem !important; font-weight: 600; }
+  .cards td:not(.label):not(:empty)::before { content: attr(data-label) ": "; color: var(--muted); }
+  .cards td:empty { display: none; }
+}
 figcaption { color: var(--muted); font-size: 0.9rem; margin-top: 0.3rem; }
 pre { overflow-x: auto; padding: 0.8rem; border: 1px solid var(--rule); font-size: 0.85rem; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.1rem 1rem; } dt { color: var(--muted); }
@@ -76,8 +92,37 @@ def _data_uri(path: Path) -> str:
 
 
 def figure(path: Path, caption: str) -> str:
-    return (f'<figure><img src="{_data_uri(path)}" alt="{_e(caption)}">'
-            f"<figcaption><b>{_e(path.name)}</b>: {_e(caption)}</figcaption></figure>")
+    """A figure embedded in the page, linked to its file beside the page (full size)."""
+    return (f'<figure><a href="{_e(path.name)}"><img src="{_data_uri(path)}" alt="{_e(caption)}"></a>'
+            f"<figcaption><b>{_e(path.name)}</b>: {_e(caption)} (click for full size)</figcaption></figure>")
+
+
+def _when(stamp: str | None) -> str:
+    """An ISO time stamp as a person reads it: ``6 Dec 2026, 13:30 UTC``."""
+    import datetime as dt
+
+    try:
+        t = dt.datetime.fromisoformat(stamp)
+    except (TypeError, ValueError):
+        return stamp or "-"
+    return f"{t.day} {t.strftime('%b %Y, %H:%M')} {t.tzname() or ''}".strip()
+
+
+def _took(summary: dict) -> str:
+    import datetime as dt
+
+    try:
+        seconds = (dt.datetime.fromisoformat(summary["finished"]) - dt.datetime.fromisoformat(summary["started"])
+                   ).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        return ""
+    return f"; took {seconds:.0f} s" if seconds < 120 else f"; took {seconds / 60:.1f} min"
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
 
 
 def _page(title: str, body: list[str]) -> str:
@@ -105,14 +150,14 @@ _MARKS = {tables.WINNER: ("★", "the problem's winner"), tables.CHOSEN: ("›",
 def _table(columns, rows, bold=()) -> str:
     """The rows of :mod:`jaxgrad.tables` as HTML (a label's leading spaces become its indent)."""
     heads = "".join(f"<th>{_e(c.name)}</th>" for c in columns)
-    out = [f'<div class="scroll"><table><thead><tr>{heads}</tr></thead><tbody>']
+    out = [f'<div class="scroll cards"><table><thead><tr>{heads}</tr></thead><tbody>']
     for r, row in enumerate(rows):
         if row is None:
             continue
         cells = []
         for cell, c in zip(row, columns):
             if c.numeric:
-                cells.append(f"<td>{_e(cell)}</td>")
+                cells.append(f'<td data-label="{_e(c.name)}">{_e(cell)}</td>')
             else:
                 mark = cell[:1] if cell[:1] in _MARKS else ""
                 rest = cell[1:] if mark else cell
@@ -127,7 +172,8 @@ def _table(columns, rows, bold=()) -> str:
 
 
 def _caption(path: Path) -> str:
-    return CAPTIONS.get(path.stem.split("-")[0], "")
+    text = CAPTIONS.get(path.stem.split("-")[0], "")
+    return text[:1].lower() + text[1:]
 
 
 def _order(path: Path):
@@ -149,14 +195,22 @@ def write_run_page(run_dir: str | Path) -> Path:
             f"<p class=\"meta\"><span class=\"status-{_e(status)}\">{_e(status)}</span>: "
             f"{summary['groups_done']} of {summary['groups_total']} groups, {_e(summary['dtype'])}, "
             f"{summary['steps']:,} steps, {summary['seeds']} seed{'s' if summary['seeds'] != 1 else ''}{_e(tol)}; "
-            f"started {_e(summary.get('started', ''))}, finished {_e(summary.get('finished') or '-')}</p>"]
+            f"started {_e(_when(summary.get('started')))}{_e(_took(summary))}</p>"]
     if summary.get("reason"):
         body.append(f"<p class=\"status-failed\">{_e(summary['reason'])}</p>")
-    verdicts = [(p["label"], p["verdict"]) for p in summary.get("problems", []) if p.get("verdict")]
+    problems = [p for p in summary.get("problems", [])
+                if any(g["problem_index"] == p["index"] for g in summary.get("groups", []))]
+    toc = [("verdicts", "Verdicts")] if any(p.get("verdict") for p in problems) else []
+    toc += [("results", "Results")] + [(f"p{p['index']}-{_slug(p['label'])}", f"Figures: {p['label']}")
+                                        for p in problems]
+    toc += [("config", "Config"), ("files", "Files"), ("versions", "Versions and device")]
+    body.append('<nav class="toc"><b>Contents</b><ol>' + "".join(f'<li><a href="#{a}">{_e(t)}</a></li>'
+                                                              for a, t in toc) + "</ol></nav>")
+    verdicts = [(p["label"], p["verdict"]) for p in problems if p.get("verdict")]
     if verdicts:
-        body += ["<h2>Verdicts</h2>", '<ul class="verdicts">'
+        body += ['<h2 id="verdicts">Verdicts</h2>', '<ul class="verdicts">'
                  + "".join(f"<li><b>{_e(label)}</b>: {_e(text)}</li>" for label, text in verdicts) + "</ul>"]
-    body += ["<h2>Results</h2>", _table(*tables.run_rows(summary, wide=True))]
+    body += ['<h2 id="results">Results</h2>', _table(*tables.run_rows(summary, wide=True))]
     notes = [f"{tables.LEGEND.replace(tables.WINNER, '★', 1).replace(tables.CHOSEN, '›', 1)}; best final: the "
              "lowest final loss over seeds; a diverged run is frozen at its last finite loss."]
     body.append(f"<p class=\"meta\">{_e(' '.join(notes))}</p>")
@@ -166,12 +220,12 @@ def write_run_page(run_dir: str | Path) -> Path:
         stems = {q.stem for q in found if q.suffix != ".svg"}  # an SVG beside its PNG is a copy, not a figure
         figures = sorted((q for q in found if q.suffix != ".svg" or q.stem not in stems), key=_order)
         if figures:
-            body.append(f"<h2>{_e(p['label'])}</h2>")
-            body += [figure(q, _caption(q)) for q in figures]
-    body += ["<h2>Config</h2>", f"<pre>{_e(config)}</pre>",
-             "<h2>Files</h2>", "<p>" + ", ".join(f'<a href="{_e(q.name)}">{_e(q.name)}</a>'
+            body.append(f'<h2 id="p{p["index"]}-{_slug(p["label"])}">Figures: {_e(p["label"])}</h2>')
+            body += [figure(q, f"{p['label']}: {_caption(q)}") for q in figures]
+    body += ['<h2 id="config">Config</h2>', f"<pre>{_e(config)}</pre>",
+             '<h2 id="files">Files</h2>', "<p>" + ", ".join(f'<a href="{_e(q.name)}">{_e(q.name)}</a>'
                                              for q in sorted(run_dir.iterdir()) if q.name != "index.html") + "</p>",
-             "<h2>Versions and device</h2>", _about(summary)]
+             '<h2 id="versions">Versions and device</h2>', _about(summary)]
     path = run_dir / "index.html"
     files.write_text(path, _page(f"{summary['name']}: {status}", body))
     return path

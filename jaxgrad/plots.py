@@ -8,7 +8,7 @@ backend state), so they render headless with Agg; save them with
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 from matplotlib import colors as mcolors
@@ -17,6 +17,12 @@ from matplotlib.patches import Patch
 
 __all__ = [
     "KIND_COLORS",
+    "Style",
+    "identities",
+    "polish",
+    "pretty",
+    "race_figure",
+    "frame_paths",
     "figure",
     "field_figure",
     "gradient_field",
@@ -55,6 +61,42 @@ def legend(ax, **kwargs):
     return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False, **kwargs)
 
 
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def pretty(text: str) -> str:
+    """Python's arithmetic as a reader writes it: ``x**3 - 3*x`` -> ``x³ − 3x``."""
+    import re
+
+    if "**" not in text and "*" not in text:
+        return text
+    text = re.sub(r"\*\*\(?(-?\d+)\)?", lambda m: m.group(1).translate(_SUPERSCRIPT), text)
+    text = re.sub(r"(\d)\*(?=[A-Za-z(])", r"\1", text)  # 3*x -> 3x
+    return text.replace("*", "·").replace(" - ", " − ")
+
+
+def polish(fig) -> None:
+    """The house rules every saved figure follows: a legend of one entry becomes part of its
+    axes' title (no box eating the width), titles are wrapped to their axes' width, and Python's
+    ``**`` in titles is set as superscripts."""
+    import textwrap
+
+    width_in = fig.get_size_inches()[0]
+    for ax in fig.axes:
+        leg = ax.get_legend()
+        title = ax.get_title()
+        if leg is not None and len(leg.get_texts()) == 1 and not leg.get_title().get_text():
+            label = leg.get_texts()[0].get_text()
+            leg.remove()
+            title = f"{title}\n{label}" if title else label
+        if not title:
+            continue
+        size = ax.title.get_fontsize()
+        chars = max(20, int(width_in * ax.get_position().width * 72 / (0.55 * size)))
+        lines = [w for part in pretty(title).split("\n") for w in (textwrap.wrap(part, chars) or [""])]
+        ax.set_title("\n".join(lines))
+
+
 def log_floor(values) -> float | None:
     """The floor of a log axis from the data's own scale: a third of its smallest positive
     finite value (never a clamp far below it). ``None`` when nothing is positive."""
@@ -84,6 +126,35 @@ def include_points(ax, points, margin: float = 0.06) -> None:
         ax.set_xlim(min(x0, lo[0] - dx), max(x1, hi[0] + dx))
     if lo[1] <= y0 or hi[1] >= y1:
         ax.set_ylim(min(y0, lo[1] - dy), max(y1, hi[1] + dy))
+
+
+def frame_paths(ax, paths, minimizers=(), xlim=None, ylim=None, margin: float = 0.08) -> None:
+    """Frame the axes from the data: every start and end, the middle 96% of each path's points
+    and the minima, with a margin, kept square (equal aspect) and inside ``xlim``/``ylim`` (where
+    the contours were computed, so they fill the frame)."""
+    pts = [np.asarray(p, np.float64)[:, :2] for p in paths if len(p)]
+    keep = [p[[0, -1]] for p in pts] + [np.quantile(p, [0.02, 0.98], axis=0) for p in pts if len(p) > 2]
+    keep += [np.asarray(m, np.float64)[None, :2] for m in minimizers if len(m) >= 2]
+    every = np.concatenate(keep) if keep else np.zeros((0, 2))
+    every = every[np.all(np.isfinite(every), axis=1)]
+    if not every.size:
+        return
+    lo, hi = every.min(0), every.max(0)
+    span = np.maximum(hi - lo, 1e-9)
+    side = max(span) * (1 + 2 * margin)  # a square frame: both axes are parameters
+    centre = (lo + hi) / 2
+    box = [[centre[k] - side / 2, centre[k] + side / 2] for k in range(2)]
+    for k, lim in enumerate((xlim, ylim)):
+        if lim is None:
+            continue
+        width = box[k][1] - box[k][0]
+        if width >= lim[1] - lim[0]:
+            box[k] = [lim[0], lim[1]]
+            continue
+        shift = max(lim[0] - box[k][0], 0.0) - max(box[k][1] - lim[1], 0.0)
+        box[k] = [box[k][0] + shift, box[k][1] + shift]
+    ax.set_xlim(*box[0])
+    ax.set_ylim(*box[1])
 
 
 def _finish(ax, x, y, xlabel="x", ylabel="y", title=None, equal=True):
@@ -244,8 +315,47 @@ def color(i: int) -> str:
     return RUN_COLORS[i % len(RUN_COLORS)]
 
 
+class Style(NamedTuple):
+    """How one optimizer is drawn in every figure of a run, the bench and the gallery."""
+
+    color: str
+    dash: str = "-"
+    marker: str = "o"
+
+
+# a fixed identity per registry optimizer; relatives that can coincide (momentum and Nesterov,
+# Adam and AdamW, Newton and Newton-CG) differ in colour *and* dash, so one never hides the other
+OPTIMIZER_STYLES = {
+    "sgd": Style("#1f77b4", "-", "o"), "momentum": Style("#d62728", "-", "s"),
+    "nesterov": Style("#9467bd", (0, (5, 2)), "D"), "adam": Style("#ff7f0e", "-", "^"),
+    "adamw": Style("#8c564b", (0, (5, 2)), "v"), "rmsprop": Style("#2ca02c", "-", "P"),
+    "adagrad": Style("#bcbd22", "-", "X"), "lbfgs": Style("#17becf", (0, (3, 1, 1, 1)), "h"),
+    "newton": Style("#222222", "-", "*"), "newton_cg": Style("#e377c2", (0, (5, 2)), "p"),
+}
+USER_COLORS = ("#7f7f7f", "#1b9e77", "#e7298a", "#66a61e", "#a6761d", "#386cb0")
+REPEAT_DASHES = ("-", (0, (5, 2)), (0, (1, 1.5)), (0, (3, 1, 1, 1)))
+
+
+def identities(names: Sequence[str]) -> list[Style]:
+    """The style of each entry of ``names`` (registry names or factory specs, in a run's group
+    order): a registry optimizer's own colour, the user's optimizers the next colours of the
+    palette in order of appearance, and a second group of the same optimizer a new dash."""
+    users = list(dict.fromkeys(n for n in names if n not in OPTIMIZER_STYLES))
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        base = OPTIMIZER_STYLES.get(name) or Style(USER_COLORS[users.index(name) % len(USER_COLORS)], "-", "o")
+        k = seen[name] = seen.get(name, -1) + 1
+        out.append(base if k == 0 else base._replace(dash=REPEAT_DASHES[k % len(REPEAT_DASHES)]))
+    return out
+
+
+def _style(i: int, styles) -> Style:
+    return styles[i] if styles is not None else Style(color(i))
+
+
 def loss_curves(ax, curves, ylabel: str = "loss", log: bool = True, title: str | None = None, dashed=(),
-                steps=None):
+                steps=None, styles=None, dashed_label: str = "test loss"):
     """Median over seeds with a min–max band, one colour per optimizer; diverged seeds apart.
 
     Args:
@@ -260,15 +370,17 @@ def loss_curves(ax, curves, ylabel: str = "loss", log: bool = True, title: str |
     floor = log_floor(calm) if log else None
     lift = (lambda v: np.where(np.asarray(v) > 0, v, floor)) if floor is not None else (lambda v: v)  # noqa: E731
     for i, values in dashed:
-        ax.plot(np.arange(len(values)) if steps is None else steps, lift(values), color=color(i), lw=1.4, ls="--")
+        ax.plot(np.arange(len(values)) if steps is None else steps, lift(values), color=_style(i, styles).color,
+                lw=1.2, ls=(0, (2, 1.5)), alpha=0.8)
     if len(dashed):
-        ax.plot([], [], color="0.35", lw=1.4, ls="--", label="test loss (dashed)")
+        ax.plot([], [], color="0.35", lw=1.2, ls=(0, (2, 1.5)), label=f"{dashed_label} (dotted, same colour)")
     zeros = marked = False
     for i, (label, median, low, high, diverged) in enumerate(curves):
         x = np.arange(len(median)) if steps is None else np.asarray(steps)
-        c = color(i)
+        st = _style(i, styles)
+        c = st.color
         zeros |= bool(np.any(np.asarray(low) <= 0))
-        ax.plot(x, lift(median), color=c, lw=1.8, label=label, zorder=3 + 0.01 * i)
+        ax.plot(x, lift(median), color=c, lw=1.8, ls=st.dash, label=label, zorder=3 + 0.01 * i)
         ax.fill_between(x, lift(low), lift(high), color=c, alpha=0.18, lw=0)
         if isinstance(diverged, (int, np.integer)):
             at = min(int(np.searchsorted(x, diverged)), len(median) - 1)
@@ -300,7 +412,7 @@ def loss_curves(ax, curves, ylabel: str = "loss", log: bool = True, title: str |
         ax.set_title(title)
 
 
-def sharpness_panels(ax_loss, ax_sharp, lines, title: str | None = None):
+def sharpness_panels(ax_loss, ax_sharp, lines, title: str | None = None, styles=None):
     """Cohen et al.'s picture: the loss (top) and the sharpness (bottom), one colour per run, the
     stability threshold (2/η for gradient descent) dashed in that colour.
 
@@ -310,9 +422,10 @@ def sharpness_panels(ax_loss, ax_sharp, lines, title: str | None = None):
     top = 1.3 * max(float(np.nanmax(line[4])) for line in lines)
     off = []  # thresholds above the sharpness axis: named at its top instead of stretching it
     for i, (label, loss_steps, loss, sharp_steps, sharp, threshold) in enumerate(lines):
-        c = color(i)
-        ax_loss.plot(loss_steps, loss, color=c, lw=1.3, label=label)
-        ax_sharp.plot(sharp_steps, sharp, color=c, lw=1.6, label=label)
+        st = _style(i, styles)
+        c = st.color
+        ax_loss.plot(loss_steps, loss, color=c, ls=st.dash, lw=1.3, label=label)
+        ax_sharp.plot(sharp_steps, sharp, color=c, ls=st.dash, lw=1.6, label=label)
         if threshold is not None and threshold <= top:
             ax_sharp.axhline(threshold, color=c, lw=1.2, ls="--")
         elif threshold is not None:
@@ -365,6 +478,25 @@ def _distinct_ticks(levels, n: int = 6):
     return ticks
 
 
+def _log_ticks(z, levels) -> list[float]:
+    """Colorbar ticks for :func:`_log_levels`: decades of the height above the minimum (1-2-5
+    steps when the range spans fewer than three), so equal colour steps read as equal ratios."""
+    finite = z[np.isfinite(z)]
+    lo, hi = float(np.min(finite)), float(np.max(finite))
+    shift = lo - max(1e-12, 1e-6 * (hi - lo))
+    if lo >= 0:  # a loss: ticks on its own decades (0.01, 0.1, 1, ...), which the log levels space evenly
+        shift = 0.0
+    a, b = max(levels[0] - shift, 1e-300), levels[-1] - shift
+    decades = 10.0 ** np.arange(math.ceil(math.log10(a)), math.floor(math.log10(b)) + 1)
+    if len(decades) < 3:
+        decades = np.asarray([d * m for d in 10.0 ** np.arange(math.floor(math.log10(a)), math.ceil(math.log10(b)) + 1)
+                              for m in (1, 2, 5)])
+        decades = decades[(decades >= a) & (decades <= b)]
+    if len(decades) > 8:  # every other decade, at most 8 ticks
+        decades = decades[:: math.ceil(len(decades) / 8)]
+    return [float(shift + d) for d in decades]
+
+
 def _log_levels(z, n=25):
     finite = z[np.isfinite(z)]
     lo, hi = float(np.min(finite)), float(np.max(finite))
@@ -383,7 +515,7 @@ def paths_on_contours(ax, x, y, z, paths, minimizers=(), xlabel="x", ylabel="y",
     # one colour step per (log-spaced) band, so the valley floor is as visible as the walls
     cf = ax.contourf(x, y, z.T, levels=levels, cmap="Greys_r", norm=mcolors.BoundaryNorm(levels, 256), alpha=0.55)
     lines = ax.contour(x, y, z.T, levels=levels, colors="0.45", linewidths=0.5, alpha=0.7)
-    ax.clabel(lines, levels=lines.levels[2::5], fontsize=6, fmt="%.3g", inline=True)
+    ax.clabel(lines, levels=lines.levels[2::5], fontsize=8, fmt="%.3g", inline=True)
     if arrows:  # -∇f / |∇f| on a coarse grid, from differences of the drawn values (no JAX here)
         gx, gy = np.gradient(np.asarray(z, np.float64), x, y, edge_order=2)
         sx, sy = max(1, len(x) // 16), max(1, len(y) // 16)
@@ -393,11 +525,13 @@ def paths_on_contours(ax, x, y, z, paths, minimizers=(), xlabel="x", ylabel="y",
         ax.quiver(X, Y, -gx[::sx, ::sy] / n, -gy[::sx, ::sy] / n, color="0.3", alpha=0.55, angles="xy",
                   pivot="mid", scale=1.3 * max(X.shape), width=0.003)
         ax.plot([], [], marker=r"$\rightarrow$", ls="", color="0.3", ms=10, label="-∇f / |∇f|")
-    ax.get_figure().colorbar(cf, ax=ax, label="loss (log-spaced levels)", shrink=0.8, format="%.3g",
-                             ticks=_distinct_ticks(levels))
-    for label, pts, c in paths:
+    ax.get_figure().colorbar(cf, ax=ax, label="loss (log-spaced levels)", fraction=0.046, pad=0.04, format="%.3g",
+                             ticks=_log_ticks(np.asarray(z), levels))
+    for k, (label, pts, c) in enumerate(paths):
         pts = np.asarray(pts)
-        ax.plot(pts[:, 0], pts[:, 1], "-", color=c, lw=1.4, alpha=0.9, label=label)
+        st = c if isinstance(c, Style) else Style(c)
+        c = st.color
+        ax.plot(pts[:, 0], pts[:, 1], color=c, ls=st.dash, lw=1.4, alpha=0.9, label=label, zorder=3 + 0.01 * k)
         if len(pts) <= 81:  # a dot per step, as the source's gradient-descent figure draws it
             ax.plot(pts[1:-1, 0], pts[1:-1, 1], ".", color=c, ms=4, alpha=0.9)
         ax.plot(pts[0, 0], pts[0, 1], "o", color=c, mfc="white", ms=7, mew=1.5)
@@ -405,13 +539,24 @@ def paths_on_contours(ax, x, y, z, paths, minimizers=(), xlabel="x", ylabel="y",
     for k, m in enumerate(minimizers):
         ax.plot(m[0], m[1], "*", color="gold", mec="k", ms=15, zorder=6, label="minimum" if k == 0 else None)
     _finish(ax, x, y, xlabel=xlabel, ylabel=ylabel, title=title)
-    include_points(ax, [p for _, pts, _ in paths for p in (np.asarray(pts)[0], np.asarray(pts)[-1])])
+    frame_paths(ax, [np.asarray(pts) for _, pts, _ in paths], minimizers, (x[0], x[-1]), (y[0], y[-1]))
     ax.plot([], [], "o", color="0.3", mfc="white", ms=7, mew=1.5, label="start")
     ax.plot([], [], "s", color="0.3", ms=6, label="end")
     legend(ax, below=True)
 
 
-def lr_sensitivity(ax, lines, ylabel="median final loss", title=None):
+def shared_legend(fig, axes) -> None:
+    """One legend for a figure of several panels: every distinct label once, below them."""
+    handles = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center",
+                   ncol=min(5, len(handles)), frameon=False, fontsize=8)
+
+
+def lr_sensitivity(ax, lines, ylabel="median final loss", title=None, styles=None, show_legend: bool = True):
     """Final loss against learning rate per optimizer (log-log); settings with diverged runs
     marked ×. A value more than 100 times the largest of the settings without divergence
     is drawn on a capped band at the top (its value off the scale), exact zeros on a band
@@ -434,8 +579,9 @@ def lr_sensitivity(ax, lines, ylabel="median final loss", title=None):
         if floor is not None:
             zeros |= bool(np.any(shown <= 0))
             shown[shown <= 0] = floor
-        c = color(i)
-        ax.plot(lrs, shown, "o-", color=c, label=label, ms=5)
+        st = _style(i, styles)
+        c = st.color
+        ax.plot(lrs, shown, color=c, ls=st.dash, marker=st.marker, label=label, ms=5)
         if cap is not None:
             for lr, value, was in zip(lrs, shown, values):
                 if value == cap:  # off the scale: the true value beside the point
@@ -450,15 +596,17 @@ def lr_sensitivity(ax, lines, ylabel="median final loss", title=None):
         ax.axhspan(cap / 1.6, cap * 1.6, color="0.88", lw=0, zorder=0)
         ax.annotate(f"above {cap:.2g} (value beside each point)", xy=(0.01, cap * 1.7),
                     xycoords=("axes fraction", "data"), fontsize=7, color="0.35", va="bottom")
-        ax.set_ylim(top=cap * 6)
+        ax.set_ylim(top=cap * 8)  # room for the label under the frame's top edge
     if zeros:
         zero_band(ax, floor)
     if any(np.any(d > 0) for *_, d in lines):
         ax.plot([], [], "x", color="k", ms=8, mew=2, label="some runs diverged")
     ax.set_xlabel("learning rate")
-    ax.set_ylabel(ylabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.25)
-    legend(ax)
+    if show_legend:
+        legend(ax)
     if title:
         ax.set_title(title)
 
@@ -586,17 +734,18 @@ def basins_map(ax, x, y, labels, steps, minimizers, max_steps, title=None):
     _finish(ax, x, y, title=title)
 
 
-def landscape_1d(ax, alphas, curves, xlabel="α", title=None, dashed=()):
+def landscape_1d(ax, alphas, curves, xlabel="α", title=None, dashed=(), styles=None):
     """Loss along lines through parameter space: ``curves = [(label, losses), ...]``;
     ``dashed = [(curve index, losses), ...]`` (held-out losses, dashed in the curve's colour).
     The axis stops at 100 times the largest value at either end, so a line that crosses a
     wall of huge losses does not squash the others."""
     for i, (label, losses) in enumerate(curves):
-        ax.plot(alphas, losses, color=color(i), lw=2, label=label)
+        st = _style(i, styles)
+        ax.plot(alphas, losses, color=st.color, ls=st.dash, lw=2, label=label)
     for i, losses in dashed:
-        ax.plot(alphas, losses, color=color(i), lw=1.4, ls="--")
+        ax.plot(alphas, losses, color=_style(i, styles).color, lw=1.2, ls=(0, (2, 1.5)), alpha=0.8)
     if len(dashed):
-        ax.plot([], [], color="0.35", lw=1.4, ls="--", label="test loss (dashed)")
+        ax.plot([], [], color="0.35", lw=1.2, ls=(0, (2, 1.5)), label="test loss (dotted, same colour)")
     every = [np.asarray(c, np.float64) for _, c in curves] + [np.asarray(c, np.float64) for _, c in dashed]
     log = all(np.all(c > 0) for c in every)
     ax.set_yscale("log" if log else "linear")
@@ -621,7 +770,8 @@ def landscape_2d(ax, alphas, betas, losses, path=None, xlabel="α (direction 1)"
     levels = _log_levels(losses, 30)
     cf = ax.contourf(alphas, betas, losses.T, levels=levels, cmap="viridis", norm=mcolors.BoundaryNorm(levels, 256))
     ax.contour(alphas, betas, losses.T, levels=levels[::3], colors="w", linewidths=0.4, alpha=0.6)
-    ax.get_figure().colorbar(cf, ax=ax, label="loss", shrink=0.85, format="%.3g", ticks=_distinct_ticks(levels))
+    ax.get_figure().colorbar(cf, ax=ax, label="loss", fraction=0.046, pad=0.04, format="%.3g",
+                             ticks=_log_ticks(np.asarray(losses), levels))
     if path is not None:
         ax.plot(path[:, 0], path[:, 1], "-", color="#ff7f0e", lw=1.6, label="optimizer path")
         ax.plot(path[0, 0], path[0, 1], "o", color="#ff7f0e", mfc="white", ms=7, mew=1.5, label="start")
@@ -632,10 +782,11 @@ def landscape_2d(ax, alphas, betas, losses, path=None, xlabel="α (direction 1)"
         ax.plot(pts[0, 0], pts[0, 1], "o", color=c, mfc="white", ms=7, mew=1.5)
         ax.plot(pts[-1, 0], pts[-1, 1], "s", color=c, ms=6)
     if len(paths):
-        legend(ax, below=True, title="○ start  ■ end", title_fontsize=8)
+        legend(ax, below=True, title="○ start  ■ end  + the plane's centre", title_fontsize=8)
     ax.plot(0, 0, "+", color="w", ms=10, mew=2)
     ax.set_xlim(alphas[0], alphas[-1])
     ax.set_ylim(betas[0], betas[-1])
+    ax.set_aspect("equal", adjustable="box")  # both axes are distances in parameter space
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
@@ -676,8 +827,10 @@ def function_1d(ax_f, ax_d, x, f, df, x_check=(), df_check=(), at=None, title=No
         ax_f.set_title(title)
 
 
-def race_gif(path, x, y, z, paths, labels, minimizers=(), fps: int = 12, frames: int = 60, title=None) -> None:
-    """An optimizer race on a 2-D function as a GIF (matplotlib animation, Pillow writer).
+def race_gif(path, x, y, z, paths, labels, minimizers=(), fps: int = 12, frames: int = 60, title=None,
+             styles=None) -> None:
+    """An optimizer race on a 2-D function as a GIF (matplotlib animation, Pillow writer), each
+    frame :func:`race_figure` at one step.
 
     Args:
       paths: ``[(T, 2) array, ...]`` one per optimizer; ``labels`` alike.
@@ -688,38 +841,8 @@ def race_gif(path, x, y, z, paths, labels, minimizers=(), fps: int = 12, frames:
 
     from matplotlib.animation import FuncAnimation, PillowWriter
 
-    fig, (ax,) = figure(1, 6.0, 5.4)
-    fig.set_dpi(80)
-    levels = _log_levels(z)
-    ax.contourf(x, y, z.T, levels=levels, cmap="Greys_r", norm=mcolors.BoundaryNorm(levels, 256), alpha=0.55)
-    for m in minimizers:
-        ax.plot(m[0], m[1], "*", color="gold", mec="k", ms=14, zorder=6)
-    lines, heads = [], []
-    for i, label in enumerate(labels):
-        (ln,) = ax.plot([], [], "-", color=color(i), lw=1.6, label=label)
-        (hd,) = ax.plot([], [], "o", color=color(i), ms=7)
-        lines.append(ln)
-        heads.append(hd)
-    _finish(ax, x, y, title=title)
-    include_points(ax, [p[0] for p in paths] + [p[-1] for p in paths])
-    legend(ax, below=True)
-    length = max(len(p) for p in paths)
-    index = np.unique(np.linspace(0, length - 1, frames).astype(int))
-    index = np.concatenate([index, np.full(int(1.5 * fps), index[-1])])  # hold the last frame 1.5 s
-    counter = ax.text(0.02, 0.02, "step 0", transform=ax.transAxes, fontsize=9)
-    fig.canvas.draw()  # lay out once, then freeze it: a changing counter must not move the axes between frames
-    fig.set_layout_engine("none")
-
-    def update(k):
-        step = index[k]
-        for ln, hd, p in zip(lines, heads, paths):
-            s = min(step, len(p) - 1)
-            ln.set_data(p[: s + 1, 0], p[: s + 1, 1])
-            hd.set_data([p[s, 0]], [p[s, 1]])
-        counter.set_text(f"step {step}")
-        return lines + heads + [counter]
-
-    anim = FuncAnimation(fig, update, frames=len(index), blit=False)
+    fig, update, count = race_figure(x, y, z, paths, labels, minimizers, fps, frames, title, styles)
+    anim = FuncAnimation(fig, update, frames=count, blit=False)
     from jaxgrad import files
 
     if not files.writing():
@@ -736,11 +859,52 @@ def race_gif(path, x, y, z, paths, labels, minimizers=(), fps: int = 12, frames:
             os.unlink(tmp)
 
 
-def performance_profiles(ax, taus, rho, solvers, what: str, n_problems: int):
+def race_figure(x, y, z, paths, labels, minimizers=(), fps: int = 12, frames: int = 60, title=None, styles=None):
+    """The race's figure (840 px wide, a legend below the axes), ``update(k)`` drawing frame ``k``,
+    and the number of frames."""
+    fig, (ax,) = figure(1, 6.0, 6.0)
+    fig.set_dpi(140)  # 840 px wide: legible text and paths
+    levels = _log_levels(z)
+    ax.contourf(x, y, z.T, levels=levels, cmap="Greys_r", norm=mcolors.BoundaryNorm(levels, 256), alpha=0.55)
+    for m in minimizers:
+        ax.plot(m[0], m[1], "*", color="gold", mec="k", ms=14, zorder=6)
+    lines, heads = [], []
+    for i, label in enumerate(labels):
+        st = _style(i, styles)
+        (ln,) = ax.plot([], [], color=st.color, ls=st.dash, lw=1.8, label=label)
+        (hd,) = ax.plot([], [], st.marker, color=st.color, ms=8, mec="white", mew=0.8)
+        lines.append(ln)
+        heads.append(hd)
+    _finish(ax, x, y, title=title)
+    frame_paths(ax, paths, minimizers, (x[0], x[-1]), (y[0], y[-1]))
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=min(3, max(1, len(labels))),
+               frameon=False, fontsize=9)  # a figure legend: constrained layout keeps it inside every frame
+    length = max(len(p) for p in paths)
+    index = np.unique(np.linspace(0, length - 1, frames).astype(int))
+    index = np.concatenate([index, np.full(int(1.5 * fps), index[-1])])  # hold the last frame 1.5 s
+    counter = ax.text(0.02, 0.02, "step 0", transform=ax.transAxes, fontsize=9)
+    fig.canvas.draw()  # lay out once, then freeze it: a changing counter must not move the axes between frames
+    fig.set_layout_engine("none")
+
+    def update(k):
+        step = index[k]
+        for ln, hd, p in zip(lines, heads, paths):
+            s = min(step, len(p) - 1)
+            ln.set_data(p[: s + 1, 0], p[: s + 1, 1])
+            hd.set_data([p[s, 0]], [p[s, 1]])
+        counter.set_text(f"step {step}")
+        return lines + heads + [counter]
+
+    return fig, update, len(index)
+
+
+def performance_profiles(ax, taus, rho, solvers, what: str, n_problems: int, styles=None):
     """Dolan–Moré performance profiles: share of problems solved within a factor τ of the best."""
-    styles = ["-", "--", "-.", ":"]
-    for i, name in enumerate(solvers):
-        ax.step(taus, rho[i], where="post", color=color(i), ls=styles[(i // len(RUN_COLORS)) % 4], lw=1.8, label=name)
+    styles = identities(solvers) if styles is None else styles
+    for i, name in enumerate(solvers):  # later ones a little thinner, so a coinciding earlier one shows
+        st = styles[i]
+        ax.step(taus, rho[i], where="post", color=st.color, ls=st.dash, lw=2.2 - 0.08 * i, label=name,
+                zorder=3 + 0.01 * i)
     ax.set_xscale("log", base=2)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlim(taus[0], taus[-1])

@@ -59,6 +59,8 @@ def default_kinds(problem: dict, groups: list[dict], arrays) -> list[str]:
             kinds.append("landscape")
     if any("learning_rate" in g["swept"] and len(g["settings"]) > 1 for g in groups):
         kinds.append("lr_sensitivity")
+    if any(f"group{g['index']}_metric_accuracy" in arrays for g in groups):
+        kinds.append("accuracy")
     if any(f"group{g['index']}_sharpness" in arrays for g in groups):
         kinds.append("sharpness")
     for kind, key in (("interpolation", "interp_loss"), ("random_plane", "rplane_loss"),
@@ -104,6 +106,11 @@ def _seeds_note(groups) -> str:
         + " that did not diverge"
 
 
+def _styles(groups) -> dict:
+    """``{group index: plots.Style}``: each optimizer's identity, the same in every figure."""
+    return dict(zip((g["index"] for g in groups), plots.identities([g["optimizer"] for g in groups])))
+
+
 def _seed(g: dict, i: int) -> int:
     """The seed a one-run figure shows for setting ``i``: the first that did not diverge."""
     return next((r["seed"] for r in g["settings"][i]["runs"] if r["diverged_step"] is None), 0)
@@ -127,9 +134,39 @@ def _loss(problem, groups, arrays, summary, field="loss"):
         problem = {**problem, "minimum": None}
     curves, log, ylabel = _curves(problem, groups, arrays, field)
     steps = arrays.get(f"group{groups[0]['index']}_steps")
+    style = _styles(groups)
     plots.loss_curves(ax, curves, ylabel=ylabel, log=log, dashed=dashed, steps=steps,
+                      styles=[style[g["index"]] for g in groups],
                       title=f"{problem['label']}: {'loss' if field == 'loss' else 'gradient norm'}\n"
                             f"(best setting per optimizer; {_seeds_note(groups)})")
+    return fig
+
+
+def _accuracy(problem, groups, arrays, summary):
+    """Training (solid) and test (dotted) accuracy per step, each optimizer's chosen setting."""
+    curves, dashed, styles = [], [], []
+    style = _styles(groups)
+    for g in groups:
+        key = f"group{g['index']}_metric_accuracy"
+        if key not in arrays:
+            continue
+        i = _best(g)
+        div = np.asarray(arrays[f"group{g['index']}_diverged_at"][i])
+        calm = np.asarray(arrays[key][i], np.float64)[div < 0] if np.any(div < 0) else np.asarray(arrays[key][i])
+        curves.append((_label(g, i), np.median(calm, 0), calm.min(0), calm.max(0), None))
+        styles.append(style[g["index"]])
+        test = arrays.get(f"group{g['index']}_metric_test_accuracy")
+        if test is not None:
+            dashed.append((len(curves) - 1, np.median(np.asarray(test[i], np.float64)[div < 0] if np.any(div < 0)
+                                                      else np.asarray(test[i], np.float64), 0)))
+    if not curves:
+        return None
+    fig, (ax,) = plots.figure(1, 7.5, 4.8)
+    plots.loss_curves(ax, curves, ylabel="accuracy", log=False, dashed=dashed, styles=styles, dashed_label="test accuracy",
+                      steps=arrays.get(f"group{groups[0]['index']}_steps"),
+                      title=f"{problem['label']}: accuracy (training solid, test dotted)\n"
+                            f"(best setting per optimizer; {_seeds_note(groups)})")
+    ax.set_ylim(min(ax.get_ylim()[0], 1.0), 1.005)
     return fig
 
 
@@ -138,12 +175,13 @@ def _over_seeds(summary) -> str:
 
 
 def _sharpness(problem, groups, arrays, summary):
-    lines = []
+    lines, styles = [], []
     for g in groups:
         key = f"group{g['index']}_sharpness"
         if key not in arrays:
             continue
         for i, setting in enumerate(g["settings"]):
+            styles.append(_styles(groups)[g["index"]] if len(g["settings"]) == 1 else None)
             lines.append((_label(g, i), arrays[f"group{g['index']}_steps"],
                           np.median(arrays[f"group{g['index']}_loss"][i], 0),
                           arrays[f"group{g['index']}_sharpness_steps"], np.median(arrays[key][i], 0),
@@ -151,7 +189,9 @@ def _sharpness(problem, groups, arrays, summary):
     if not lines:
         return None
     fig, (ax_loss, ax_sharp) = plots.figure(1, 7.5, 7.0, rows=2, sharex=True)
-    plots.sharpness_panels(ax_loss, ax_sharp, lines,
+    # one identity per optimizer; settings of one optimizer (the learning rates of EoS) get the run palette
+    styles = None if any(st is None for st in styles) else styles
+    plots.sharpness_panels(ax_loss, ax_sharp, lines, styles=styles,
                            title=f"{problem['label']}: loss and sharpness ({_over_seeds(summary)})")
     return fig
 
@@ -166,7 +206,7 @@ def _path_list(groups, arrays):
     for k, g in enumerate(groups):
         i = _best(g)
         params = arrays[f"group{g['index']}_params"][i]  # (seeds, T+1, d)
-        paths.append((_label(g, i), params[_seed(g, i), :, :2], plots.color(k)))
+        paths.append((_label(g, i), params[_seed(g, i), :, :2], _styles(groups)[g["index"]]))
     return paths
 
 
@@ -205,7 +245,9 @@ def _interpolation(problem, groups, arrays, summary):
     test = arrays.get(f"problem{j}_interp_test_loss")
     dashed = [] if test is None else list(enumerate(test))
     fig, (ax,) = plots.figure(1, 7.0, 4.6)
+    style = _styles(groups)
     plots.landscape_1d(ax, arrays[f"problem{j}_interp_alpha"], curves, dashed=dashed,
+                       styles=[style[int(i)] for i in arrays[f"problem{j}_interp_groups"]],
                        xlabel="α: (1 - α) start + α end (best setting, first seed that did not diverge)",
                        title=f"{problem['label']}: loss from start (α = 0) to end (α = 1)")
     return fig
@@ -230,7 +272,7 @@ def _trajectory_plane(problem, groups, arrays, summary):
         return None
     index = _by_index(groups)
     k, g = index[int(arrays[f"problem{j}_tplane_group"])]
-    paths = [(_label(og, _best(og)), arrays[f"problem{j}_tplane_path{i}"], plots.color(ok))
+    paths = [(_label(og, _best(og)), arrays[f"problem{j}_tplane_path{i}"], _styles(groups)[i].color)
              for i, (ok, og) in index.items() if f"problem{j}_tplane_path{i}" in arrays]
     fig, (ax,) = plots.figure(1, 6.8, 5.6)
     explained = float(arrays[f"problem{j}_tplane_explained"])
@@ -254,7 +296,7 @@ def _fit(problem, groups, arrays, summary):
             continue
         i = _best(g)
         theta = arrays[key][i, _seed(g, i), -1]  # (b, w) for regressions
-        fits.append((_label(g, i), theta[0], theta[1], plots.color(k)))
+        fits.append((_label(g, i), theta[0], theta[1], _styles(groups)[g["index"]].color))
     if not fits:  # nothing fitted to draw: no figure of the data alone
         return None
     plots.fit_plot(ax, X, t, fits, classification=problem["kind"] == "classification",
@@ -264,7 +306,7 @@ def _fit(problem, groups, arrays, summary):
 
 
 def _lr(problem, groups, arrays, summary):
-    lines = []
+    lines, styles = [], []
     for g in groups:
         if "learning_rate" not in g["swept"] or len(g["settings"]) < 2:
             continue
@@ -277,10 +319,12 @@ def _lr(problem, groups, arrays, summary):
                 by_lr[lr] = (value, diverged)
         lrs = sorted(by_lr)
         lines.append((g["optimizer_label"], lrs, [by_lr[v][0] for v in lrs], [by_lr[v][1] for v in lrs]))
+        styles.append(_styles(groups)[g["index"]])
     if not lines:
         return None
     fig, (ax,) = plots.figure(1, 6.5, 4.6)
-    plots.lr_sensitivity(ax, lines, ylabel="median final loss" + (" - minimum" if problem["minimum"] is not None else ""),
+    plots.lr_sensitivity(ax, lines, styles=styles,
+                         ylabel="median final loss" + (" - minimum" if problem["minimum"] is not None else ""),
                          title=f"{problem['label']}: learning-rate sensitivity")
     return fig
 
@@ -307,11 +351,13 @@ def _race(problem, groups, arrays, summary, path: Path):
     x, y, z = (arrays[f"problem{j}_contour_{k}"] for k in "xyz")
     paths = _path_list(groups, arrays)
     plots.race_gif(path, x, y, z, [p for _, p, _ in paths], [label for label, _, _ in paths],
-                   [m for m in problem["minimizers"] if len(m) == 2], title=f"{problem['label']}: optimizer race")
+                   [m for m in problem["minimizers"] if len(m) == 2], title=f"{problem['label']}: optimizer race",
+                   styles=[st for _, _, st in paths])
     return path
 
 
 DRAWERS: dict[str, Callable] = {
+    "accuracy": _accuracy,
     "basins": _basins,
     "loss": _loss,
     "grad_norm": _grad_norm,
@@ -332,7 +378,10 @@ def figure(run_dir: str | Path, kind: str, problem: int = 0):
     summary, arrays = rundir.read(run_dir)
     info = next(p for p in summary["problems"] if p["index"] == problem)
     groups = [g for g in summary["groups"] if g["problem_index"] == problem]
-    return DRAWERS[kind](info, groups, arrays, summary)
+    fig = DRAWERS[kind](info, groups, arrays, summary)
+    if fig is not None:
+        plots.polish(fig)
+    return fig
 
 
 def draw(run_dir: str | Path, kinds: list[str] | None = None, status=None, suffix: str = ".png") -> list[Path]:

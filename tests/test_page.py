@@ -63,7 +63,7 @@ def test_the_run_page_holds_the_table_every_figure_the_config_and_versions(run_d
     assert 'name = "quickstart"' in text and summary["versions"]["jax"] in text
 
 
-def _check_in_chromium(page: Path, tmp_path: Path) -> dict:
+def _check_in_chromium(page: Path, tmp_path: Path, width: int = 390) -> dict:
     """Load ``page`` in headless Chromium with a probe that records script and resource errors and,
     once loaded, how many images are displayed; return what it found."""
     probe = """<script>
@@ -73,15 +73,19 @@ def _check_in_chromium(page: Path, tmp_path: Path) -> dict:
     window.addEventListener('load', () => {
       const imgs = [...document.images];
       const shown = imgs.filter(i => i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0);
+      const linked = imgs.filter(i => i.parentElement.tagName === 'A' && i.parentElement.getAttribute('href'));
+      const toc = [...document.querySelectorAll('nav.toc a')].map(a => a.getAttribute('href'));
+      const missing = toc.filter(h => !document.getElementById(h.slice(1)));
       document.documentElement.setAttribute('data-check', JSON.stringify(
-        {images: imgs.length, shown: shown.length, errors: __errors,
+        {images: imgs.length, shown: shown.length, linked: linked.length, errors: __errors, toc: toc.length,
+         missing: missing, hrefs: linked.map(i => i.parentElement.getAttribute('href')),
          overflow: document.documentElement.scrollWidth > window.innerWidth + 1}));
     });
     </script>"""
     probed = tmp_path / "probed.html"
     probed.write_text(page.read_text().replace("<head>", "<head>" + probe, 1))
     chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=390,844",
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={width},844",
                           "--virtual-time-budget=10000", "--dump-dom", probed.as_uri()],
                          capture_output=True, text=True, timeout=120).stdout
     start = dom.index('data-check="') + len('data-check="')
@@ -90,11 +94,14 @@ def _check_in_chromium(page: Path, tmp_path: Path) -> dict:
 
 @pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")),
                     reason="no Chromium here (apt-get install chromium)")
-def test_the_run_page_loads_in_a_real_browser_with_every_image_shown_and_no_errors(run_dir, tmp_path):
-    found = _check_in_chromium(run_dir / "index.html", tmp_path)
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_run_page_loads_in_a_real_browser_with_every_image_shown_and_no_errors(run_dir, tmp_path, width):
+    found = _check_in_chromium(run_dir / "index.html", tmp_path, width)
     figures = [p for p in run_dir.iterdir() if p.suffix in (".png", ".gif")]
-    assert found["errors"] == [] and found["images"] == found["shown"] == len(figures)
-    assert not found["overflow"]  # a phone-wide window (390 px) scrolls the table, never the page
+    assert found["errors"] == [] and found["images"] == found["shown"] == found["linked"] == len(figures)
+    assert sorted(found["hrefs"]) == sorted(p.name for p in figures)  # each opens its full-size file
+    assert found["toc"] >= 4 and found["missing"] == []  # every contents link lands on its section
+    assert not found["overflow"]  # a phone (390 px) reads the results as cards; the page never scrolls sideways
 
 
 def test_plot_redraws_at_a_chosen_dpi_and_as_vectors_without_doubling_the_page(run_dir, tmp_path):

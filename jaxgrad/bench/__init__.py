@@ -357,11 +357,14 @@ def write_outputs(bench: dict, out: Path) -> list[Path]:
     files.write_json(out / "bench.json", strict_json(bench)[0])  # infinities (diverged runs) as null
     written = [out / "bench.json"]
     taus = np.logspace(0, 12, 400, base=2)  # first-order methods can be 1000x Newton's steps
+    spec = {r["optimizer"]: r["spec"].split(",")[0] for r in bench["results"]}
+    order = list(dict.fromkeys(r["optimizer"] for r in bench["results"]))
+    style = dict(zip(order, plots.identities([spec[o] for o in order])))  # the same identity in every figure
     for key, what in (("median_steps_to_target", "steps"), ("median_time_to_target", "time")):
         probs, opts, costs = cost_table(bench, key)
         rho = performance_profile(costs, taus)
         fig, (ax,) = plots.figure(1, 6.8, 4.6)
-        plots.performance_profiles(ax, taus, rho, opts, what, len(probs))
+        plots.performance_profiles(ax, taus, rho, opts, what, len(probs), styles=[style[o] for o in opts])
         save_figure(fig, out / f"profile_{what}.png")
         written.append(out / f"profile_{what}.png")
     tuned = [r for r in bench["results"] if r["tuned"]]
@@ -372,14 +375,19 @@ def write_outputs(bench: dict, out: Path) -> list[Path]:
         fig, axes = plots.figure(cols, 5.2, 3.6 * rows, rows=rows)
         for ax in axes[len(probs):]:
             ax.set_visible(False)
-        for ax, p in zip(axes, probs):
+        for k, (ax, p) in enumerate(zip(axes, probs)):
             lines = []
             for r in (r for r in tuned if r["problem"] == p):
                 lrs = [t["setting"]["learning_rate"] for t in r["tuning"]]
-                vals = [float(np.clip(t["median_final_loss"] - (r["minimum"] or 0.0), 1e-30, 1e30)) for t in r["tuning"]]
+                # gaps below 1e-12 of the scale are rounding noise: drawn on the floor band, not as data
+                vals = [np.inf if t["median_final_loss"] is None else
+                        float(max(t["median_final_loss"] - (r["minimum"] or 0.0), 0.0)) for t in r["tuning"]]
+                vals = [v if v > 1e-12 else 0.0 for v in vals]
                 div = [t["diverged"] > 0 for t in r["tuning"]]
                 lines.append((r["optimizer"], lrs, vals, div))
-            plots.lr_sensitivity(ax, lines, ylabel="median final loss gap (tuning)", title=p)
+            plots.lr_sensitivity(ax, lines, ylabel="median final gap (tuning)" if k % cols == 0 else None, title=p,
+                                 styles=[style[name] for name, *_ in lines], show_legend=False)
+        plots.shared_legend(fig, axes[: len(probs)])
         save_figure(fig, out / "lr_sensitivity.png")
         written.append(out / "lr_sensitivity.png")
     from jaxgrad import page

@@ -1,0 +1,122 @@
+"""How figures look, checked on real Agg draws: one identity per optimizer across figures and runs,
+one legend (none for a single line), frames from the data, square parameter planes, colorbar ticks
+on decades, the race GIF's size and legend, and maths in titles."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.colors import to_hex
+
+from jaxgrad import plots, report
+from jaxgrad.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The quickstart twice (one with the optimizers in another order), small."""
+    folder = tmp_path_factory.mktemp("look")
+    text = (ROOT / "configs" / "quickstart.toml").read_text()
+    (folder / "a.toml").write_text(text)
+    blocks = text.split("[[optimizers]]")  # the optimizer tables reversed: colours must not follow the order
+    (folder / "b.toml").write_text(blocks[0] + "".join("[[optimizers]]" + b.split("[output]")[0]
+                                                       for b in reversed(blocks[1:]))
+                                   + "[output]" + text.split("[output]")[1])
+    out = []
+    for name in ("a", "b"):
+        assert main(["run", str(folder / f"{name}.toml"), "--out", str(folder / name), "--quiet",
+                     "--set", "steps=40", "--set", "seeds=2"]) == 0
+        out.append(folder / name)
+    return out
+
+
+def _line_colors(ax) -> dict:
+    return {line.get_label(): to_hex(line.get_color()) for line in ax.get_lines()
+            if line.get_label() and not line.get_label().startswith("_")}
+
+
+def test_each_optimizer_keeps_its_colour_across_figures_and_runs(runs):
+    seen = {}
+    for run in runs:
+        for kind in ("loss", "paths", "lr_sensitivity"):
+            fig = report.figure(run, kind)
+            for label, c in _line_colors(fig.axes[0]).items():
+                name = label.split(" ")[0]
+                if name in plots.OPTIMIZER_STYLES:
+                    assert c == plots.OPTIMIZER_STYLES[name].color, (run.name, kind, label)
+                    seen.setdefault(name, set()).add(c)
+    assert set(seen) == {"sgd", "adam", "newton"} and all(len(c) == 1 for c in seen.values())
+    # relatives that can coincide differ in colour and in dash
+    a, b = plots.identities(["momentum", "nesterov"])
+    assert a.color != b.color and a.dash != b.dash
+    first, second = plots.identities(["newton", "newton"])  # two groups of one optimizer: a new dash
+    assert first.color == second.color and first.dash != second.dash
+
+
+def test_one_legend_at_most_and_none_for_a_single_line():
+    fig, (ax,) = plots.figure(1, 6, 4)
+    plots.landscape_1d(ax, np.linspace(0, 1, 10), [("adam (lr=0.01)", np.linspace(1, 2, 10))], title="a title")
+    plots.polish(fig)
+    assert ax.get_legend() is None and "adam (lr=0.01)" in ax.get_title()
+    fig, (ax,) = plots.figure(1, 6, 4)
+    plots.landscape_1d(ax, np.linspace(0, 1, 10), [("a", np.linspace(1, 2, 10)), ("b", np.linspace(2, 1, 10))])
+    plots.polish(fig)
+    assert ax.get_legend() is not None and len(ax.get_legend().get_texts()) == 2
+
+
+def test_titles_wrap_to_their_axes_and_set_maths():
+    fig, (ax,) = plots.figure(1, 4, 3)
+    ax.set_title("x**3 - 3*x + sin(3*x): " + "a long title " * 8)
+    plots.polish(fig)
+    title = ax.get_title()
+    assert title.startswith("x³ − 3x + sin(3x)") and "\n" in title
+    fig.canvas.draw()
+    box, frame = ax.title.get_window_extent(), ax.get_window_extent()
+    assert box.width <= 1.15 * frame.width  # no blank margin from a title wider than its axes
+
+
+def test_paths_frame_every_start_and_end_square_with_decade_ticks(runs):
+    from jaxgrad import rundir
+
+    summary, arrays = rundir.read(runs[0])
+    fig = report.figure(runs[0], "paths", problem=0)
+    ax = fig.axes[0]
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    for g in (g for g in summary["groups"] if g["problem_index"] == 0):
+        path = arrays[f"group{g['index']}_params"][g["best"], 0]
+        for px, py in (path[0], path[-1]):
+            assert x0 <= px <= x1 and y0 <= py <= y1
+    assert ax.get_aspect() == 1.0
+    colorbar = fig.axes[1]
+    ticks = [t for t in colorbar.get_yticks() if colorbar.get_ylim()[0] <= t <= colorbar.get_ylim()[1]]
+    assert len(ticks) >= 3 and all(abs(math.log10(t) - round(math.log10(t))) < 1e-9 for t in ticks)
+
+
+def test_landscape_planes_are_square():
+    fig, (ax,) = plots.figure(1, 6, 5)
+    a = np.linspace(-1, 1, 11)
+    plots.landscape_2d(ax, a, 2 * a, np.add.outer(a**2, a**2) + 0.1)
+    assert ax.get_aspect() == 1.0
+
+
+def test_the_race_is_840_px_wide_with_a_legend_in_every_frame():
+    from PIL import Image
+
+    x = y = np.linspace(-2, 2, 21)
+    z = np.add.outer(x**2, y**2)
+    paths = [np.linspace([1.5, 1.5], [0, 0], 30), np.linspace([-1.5, 1.0], [0, 0], 20)]
+    fig, update, count = plots.race_figure(x, y, z, paths, ["sgd", "adam"], [(0.0, 0.0)],
+                                           styles=plots.identities(["sgd", "adam"]))
+    update(count - 1)
+    fig.canvas.draw()
+    assert fig.legends and [t.get_text() for t in fig.legends[0].get_texts()] == ["sgd", "adam"]
+    legend, frame = fig.legends[0].get_window_extent(), fig.bbox
+    assert frame.x0 <= legend.x0 and legend.x1 <= frame.x1 and frame.y0 <= legend.y0  # inside the frame
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        plots.race_gif(Path(d) / "race.gif", x, y, z, paths, ["sgd", "adam"], frames=5)
+        assert Image.open(Path(d) / "race.gif").size[0] >= 800
