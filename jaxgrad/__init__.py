@@ -28,6 +28,8 @@ _EXPORTS = {
     # optimization: one run, many starts, sweeps; basins of attraction
     "minimize": "jaxgrad.engine", "minimize_from": "jaxgrad.engine", "sweep": "jaxgrad.engine", "Trace": "jaxgrad.engine",
     "basins": "jaxgrad.basins", "Basins": "jaxgrad.basins",
+    # search spaces: ranges sampled in one program
+    "log_uniform": "jaxgrad.search", "uniform": "jaxgrad.search",
     # curvature of models (Hessian-vector products only)
     "top_eigenvalues": "jaxgrad.spectrum", "hessian_trace": "jaxgrad.spectrum",
     "spectral_density": "jaxgrad.spectrum", "layer_curvature": "jaxgrad.spectrum",

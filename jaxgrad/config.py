@@ -49,7 +49,7 @@ from typing import Any, Sequence
 
 import optax
 
-from jaxgrad import engine, factories, types
+from jaxgrad import search, engine, factories, types
 from jaxgrad import optimizers as _optimizers
 from jaxgrad import problems as _problems
 from jaxgrad.errors import InputError, did_you_mean
@@ -147,9 +147,16 @@ class OptimizerConfig:
     label: str
     index: int  # position in the config's [[optimizers]]
     factory: Any = None
+    samples: int = 16  # Halton points over the ranges in ``sweep`` (jaxgrad.search)
+    search_seed: int = 0
 
     def __post_init__(self):
         _freeze_fields(self, "sweep", "fixed")
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the sweep holds ranges (its settings are samples, not a grid)."""
+        return any(isinstance(v, search.Range) for v in self.sweep.values())
 
     @property
     def optimizer(self):
@@ -165,7 +172,7 @@ class OptimizerConfig:
     @property
     def settings(self) -> list[dict]:
         """The sweep's settings, in the order :func:`jaxgrad.sweep` runs them."""
-        return engine.settings_of(self.sweep)
+        return engine.settings_of(self.sweep, self.samples, self.search_seed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -399,10 +406,22 @@ def _optimizer(check: _Checker, table: Any, i: int, base: Path | None) -> list[O
         check.fail(f"{field}.name", f"unknown optimizer {name!r}{did_you_mean(name, _optimizers.names())}; "
                                     f"known: {', '.join(_optimizers.names())}")
     spec = _optimizers.spec(name)
+    samples, search_seed = _search_options(check, table, field)
     check.keys(table, set(spec) | {"label"}, field, f"{name} hyperparameter")
     swept, static_lists, fixed = {}, {}, {}
     for key, value in table.items():
         hyper = spec[key]
+        span = _range(check, value, f"{field}.{key}")
+        if span is not None:
+            if hyper.kind not in ("float", "optional_float"):
+                check.fail(f"{field}.{key}", f"only float hyperparameters take a range; {key} is {hyper.kind}")
+            for v in (span.lo, span.hi):
+                try:
+                    _optimizers.check_value(name, key, v, hyper)
+                except InputError as err:
+                    check.fail(f"{field}.{key}", str(err).split(": ", 1)[-1].replace(f"{key} ", "", 1))
+            swept[key] = span
+            continue
         values = value if isinstance(value, list) else [value]
         if isinstance(value, list) and not value:
             check.fail(f"{field}.{key}", "an empty list sweeps nothing")
@@ -423,19 +442,50 @@ def _optimizer(check: _Checker, table: Any, i: int, base: Path | None) -> list[O
     for combo in combos:
         group_fixed = {**fixed, **combo}
         try:
-            _optimizers.make(name, **group_fixed, **{k: v[0] for k, v in swept.items()})
+            _optimizers.make(name, **group_fixed, **_first(swept))
         except InputError as err:
             check.fail(field, str(err))
         text = label if label is not None else _label(name, group_fixed)
-        groups.append(OptimizerConfig(name, swept, group_fixed, text, i))
+        groups.append(OptimizerConfig(name, swept, group_fixed, text, i, None, samples, search_seed))
     return groups
+
+
+def _first(swept: dict) -> dict:
+    """A concrete value of every swept hyperparameter (a list's first, a range's low end)."""
+    return {k: v.lo if isinstance(v, search.Range) else v[0] for k, v in swept.items()}
+
+
+def _range(check: "_Checker", value: Any, field: str):
+    try:
+        return search.parse(value, field)
+    except InputError as err:
+        check.fail(field, str(err).split(": ", 1)[-1])
+
+
+def _search_options(check: "_Checker", table: dict, field: str) -> tuple[int, int]:
+    """Pop ``samples`` and ``search_seed`` from an optimizer table (meaningful with ranges)."""
+    samples = table.pop("samples", search.DEFAULT_SAMPLES)
+    seed = table.pop("search_seed", 0)
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= search.MAX_SAMPLES:
+        check.fail(f"{field}.samples", f"must be a whole number from 1 to {search.MAX_SAMPLES:,}, got {samples!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        check.fail(f"{field}.search_seed", f"must be a whole number >= 0, got {seed!r}")
+    return samples, seed
 
 
 def _optimizer_factory(check: _Checker, table: dict, field: str, i: int, base: Path | None,
                        label: str | None) -> list[OptimizerConfig]:
     """``factory = "module:function"``: the other keys are its keyword arguments; float lists sweep."""
+    samples, search_seed = _search_options(check, table, field)
+    ranges = {k: _range(check, v, f"{field}.{k}") for k, v in table.items() if isinstance(v, dict)}
+    for k in ranges:
+        table.pop(k)
     spec, factory, where = _load_factory(check, table, field, base)
-    swept, static_lists, fixed = {}, {}, {}
+    try:  # the ranges' keys are keyword arguments too
+        factories.check_keywords(factory, list(table) + list(ranges), where)
+    except InputError as err:
+        check.fail(f"{field}.factory", str(err))
+    swept, static_lists, fixed = dict(ranges), {}, {}
     for key, value in table.items():
         if isinstance(value, list):
             if not value:
@@ -456,8 +506,8 @@ def _optimizer_factory(check: _Checker, table: dict, field: str, i: int, base: P
     for combo in combos:
         group_fixed = {**fixed, **combo}
         config = OptimizerConfig(spec, swept, group_fixed, label if label is not None else _label(where, group_fixed),
-                                 i, factory)
-        first = {k: v[0] for k, v in swept.items()}
+                                 i, factory, samples, search_seed)
+        first = _first(swept)
         try:
             tx = config.build(first)
         except Exception as err:  # the user's factory refused these values
@@ -682,7 +732,7 @@ def load_bench_config(path: str | Path, defaults: BenchConfig, problems: Sequenc
 
 
 def toml_value(value) -> str:
-    """One value as TOML text (a scalar, or a list of them)."""
+    """One value as TOML text (a scalar, a list of them, or an inline table)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, numbers.Integral):
@@ -696,6 +746,8 @@ def toml_value(value) -> str:
         return json.dumps(value)  # a JSON string is a valid TOML basic string
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table: a search range, { log_uniform = [lo, hi] }
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"cannot write {type(value).__name__} as TOML")
 
 

@@ -29,7 +29,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jaxgrad import distributed, factories, optimizers as _optimizers, spectrum as _spectrum
+from jaxgrad import distributed, factories, optimizers as _optimizers, search, spectrum as _spectrum
 from jaxgrad.errors import InputError, is_positive_int, positive_int
 from jaxgrad.problems import batch_loss
 
@@ -436,8 +436,11 @@ def minimize_from(
 # --- sweeps ------------------------------------------------------------------------------
 
 
-def settings_of(hyperparams: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
-    """The product of the hyperparameter lists, in key order (the sweep's settings axis)."""
+def settings_of(hyperparams: Mapping[str, Any], samples: int = 16, search_seed: int = 0) -> list[dict[str, float]]:
+    """The sweep's settings axis, in key order: the product of the hyperparameter lists, times
+    ``samples`` Halton points over any ranges (:mod:`jaxgrad.search`)."""
+    if search.has_ranges(hyperparams):
+        return search.settings(hyperparams, samples, search_seed)
     keys = list(hyperparams)
     lists = [list(v) if isinstance(v, (list, tuple, np.ndarray)) else [v] for v in hyperparams.values()]
     return [dict(zip(keys, combo)) for combo in itertools.product(*lists)]
@@ -545,7 +548,8 @@ def _build_checked(builder: _Builder, setting: dict, where: str):
     return tx
 
 
-def sweep_builder(optimizer, grid: Mapping[str, Sequence[float]], fixed: Mapping[str, Any]):
+def sweep_builder(optimizer, grid: Mapping[str, Sequence[float]], fixed: Mapping[str, Any], samples: int = 16,
+                  search_seed: int = 0):
     """Resolve a sweep's optimizer into a static builder and its settings, validated up front."""
     grid, fixed = dict(grid), dict(fixed)
     if isinstance(optimizer, str):
@@ -558,7 +562,7 @@ def sweep_builder(optimizer, grid: Mapping[str, Sequence[float]], fixed: Mapping
                 raise InputError(f"optimizer {optimizer!r}: only float hyperparameters can be swept as data; "
                                  f"pass {key!r} in fixed= (one program per value)")
         builder = _Builder("registry", optimizer, _freeze(fixed, f"optimizer {optimizer!r}"))
-        settings = settings_of(grid)
+        settings = settings_of(grid, samples, search_seed)
         for setting in settings:  # validate every concrete value (and the fixed ones) up front
             _optimizers.make(optimizer, **setting, **fixed)
         return builder, settings
@@ -573,9 +577,10 @@ def sweep_builder(optimizer, grid: Mapping[str, Sequence[float]], fixed: Mapping
     where = f"optimizer factory {optimizer_label(optimizer)}"
     factories.check_keywords(optimizer, list(grid) + list(fixed), where)
     for key, values in grid.items():
-        _check_sweepable(where, key, values if isinstance(values, (list, tuple, np.ndarray)) else [values])
+        if not isinstance(values, search.Range):  # a range checked its ends itself
+            _check_sweepable(where, key, values if isinstance(values, (list, tuple, np.ndarray)) else [values])
     builder = _Builder("factory", optimizer, _freeze(fixed, where))
-    settings = settings_of(grid)
+    settings = settings_of(grid, samples, search_seed)
     _build_checked(builder, settings[0], where)
     return builder, settings
 
@@ -663,11 +668,13 @@ def plan_sweep(
     record_every: int = 1,
     sharpness_every: int | None = None,
     sharpness_iters: int = SHARPNESS_ITERS,
+    samples: int = search.DEFAULT_SAMPLES,
+    search_seed: int = 0,
 ) -> SweepPlan:
     """Validate and lay out a :func:`sweep` without running it; see there for the arguments."""
     options = _run_options(steps, tol, record_params, record_every, sharpness_every, sharpness_iters)
     grid = dict(grid or {})
-    builder, settings = sweep_builder(optimizer, grid, fixed or {})
+    builder, settings = sweep_builder(optimizer, grid, fixed or {}, samples, search_seed)
     if keys is None:
         positive_int(seeds, "seeds")
         keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(int(seeds)))
@@ -718,6 +725,8 @@ def sweep(
     record_every: int = 1,
     sharpness_every: int | None = None,
     sharpness_iters: int = SHARPNESS_ITERS,
+    samples: int = search.DEFAULT_SAMPLES,
+    search_seed: int = 0,
 ) -> Trace:
     """Run every (setting, seed) of ``optimizer`` on ``problem`` in one compiled program.
 
@@ -727,9 +736,10 @@ def sweep(
         ``factory(**hyperparameters) -> transformation`` (``optax.adamw``,
         ``lambda learning_rate: optax.chain(...)``, a user's function); or a ready
         optax transformation (then ``grid`` is empty).
-      grid: hyperparameters to sweep, ``{name: [values]}``; the settings are the
-        product of the lists in key order. Every value is traced (data): one
-        compile per structure, never one per value.
+      grid: hyperparameters to sweep, ``{name: [values]}`` or ``{name: jg.log_uniform(lo, hi)}``;
+        the settings are the product of the lists in key order, times ``samples``
+        scrambled-Halton points over the ranges (seeded by ``search_seed``). Every value
+        is traced (data): one compile per structure, never one per value.
       seeds: runs per setting; seed ``s`` starts at ``problem.init(PRNGKey(s))``
         unless ``keys`` (shape ``(seeds, 2)``) are given.
       steps, tol, record_params: as in :func:`minimize`.
@@ -754,4 +764,4 @@ def sweep(
     return plan_sweep(problem, optimizer, grid, seeds, steps, keys=keys, tol=tol,
                       record_params=record_params, batch_size=batch_size, fixed=fixed, devices=devices,
                       record_every=record_every, sharpness_every=sharpness_every,
-                      sharpness_iters=sharpness_iters).run()
+                      sharpness_iters=sharpness_iters, samples=samples, search_seed=search_seed).run()

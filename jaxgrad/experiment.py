@@ -240,7 +240,10 @@ def describe_plan(config: Config, timed: bool = True) -> str:
         r = resources(config, g)
         needs.append(r)
         total_runs += runs
-        swept = ", ".join(f"{k} x{len(v)}" for k, v in g.optimizer.sweep.items())
+        swept = ", ".join(f"{k} x{len(v)}" if isinstance(v, list) else f"{k} ~ {next(iter(v.as_toml()))}"
+                          f"[{v.lo:g}, {v.hi:g}]" for k, v in g.optimizer.sweep.items())
+        if g.optimizer.sampled:
+            swept = f"{g.optimizer.samples} Halton samples: " + swept
         n = len(g.settings)
         settings = f"{n} settings ({swept})" if swept else "1 setting"
         when = ""
@@ -271,9 +274,21 @@ def describe_plan(config: Config, timed: bool = True) -> str:
 _SHORT = {"learning_rate": "lr", "momentum": "mu", "weight_decay": "wd"}
 
 
-def _setting_label(setting: dict) -> str:
-    return ", ".join(f"{_SHORT.get(k, k)}={v:g}" if isinstance(v, float) else f"{_SHORT.get(k, k)}={v}"
+def _setting_label(setting: dict, digits: int = 6) -> str:
+    return ", ".join(f"{_SHORT.get(k, k)}={v:.{digits}g}" if isinstance(v, float) else f"{_SHORT.get(k, k)}={v}"
                      for k, v in setting.items()) or "default"
+
+
+def setting_labels(group: Group) -> list[str]:
+    """The labels of a group's settings: a grid's values as given; a search's samples to 3
+    significant digits (more where two would read the same)."""
+    if not group.optimizer.sampled:
+        return [_setting_label(s) for s in group.settings]
+    for digits in (3, 4, 6, 17):
+        labels = [_setting_label(s, digits) for s in group.settings]
+        if len(set(labels)) == len(labels):
+            return labels
+    return labels
 
 
 def _threshold(group: Group, setting: dict) -> float | None:
@@ -294,6 +309,7 @@ def _stats(group: Group, trace, config: Config, compile_s: float, run_s: float) 
     div = np.asarray(trace.diverged_at)
     minimum = group.problem.minimum
     settings = []
+    labels = setting_labels(group)
     for i, setting in enumerate(group.settings):
         final = loss[i, :, -1]
         outcome = stats.finals(final, div[i] >= 0)  # diverged runs count as +inf
@@ -306,8 +322,8 @@ def _stats(group: Group, trace, config: Config, compile_s: float, run_s: float) 
         ]
         settings.append({
             "hyperparams": setting,
-            "label": _setting_label(setting),
-            "median_final_loss": stats.median(outcome),
+            "label": labels[i],
+            "median_final_loss": stats.median(outcome),  # diverged runs as +inf
             "median_final_loss_ci": stats.median_ci(outcome, seed=group.index),
             "best_final_loss": float(np.min(final)),
             "median_loss_gap": None if minimum is None else stats.median(outcome) - minimum,
@@ -337,6 +353,7 @@ def _stats(group: Group, trace, config: Config, compile_s: float, run_s: float) 
         "optimizer_label": group.optimizer.label,
         "fixed": group.optimizer.fixed,
         "swept": list(group.optimizer.sweep),
+        "sampled": group.optimizer.sampled,  # settings are Halton samples over ranges, not a grid
         "minimum": minimum,
         "batch_size": batch_size(config, group),  # None: the full batch
         "compile_seconds": compile_s,
@@ -491,7 +508,7 @@ class _Writer:
         keep = steps % self.config.output.metrics_every == 0 if self.config.output.metrics_every else slice(None)
         metrics = {k: np.asarray(v)[..., keep] for k, v in metrics.items()}
         return rundir.csv_chunks(group.index, group.problem_label, group.optimizer.label,
-                               [_setting_label(s) for s in group.settings], steps[keep],
+                               setting_labels(group), steps[keep],
                                np.asarray(trace.loss)[..., keep], np.asarray(trace.grad_norm)[..., keep], metrics,
                                self.metric_names)
 
@@ -793,7 +810,8 @@ def plan_group(config: Config, group: Group, steps: int | None = None):
             config.steps if steps is None else steps, tol=config.tol,
             record_params=_record_params(config, group.problem), batch_size=batch_size(config, group),
             fixed=group.optimizer.fixed, record_every=config.output.record_every if steps is None else 1,
-            sharpness_every=config.output.sharpness_every if steps is None else None)
+            sharpness_every=config.output.sharpness_every if steps is None else None,
+            samples=group.optimizer.samples, search_seed=group.optimizer.search_seed)
     except InputError as err:
         field = "batch_size" if "batch_size" in str(err) else f"problems.{group.problem_index}"
         raise InputError(where + f"{field}: {err}", field=field) from None

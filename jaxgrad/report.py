@@ -319,7 +319,9 @@ def _lr(problem, groups, arrays, summary):
                 by_lr[lr] = (value, diverged)
         lrs = sorted(by_lr)
         lines.append((g["optimizer_label"], lrs, [by_lr[v][0] for v in lrs], [by_lr[v][1] for v in lrs]))
-        styles.append(_styles(groups)[g["index"]])
+        # a search's samples are points, not a line through values in no order
+        styles.append(_styles(groups)[g["index"]]._replace(dash="none") if g.get("sampled")
+                      else _styles(groups)[g["index"]])
     if not lines:
         return None
     fig, (ax,) = plots.figure(1, 6.5, 4.6)

@@ -65,7 +65,11 @@ def run_rows(summary: dict, problem: int | None = None, wide: bool = False):
         if len(settings) > 1:
             rows.append([(WINNER if won else " ") + " " + g["optimizer_label"]]
                         + [""] * (len(columns) - 1 - len(times)) + times)
-        for i, s in enumerate(settings):
+        order = range(len(settings))
+        if g.get("sampled"):  # a search's samples, sorted by their values (a grid keeps its order)
+            order = sorted(order, key=lambda i: tuple(settings[i]["hyperparams"].values()))
+        for i in order:
+            s = settings[i]
             steps = "-" if s["median_steps_to_tol"] is None else \
                 f"{s['median_steps_to_tol']:.0f} ({s['converged']}/{len(s['runs'])})"
             values = [_num(stats.setting_median(s)), interval(s.get("median_final_loss_ci")),
