@@ -416,7 +416,8 @@ def _run_run(args) -> int:
     figures = sorted(p.name for p in result.run_dir.iterdir() if p.suffix in (".png", ".gif"))
     gifs = sum(name.endswith(".gif") for name in figures)
     terminal.paragraph(out, f"results in {result.run_dir}: index.html (open it), config.toml, summary.json, "
-                            f"metrics.csv, arrays.npz" + (f", {len(figures)} figures" if figures else "")
+                            f"metrics.csv, arrays.npz"
+                            + (f", {len(figures)} figure{'s' if len(figures) != 1 else ''}" if figures else "")
                        + (f" ({gifs} animated)" if gifs else ""))
     return 0
 
@@ -599,6 +600,27 @@ def _run_bench(args) -> int:
     written = bench.write_outputs(result, out_dir)
     bench_table(result, out, args.quick)
     terminal.paragraph(out, f"results in {out_dir}: " + ", ".join(p.name for p in written))
+    return 0
+
+
+# --- jaxgrad export ----------------------------------------------------------------------
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="a run directory as TensorBoard files",
+                       description="Write a finished (or interrupted: its saved groups) run as TensorBoard "
+                                   "event files: one TensorBoard run per (problem, optimizer setting).")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--tensorboard", nargs="?", const="", metavar="DIR", required=True,
+                   help="where to write them (default RUN_DIR/tensorboard); then: tensorboard --logdir DIR")
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(args) -> int:
+    from jaxgrad import export
+
+    out = export.tensorboard(args.run_dir, args.tensorboard or None)
+    print(f"{out}: open with tensorboard --logdir {out}")
     return 0
 
 
@@ -933,6 +955,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(sub)
     _add_curvature(sub)
     _add_compare(sub)
+    _add_export(sub)
     _add_list(sub)
     _add_launch(sub)
     return parser

@@ -65,7 +65,7 @@ LANDSCAPE_KINDS = ("interpolation", "random_plane", "trajectory_plane")
 MAX_STEPS = 2**31 - 2  # the step counter is an int32 inside the compiled run
 MAX_RUNS = 10_000_000
 _TOP = {"name", "description", "steps", "seeds", "precision", "tol", "batch_size", "problems", "optimizers", "output"}
-_OUTPUT = {"directory", "plots", "record_params", "record_every", "metrics_every", "sharpness_every"}
+_OUTPUT = {"directory", "plots", "record_params", "record_every", "metrics_every", "sharpness_every", "tensorboard"}
 _PRECISIONS = ("float32", "float64")
 
 
@@ -183,6 +183,7 @@ class OutputConfig:
     record_every: int = 1  # keep steps 0, k, 2k, ... in the results (divides steps)
     metrics_every: int | None = None  # rows in metrics.csv every m steps (a multiple of record_every)
     sharpness_every: int | None = None  # the top Hessian eigenvalue every s steps (a multiple of record_every)
+    tensorboard: bool = False  # RUN/tensorboard/ written with the other files (jaxgrad.export)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -570,6 +571,9 @@ def parse_config(data: dict, source: str = "<config>", default_name: str = "expe
                 check.fail(f"output.plots.{j}", f"unknown plot {p!r}{did_you_mean(p, PLOT_KINDS)}; "
                                                 f"known: {', '.join(PLOT_KINDS)}, auto, none")
         plots = None if "auto" in plots else tuple(p for p in plots if p != "none")
+    tensorboard = output.get("tensorboard", False)
+    if not isinstance(tensorboard, bool):
+        check.fail("output.tensorboard", f"must be true or false, got {tensorboard!r}")
     record = output.get("record_params")
     if record is not None and not isinstance(record, bool):
         check.fail("output.record_params", f"must be true or false, got {record!r}")
@@ -589,7 +593,8 @@ def parse_config(data: dict, source: str = "<config>", default_name: str = "expe
             check.fail("output.sharpness_every", f"must be a multiple of record_every ({record_every}), "
                                                  f"got {sharpness_every}")
     return Config(name, description, steps, seeds, precision, tol, batch_size, probs, opts,
-                  OutputConfig(directory, plots, record, record_every, metrics_every, sharpness_every), data, source)
+                  OutputConfig(directory, plots, record, record_every, metrics_every, sharpness_every, tensorboard),
+                  data, source)
 
 
 # --- overrides ------------------------------------------------------------------------------

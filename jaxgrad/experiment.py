@@ -719,7 +719,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
         writer.resume()
         if len(writer.done) == len(groups):
             summary = writer.commit("complete")
-            _draw(run_dir, status, plots)
+            _draw(run_dir, status, plots, config.output.tensorboard)
             return Result(run_dir, summary)
     else:
         files.write_text(run_dir / "config.toml", text)
@@ -770,12 +770,12 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
             with stop.commit():
                 writer.commit("incomplete", interrupted_by=stop.by)
             if writer.done:
-                _draw(run_dir, status, plots)
+                _draw(run_dir, status, plots, config.output.tensorboard)
             raise Interrupted(f"{stop.by}: {len(writer.done)} of {len(groups)} groups saved in {run_dir}; "
                               f"finish with --resume")
         with stop.commit():
             summary = writer.commit("complete")
-        _draw(run_dir, status, plots)
+        _draw(run_dir, status, plots, config.output.tensorboard)
     except Interrupted:
         raise
     except KeyboardInterrupt:  # a commit stopped half-way: its summary still vouches for the last one
@@ -972,13 +972,18 @@ def _basins(config: Config, group: Group, record: dict):
     return basins(group.problem, opt, num=BASIN_POINTS, steps=config.steps, tol=config.tol)
 
 
-def _draw(run_dir: Path, status, plots: bool = True) -> list[Path]:
-    """The run's figures (when ``plots``), then its page, ``index.html``."""
+def _draw(run_dir: Path, status, plots: bool = True, tensorboard: bool = False) -> list[Path]:
+    """The run's figures (when ``plots``), its TensorBoard files (``tensorboard``), then its page."""
     from jaxgrad import files, page, report
 
     if not files.writing():  # drawn from the saved files, which process 0 writes
         return []
     written = report.draw(run_dir, status=status) if plots else []
+    if tensorboard:
+        from jaxgrad import export
+
+        status.say("writing tensorboard/")
+        written.append(export.tensorboard(run_dir))
     status.say("writing index.html")
     return written + [page.write_run_page(run_dir)]
 
