@@ -536,6 +536,8 @@ def _add_bench(sub) -> None:
                    help="also benchmark this optimizer (repeatable): a registry name or a factory "
                         "'module:function' / 'file.py:function', then ',key=value' hyperparameters, "
                         "e.g. 'optax:adamw,weight_decay=1e-4'")
+    p.add_argument("--tune-samples", type=int, metavar="N",
+                   help="tune on N Halton samples of a log range over the learning-rate grid's span (one program)")
     p.add_argument("--no-cache", action="store_true", help="do not use the persistent compilation cache")
     _add_processes(p)
     p.set_defaults(run=_run_bench)
@@ -593,6 +595,11 @@ def _run_bench(args) -> int:
     if args.what:
         config = load_bench_config(args.what, config, [s.name for s in bench.SUITE],
                                    [*bench.OPTIMIZERS, *(c.name for c in extra)])
+    if args.tune_samples is not None:
+        from jaxgrad.config import parse_bench_config
+
+        config = parse_bench_config({"tune_samples": args.tune_samples}, config, [s.name for s in bench.SUITE],
+                                    [*bench.OPTIMIZERS, *(c.name for c in extra)], "--tune-samples")
     out_dir = Path(args.out or Path("runs") / f"bench-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     status = terminal.Status()
     result = bench.run_suite(config, quick=args.quick, status=status, extra=extra)

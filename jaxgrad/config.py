@@ -691,6 +691,7 @@ class BenchConfig:
     problems: tuple[str, ...]
     optimizers: tuple[str, ...]
     precision: str
+    tune_samples: int | None = None  # Halton samples of log_uniform(min, max of lr_grid) instead of the grid
 
     def as_dict(self) -> dict:
         """Plain values (lists for tuples), as ``bench.json`` records them."""
@@ -724,7 +725,14 @@ def parse_bench_config(data: Any, defaults: BenchConfig, problems: Sequence[str]
         names[key] = tuple(given)
     if values["precision"] not in _PRECISIONS:
         check.fail("precision", f"must be one of {', '.join(_PRECISIONS)}, got {values['precision']!r}")
-    return BenchConfig(lr_grid=tuple(float(v) for v in grid), precision=values["precision"], **counts, **names)
+    tune_samples = values.get("tune_samples")
+    if tune_samples is not None:
+        tune_samples = check.integer(tune_samples, "tune_samples", maximum=search.MAX_SAMPLES)
+        if len(grid) < 2 or min(grid) == max(grid):
+            check.fail("tune_samples", "samples a range between the lr_grid's smallest and largest values; "
+                                       "give lr_grid two different values")
+    return BenchConfig(lr_grid=tuple(float(v) for v in grid), precision=values["precision"],
+                       tune_samples=tune_samples, **counts, **names)
 
 
 def load_bench_config(path: str | Path, defaults: BenchConfig, problems: Sequence[str],

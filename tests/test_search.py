@@ -106,3 +106,17 @@ def test_bad_ranges_are_one_line_exit_2(lr, samples, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"error: {cfg}: optimizers.0.") and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "run").exists()
+
+
+def test_the_bench_tunes_on_halton_samples_in_one_program(capsys):
+    from jaxgrad import bench
+
+    result = bench.run_suite({"problems": ["quadratic-k10"], "optimizers": ["sgd"], "lr_grid": [1e-3, 1e-1],
+                              "tune_samples": 5, "steps": 60, "tune_seeds": 2, "eval_seeds": 2}, quick=True)
+    (row,) = result["results"]
+    tried = [t["setting"]["learning_rate"] for t in row["tuning"]]
+    expected = [p["learning_rate"] for p in search.settings({"learning_rate": jg.log_uniform(1e-3, 1e-1)}, 5, 0)]
+    np.testing.assert_allclose(tried, expected, rtol=1e-6)
+    assert row["best_setting"]["learning_rate"] in tried and result["options"]["tune_samples"] == 5
+    assert main(["bench", "--quick", "--tune-samples", "0"]) == 2
+    assert "--tune-samples: tune_samples" in capsys.readouterr().err

@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgrad import files, optimizers, problems, stats, timing
+from jaxgrad import files, optimizers, problems, search, stats, timing
 from jaxgrad.config import BenchConfig, parse_bench_config
 from jaxgrad.engine import minimize, plan_sweep
 from jaxgrad.errors import InputError, did_you_mean
@@ -212,9 +212,13 @@ def _steps_to(loss: np.ndarray, threshold: np.ndarray) -> np.ndarray:
     return np.where(hit.any(-1), hit.argmax(-1), -1)
 
 
-def _run(problem, optimizer, fixed, grid, seeds, steps, keys):
+def _run(problem, optimizer, fixed, grid, seeds, steps, keys, samples=None):
+    """One compiled sweep; ``samples``: Halton samples of a log range over the grid's span instead."""
     sweep_grid = {"learning_rate": list(grid)} if grid else {}
-    plan = plan_sweep(problem, optimizer, sweep_grid, seeds, steps, keys=keys, fixed=fixed)
+    if grid and samples:
+        sweep_grid = {"learning_rate": search.log_uniform(min(grid), max(grid))}
+    plan = plan_sweep(problem, optimizer, sweep_grid, seeds, steps, keys=keys, fixed=fixed,
+                      samples=samples or search.DEFAULT_SAMPLES)
     exe, compile_s = timing.compiled(plan)
     trace, _ = timing.timed(lambda: plan.run(exe))
     return trace, compile_s
@@ -247,8 +251,10 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
     names = list(opts.optimizers) + [c.name for c in extra if c.name not in opts.optimizers]
     suite_specs = {s.name: s for s in SUITE}
     pairs = [(p, o) for p in opts.problems for o in names if o not in suite_specs[p].skip]
+    tuning = (f"{opts.tune_samples} Halton samples of [{min(opts.lr_grid):g}, {max(opts.lr_grid):g}]"
+              if opts.tune_samples else f"{len(opts.lr_grid)} values")
     status.say(f"jaxgrad bench: {len(pairs)} (problem, optimizer) pairs, {opts.precision}, {opts.steps} steps: learning "
-               f"rates tuned on {len(opts.lr_grid)} values x {opts.tune_seeds} seeds, the best re-run on "
+               f"rates tuned on {tuning} x {opts.tune_seeds} seeds, the best re-run on "
                f"{opts.eval_seeds} fresh seeds (the protocol in full: bench.json)")
     ctx = precision(opts.precision)[0]
     started = time.perf_counter()
@@ -268,7 +274,8 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
                 if c.newton and spec.hessian_steps is not None:
                     steps = min(steps, spec.hessian_steps)
                 tune_keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(opts.tune_seeds))
-                trace, tune_compile = _run(problem, c.optimizer, fixed, grid, opts.tune_seeds, steps, tune_keys)
+                trace, tune_compile = _run(problem, c.optimizer, fixed, grid, opts.tune_seeds, steps, tune_keys,
+                                           opts.tune_samples)
                 loss = np.asarray(trace.loss, np.float64)
                 steps_to = _steps_to(loss, _target(spec, problem, loss[..., 0]))
                 big = steps + 1
@@ -385,8 +392,10 @@ def write_outputs(bench: dict, out: Path) -> list[Path]:
                 vals = [v if v > 1e-12 else 0.0 for v in vals]
                 div = [t["diverged"] > 0 for t in r["tuning"]]
                 lines.append((r["optimizer"], lrs, vals, div))
+            sampled = bench["options"].get("tune_samples")  # samples are points, not a line through them
             plots.lr_sensitivity(ax, lines, ylabel="median final gap (tuning)" if k % cols == 0 else None, title=p,
-                                 styles=[style[name] for name, *_ in lines], show_legend=False)
+                                 styles=[style[name]._replace(dash="none") if sampled else style[name]
+                                         for name, *_ in lines], show_legend=False)
         plots.shared_legend(fig, axes[: len(probs)])
         save_figure(fig, out / "lr_sensitivity.png")
         written.append(out / "lr_sensitivity.png")
