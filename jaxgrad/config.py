@@ -59,7 +59,8 @@ __all__ = ["toml_value", "Config", "ProblemConfig", "OptimizerConfig", "OutputCo
            "LANDSCAPE_KINDS", "BenchConfig", "parse_bench_config", "load_bench_config", "FrozenDict", "FrozenList",
            "freeze", "thaw"]
 
-PLOT_KINDS = ("loss", "accuracy", "grad_norm", "paths", "lr_sensitivity", "fit", "landscape", "basins", "race",
+PLOT_KINDS = ("loss", "accuracy", "grad_norm", "paths", "lr_sensitivity", "search", "fit", "landscape", "basins",
+              "race",
               "interpolation", "random_plane", "trajectory_plane", "sharpness")
 LANDSCAPE_KINDS = ("interpolation", "random_plane", "trajectory_plane")
 MAX_STEPS = 2**31 - 2  # the step counter is an int32 inside the compiled run

@@ -29,6 +29,8 @@ CAPTIONS = {  # what each plot kind shows, for the page's captions
     "lr_sensitivity": "Final loss against the learning rate, median over seeds; × marks a setting with "
                       "diverged runs.",
     "fit": "The fitted model over the data.",
+    "search": "A sampled search in its first two hyperparameters: each sample coloured by its median final "
+              "loss, the best ringed, samples with diverged runs marked ×.",
     "landscape": "The loss over the problem's two parameters, with the paths.",
     "basins": "Basins of attraction: where each start ends, and how fast.",
     "race": "The optimizers racing on the loss contours (animated).",

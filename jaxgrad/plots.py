@@ -23,6 +23,7 @@ __all__ = [
     "pretty",
     "race_figure",
     "frame_paths",
+    "search_scatter",
     "figure",
     "field_figure",
     "gradient_field",
@@ -543,6 +544,34 @@ def paths_on_contours(ax, x, y, z, paths, minimizers=(), xlabel="x", ylabel="y",
     ax.plot([], [], "o", color="0.3", mfc="white", ms=7, mew=1.5, label="start")
     ax.plot([], [], "s", color="0.3", ms=6, label="end")
     legend(ax, below=True)
+
+
+def search_scatter(ax, names, xs, ys, values, diverged, title=None):
+    """A sampled search in its two first hyperparameters: each sample a point coloured by its
+    median final loss (log colour scale), samples with diverged runs marked ×, the best ringed."""
+    xs, ys, values = (np.asarray(a, np.float64) for a in (xs, ys, values))
+    diverged = np.asarray(diverged, bool)
+    finite = np.isfinite(values) & (values > 0)
+    norm = mcolors.LogNorm(values[finite].min(), values[finite].max()) if finite.sum() > 1 and \
+        values[finite].min() < values[finite].max() else None
+    sc = ax.scatter(xs[finite], ys[finite], c=values[finite], cmap="viridis_r", norm=norm, s=46,
+                    edgecolors="k", linewidths=0.4, zorder=3)
+    if np.any(~finite | diverged):
+        ax.scatter(xs[~finite | diverged], ys[~finite | diverged], marker="x", c="k", s=50, zorder=4,
+                   label="some runs diverged")
+    if finite.any():
+        k = int(np.flatnonzero(finite)[np.argmin(values[finite])])
+        ax.scatter([xs[k]], [ys[k]], s=220, facecolors="none", edgecolors="#d62728", linewidths=1.8, zorder=5,
+                   label="ringed: the best sample")
+    ax.get_figure().colorbar(sc, ax=ax, label="median final loss", fraction=0.046, pad=0.04)
+    for axis, name, v in (("x", names[0], xs), ("y", names[1], ys)):
+        if np.all(v > 0) and v.max() / v.min() > 20:  # a log range
+            getattr(ax, f"set_{axis}scale")("log")
+        getattr(ax, f"set_{axis}label")(name)
+    ax.grid(True, which="both", alpha=0.25)
+    legend(ax)
+    if title:
+        ax.set_title(title)
 
 
 def shared_legend(fig, axes) -> None:

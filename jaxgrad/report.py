@@ -59,6 +59,8 @@ def default_kinds(problem: dict, groups: list[dict], arrays) -> list[str]:
             kinds.append("landscape")
     if any("learning_rate" in g["swept"] and len(g["settings"]) > 1 for g in groups):
         kinds.append("lr_sensitivity")
+    if any(g.get("sampled") and len(g["swept"]) >= 2 for g in groups):
+        kinds.append("search")
     if any(f"group{g['index']}_metric_accuracy" in arrays for g in groups):
         kinds.append("accuracy")
     if any(f"group{g['index']}_sharpness" in arrays for g in groups):
@@ -331,6 +333,22 @@ def _lr(problem, groups, arrays, summary):
     return fig
 
 
+def _search(problem, groups, arrays, summary):
+    """Each sampled group's search over its first two hyperparameters, coloured by final loss."""
+    sampled = [g for g in groups if g.get("sampled") and len(g["swept"]) >= 2]
+    if not sampled:
+        return None
+    fig, axes = plots.figure(len(sampled), 5.6, 4.8)
+    for ax, g in zip(axes, sampled):
+        a, b = g["swept"][:2]
+        settings = g["settings"]
+        plots.search_scatter(ax, (a, b), [s["hyperparams"][a] for s in settings], [s["hyperparams"][b] for s in settings],
+                             [stats.setting_median(s) - (problem["minimum"] or 0.0) for s in settings],
+                             [s["diverged"] > 0 for s in settings],
+                             title=f"{problem['label']}: {g['optimizer_label']}, {len(settings)} samples")
+    return fig
+
+
 def _basins(problem, groups, arrays, summary):
     j = problem["index"]
     with_basins = [g for g in groups if f"group{g['index']}_basins_label" in arrays]
@@ -360,6 +378,7 @@ def _race(problem, groups, arrays, summary, path: Path):
 
 DRAWERS: dict[str, Callable] = {
     "accuracy": _accuracy,
+    "search": _search,
     "basins": _basins,
     "loss": _loss,
     "grad_norm": _grad_norm,

@@ -89,6 +89,15 @@ def test_a_config_with_ranges_runs_end_to_end(tmp_path, capsys, monkeypatch):
     best = group["settings"][group["best"]]["label"]
     assert best in verdict  # the verdict names the best sample
     assert "{ log_uniform = [0.001, 0.1] }" in (tmp_path / "run" / "config.toml").read_text()
+    # the search figure: every sample a point at its values, the best one ringed
+    from jaxgrad import report
+
+    fig = report.figure(tmp_path / "run", "search")
+    ax = fig.axes[0]
+    points, ring = ax.collections[0].get_offsets(), ax.collections[-1].get_offsets()
+    assert len(points) == 6 and ax.get_xscale() == "log"
+    chosen = group["settings"][group["best"]]["hyperparams"]
+    np.testing.assert_allclose(ring[0], [chosen["learning_rate"], chosen["b1"]], rtol=1e-6)
 
 
 @pytest.mark.parametrize("lr, samples, message", [
