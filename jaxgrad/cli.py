@@ -352,7 +352,10 @@ def _add_run(sub) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field by its dotted path, e.g. steps=200 or optimizers.1.learning_rate=0.003 "
                         "(list indices from 0); repeatable")
-    p.add_argument("--dry-run", action="store_true", help="validate and print the plan; compute nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate and print the plan: memory, disk and the time it will take (each group's program "
+                        "compiled and timed at a few steps; nothing written)")
+    p.add_argument("--no-estimate", action="store_true", help="with --dry-run: validate and plan only, no timing")
     p.add_argument("--resume", action="store_true",
                    help="finish the interrupted run in --out DIR (same config): its saved groups are kept")
     p.add_argument("--overwrite", action="store_true", help="clear --out DIR first if it holds files")
@@ -398,7 +401,7 @@ def _run_run(args) -> int:
 
         config = load_config(args.config, args.overrides)
     if args.dry_run:
-        print(describe_plan(config), end="")
+        print(describe_plan(config, timed=not args.no_estimate), end="")
         return 0
     if not args.no_cache:
         enable_compilation_cache()

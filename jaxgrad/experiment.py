@@ -183,7 +183,7 @@ def check_resources(config: Config, groups: list[Group], run_dir: Path | None = 
                          f"{where}; set [output] metrics_every = m (rows every m steps) or record_every = k")
 
 
-PROBE_STEPS = 64  # the dry run times each group's program at this many steps
+PROBE_STEPS = 16  # the dry run times each group's program at this many steps
 START_SECONDS = 2.0  # JAX and matplotlib imported, the device up (measured: 1.5-2.5 s on a 2-core CPU)
 FIGURE_SECONDS = 0.8  # one figure drawn and saved (0.4-1.2 s); a landscape's fields about 1 s more
 
