@@ -457,7 +457,8 @@ class _Writer:
         self.metrics_bytes = 0
         self.committed = 0  # groups the last summary vouches for
         self.committed_bytes = 0  # and metrics.csv's length it vouches for
-        self.metric_names = tuple(sorted({k for g in groups for k in _metric_names(g.problem)}))
+        with precision_context(config):  # shapes evaluated in the config's precision
+            self.metric_names = tuple(sorted({k for g in groups for k in _metric_names(g.problem)}))
         if config.output.sharpness_every:
             self.metric_names += ("sharpness",)
         self.started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

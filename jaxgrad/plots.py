@@ -154,6 +154,12 @@ def frame_paths(ax, paths, minimizers=(), xlim=None, ylim=None, margin: float = 
             continue
         shift = max(lim[0] - box[k][0], 0.0) - max(box[k][1] - lim[1], 0.0)
         box[k] = [box[k][0] + shift, box[k][1] + shift]
+    ends = np.concatenate([p[[0, -1]] for p in pts]) if pts else np.zeros((0, 2))
+    ends = ends[np.all(np.isfinite(ends), axis=1)]
+    for k in range(2):  # a start or an end is never cut off, even past the contours
+        if ends.size:
+            pad = margin * (box[k][1] - box[k][0])
+            box[k] = [min(box[k][0], ends[:, k].min() - pad), max(box[k][1], ends[:, k].max() + pad)]
     ax.set_xlim(*box[0])
     ax.set_ylim(*box[1])
 

@@ -79,15 +79,14 @@ def test_curvature_reads_a_run_made_from_a_config_in_another_folder(tmp_path, mo
     summary = json.loads((run / "summary.json").read_text())
     assert summary["config_dir"] == str(folder.resolve())
     capsys.readouterr()
-    for group in (0, 1, 3):  # the data file with the user's optimizer, and the factory problem with each
-        assert main(["curvature", str(run), "--group", str(group), "--k", "1"]) == 0, capsys.readouterr().err
-        out = capsys.readouterr().out
-        assert "top" in out.lower()
+    # the factory problem (a file importing its neighbour) with adam
+    assert main(["curvature", str(run), "--group", "3", "--k", "1"]) == 0, capsys.readouterr().err
+    assert "top" in capsys.readouterr().out.lower()
     # the curvature of the data problem agrees with the exact Hessian of its least squares: 2 X^T X / n
     x = np.loadtxt(folder / "reg.csv", delimiter=",", skiprows=1)[:, 0]
     A = np.stack([np.ones_like(x), x], 1)
     top = np.linalg.eigvalsh(2 * A.T @ A / len(x))[-1]
-    assert main(["curvature", str(run), "--group", "0", "--k", "1"]) == 0
+    assert main(["curvature", str(run), "--group", "0", "--k", "1"]) == 0  # the data file, the user's optimizer
     assert f"{top:.4g}" in capsys.readouterr().out
 
 
@@ -135,11 +134,13 @@ def test_a_bad_bench_optimizer_value_is_refused_before_any_pair(capsys):
 
 
 @pytest.mark.parametrize("name", ["breast_cancer.toml", "diabetes.toml"])
-def test_float64_data_configs_warn_about_nothing(name, capsys):
+def test_float64_data_configs_warn_about_nothing(name, capsys, tmp_path):
     pytest.importorskip("sklearn")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a JAX UserWarning (float64 truncated) would fail the command
         assert main(["run", str(ROOT / "configs" / name), "--dry-run"]) == 0, capsys.readouterr().err
+        assert main(["run", str(ROOT / "configs" / name), "--out", str(tmp_path / "run"), "--quiet", "--no-plots",
+                     "--set", "steps=5", "--set", "seeds=2"]) == 0, capsys.readouterr().err
 
 
 def test_labels_say_every_option_the_config_set():
@@ -151,13 +152,13 @@ def test_labels_say_every_option_the_config_set():
     assert stats.label("adam", "lr=0.01") == "adam (lr=0.01)" and stats.label("newton", "default") == "newton"
 
 
-@pytest.mark.parametrize("name", ["conditioning.toml", "logistic_regression.toml", "digits_mlp.toml"])
+@pytest.mark.parametrize("name", ["conditioning.toml", "logistic_regression.toml", "breast_cancer.toml"])
 def test_shipped_tables_fit_80_columns_across(name, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
-    if name == "digits_mlp.toml":
+    if name == "breast_cancer.toml":  # a data config: test loss, accuracy and test accuracy columns too
         pytest.importorskip("sklearn")
     assert main(["run", str(ROOT / "configs" / name), "--out", str(tmp_path / "run"), "--quiet", "--no-plots",
-                 "--set", "steps=20", "--set", "seeds=2"]) == 0
+                 "--set", "steps=10", "--set", "seeds=2"]) == 0
     text = capsys.readouterr().out
     lines = text.splitlines()
     assert max(map(len, lines)) <= 80
@@ -170,7 +171,7 @@ def _dry_run_seconds(text: str) -> float:
     return float(value) * {"s": 1, "min": 60, "h": 3600}[unit]
 
 
-@pytest.mark.parametrize("name", ["quickstart.toml", "linear_regression.toml", "seeds_gradient_descent.toml"])
+@pytest.mark.parametrize("name", ["linear_regression.toml", "seeds_gradient_descent.toml", "lr_sweep.toml"])
 def test_the_dry_run_says_how_long_within_2x(name, tmp_path, capsys):
     import os
     import subprocess
