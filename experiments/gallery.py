@@ -117,8 +117,8 @@ def main(argv=None):
     d = jg.landscape.random_direction(jax.random.PRNGKey(3), trained)
     betas, across = jg.landscape.line(mlp.loss, trained, d, num=101)
     fig, (ax,) = plots.figure(1, 7.0, 4.6)
-    plots.landscape_1d(ax, alphas, [("from init (α=0) to trained (α=1)", along)], xlabel="α",
-                       title="MLP: loss along the straight line from initialisation to the trained weights")
+    plots.landscape_1d(ax, alphas, [("_loss", along)], xlabel="α: (1 - α) initial + α trained weights",
+                       title="MLP: loss along the straight line from initialisation (α = 0) to the trained weights (α = 1)")
     save(fig, "landscape_1d.png")
     d1, d2 = jg.landscape.random_plane(jax.random.PRNGKey(4), trained)
     jg.landscape.plane(mlp.loss, trained, d1, d2, num=101)  # compile

@@ -205,7 +205,8 @@ def _figures_seconds(config: Config, groups: list[Group]) -> float:
 def estimate_seconds(config: Config, group: Group) -> tuple[float, float]:
     """``(compile s, run s)`` of a group, measured on its own program at :data:`PROBE_STEPS` steps:
     its compile time, and its time per step times the config's steps."""
-    n = min(config.steps, PROBE_STEPS)
+    every = config.output.record_every
+    n = min(config.steps, every * max(1, PROBE_STEPS // every))  # whole recording periods, as the run has
     with precision_context(config):
         probe = plan_group(config, group, steps=n)
         executable, compile_s = timing.compiled(probe)
@@ -262,7 +263,8 @@ def describe_plan(config: Config, timed: bool = True) -> str:
         out.write(f"time: about {_duration(total)} ({_duration(0.6 * total)} to {_duration(1.6 * total)}): "
                   f"{compile_total:.1f} s compiling, {run_total:.2g} s running, ~{figures + START_SECONDS:.0f} s "
                   "starting and drawing; measured on each group's program at "
-                  f"{min(config.steps, PROBE_STEPS)} steps (a cached compile is faster)\n")
+                  f"{min(config.steps, max(PROBE_STEPS, config.output.record_every))} steps (a cached compile is "
+                  "faster)\n")
     try:
         check_resources(config, groups)
         out.write("fits this machine\n")
@@ -810,7 +812,8 @@ def plan_group(config: Config, group: Group, steps: int | None = None):
             group.problem, group.optimizer.optimizer, group.optimizer.sweep, config.seeds,
             config.steps if steps is None else steps, tol=config.tol,
             record_params=_record_params(config, group.problem), batch_size=batch_size(config, group),
-            fixed=group.optimizer.fixed, record_every=config.output.record_every if steps is None else 1,
+            fixed=group.optimizer.fixed,
+            record_every=config.output.record_every if steps is None or steps % config.output.record_every == 0 else 1,
             sharpness_every=config.output.sharpness_every if steps is None else None,
             samples=group.optimizer.samples, search_seed=group.optimizer.search_seed)
     except InputError as err:

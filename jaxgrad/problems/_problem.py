@@ -54,6 +54,9 @@ class Problem:
       metrics: ``metrics(params, data, test_data) -> {name: scalar}``, recorded at every
         step beside the loss (test loss, accuracy), or ``None``.
       source: where the data came from (file and hash, or package and version).
+      output_loss: ``(outputs, targets) -> scalar`` with ``loss(params) ==
+        output_loss(predict(params, X), y)``, where known.
+      module_fn: ``params -> module`` for problems made from an NNX or Equinox module.
     """
 
     name: str
@@ -71,6 +74,14 @@ class Problem:
     test_data: Any = None
     metrics: Callable | None = None
     source: dict | None = None
+    output_loss: Callable | None = None
+    module_fn: Callable | None = None
+
+    def module(self, params: PyTree):
+        """The model with these parameters (problems from :func:`jaxgrad.problems.from_module`)."""
+        if self.module_fn is None:
+            raise InputError(f"problem {self.name!r} was not made from a module (jaxgrad.problems.from_module)")
+        return self.module_fn(params)
 
     @property
     def cache_key(self):
