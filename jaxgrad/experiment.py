@@ -206,7 +206,8 @@ def estimate_seconds(config: Config, group: Group) -> tuple[float, float]:
     """``(compile s, run s)`` of a group, measured on its own program at :data:`PROBE_STEPS` steps:
     its compile time, and its time per step times the config's steps."""
     every = config.output.record_every
-    n = min(config.steps, every * max(1, PROBE_STEPS // every))  # whole recording periods, as the run has
+    # whole recording periods, as the run has them (a period longer than the probe: record every step)
+    n = min(config.steps, every * max(1, PROBE_STEPS // every) if every <= PROBE_STEPS else PROBE_STEPS)
     with precision_context(config):
         probe = plan_group(config, group, steps=n)
         executable, compile_s = timing.compiled(probe)

@@ -27,8 +27,8 @@ def runs(tmp_path_factory):
                                    + "[output]" + text.split("[output]")[1])
     out = []
     for name in ("a", "b"):
-        assert main(["run", str(folder / f"{name}.toml"), "--out", str(folder / name), "--quiet",
-                     "--set", "steps=40", "--set", "seeds=2"]) == 0
+        assert main(["run", str(folder / f"{name}.toml"), "--out", str(folder / name), "--quiet", "--no-plots",
+                     "--set", "steps=40", "--set", "seeds=2"]) == 0  # the figures are drawn by the tests
         out.append(folder / name)
     return out
 

@@ -133,7 +133,7 @@ def test_a_bad_bench_optimizer_value_is_refused_before_any_pair(capsys):
     assert err.count("\n") == 1 and time.perf_counter() - started < 30
 
 
-@pytest.mark.parametrize("name", ["breast_cancer.toml", "diabetes.toml"])
+@pytest.mark.parametrize("name", ["breast_cancer.toml", pytest.param("diabetes.toml", marks=pytest.mark.slow)])
 def test_float64_data_configs_warn_about_nothing(name, capsys, tmp_path):
     pytest.importorskip("sklearn")
     with warnings.catch_warnings():
@@ -152,7 +152,8 @@ def test_labels_say_every_option_the_config_set():
     assert stats.label("adam", "lr=0.01") == "adam (lr=0.01)" and stats.label("newton", "default") == "newton"
 
 
-@pytest.mark.parametrize("name", ["conditioning.toml", "logistic_regression.toml", "breast_cancer.toml"])
+@pytest.mark.parametrize("name", [pytest.param("conditioning.toml", marks=pytest.mark.slow), "logistic_regression.toml",
+                                  "breast_cancer.toml"])
 def test_shipped_tables_fit_80_columns_across(name, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     if name == "breast_cancer.toml":  # a data config: test loss, accuracy and test accuracy columns too
@@ -171,7 +172,8 @@ def _dry_run_seconds(text: str) -> float:
     return float(value) * {"s": 1, "min": 60, "h": 3600}[unit]
 
 
-@pytest.mark.parametrize("name", ["linear_regression.toml", "seeds_gradient_descent.toml", "lr_sweep.toml"])
+@pytest.mark.parametrize("name", [pytest.param("linear_regression.toml", marks=pytest.mark.slow),
+                                  pytest.param("seeds_gradient_descent.toml", marks=pytest.mark.slow), "lr_sweep.toml"])
 def test_the_dry_run_says_how_long_within_2x(name, tmp_path, capsys):
     import os
     import subprocess
