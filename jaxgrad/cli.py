@@ -355,7 +355,7 @@ def _add_run(sub) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="validate and print the plan: memory, disk and the time it will take (each group's program "
                         "compiled and timed at a few steps; nothing written)")
-    p.add_argument("--no-estimate", action="store_true", help="with --dry-run: validate and plan only, no timing")
+    p.add_argument("--no-estimate", action="store_true", help="with --dry-run: validate the config and plan only (no program traced or timed)")
     p.add_argument("--resume", action="store_true",
                    help="finish the interrupted run in --out DIR (same config): its saved groups are kept")
     p.add_argument("--overwrite", action="store_true", help="clear --out DIR first if it holds files")

@@ -235,8 +235,9 @@ def describe_plan(config: Config, timed: bool = True) -> str:
     total_runs = 0
     needs = []
     compile_total = run_total = 0.0
-    with precision_context(config):
-        check_groups(config, groups)
+    if timed:  # every group traced, as a run traces it before making its directory
+        with precision_context(config):
+            check_groups(config, groups)
     for g in groups:
         runs = len(g.settings) * config.seeds
         r = resources(config, g)

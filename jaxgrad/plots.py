@@ -662,15 +662,31 @@ def fit_plot(ax, X, t, fits, classification: bool = False, minimizer=None, title
         ax.axhline(0.5, color="0.5", ls=":", lw=1, label="p = 0.5")
     else:
         ax.scatter(X, t, s=14, color="0.35", alpha=0.75, label="data", zorder=3)
+    # fits that coincide (to 3 digits) are one line with one legend entry naming them all
+    merged: list[list] = []
     for label, b, w, c in fits:
-        ax.plot(grid, link(w * grid + b), color=c, lw=2, label=f"{label}: w={w:.3g}, b={b:.3g}")
-    if minimizer is not None:
-        b, w = minimizer[0], minimizer[-1]
+        same = next((m for m in merged if f"{m[1]:.3g}" == f"{b:.3g}" and f"{m[2]:.3g}" == f"{w:.3g}"), None)
+        if same is None:
+            merged.append([[label], b, w, c])
+        else:
+            same[0].append(label)
+    optimum = None if minimizer is None else (float(minimizer[0]), float(minimizer[-1]))
+    for k, (labels, b, w, c) in enumerate(merged):
+        at_optimum = optimum is not None and f"{optimum[0]:.3g}" == f"{b:.3g}" and f"{optimum[1]:.3g}" == f"{w:.3g}"
+        import textwrap
+
+        names = ", ".join(labels) + (" (the same line)" if len(labels) > 1 else "")
+        text = f"{names}: w={w:.3g}, b={b:.3g}" + (", the optimum" if at_optimum else "")
+        ax.plot(grid, link(w * grid + b), color=c if len(labels) == 1 else "#1f77b4", lw=2.4 - 0.4 * k,
+                label="\n".join(textwrap.wrap(text, 60)), zorder=4 - 0.1 * k)
+    if optimum is not None and not any(f"{optimum[0]:.3g}" == f"{b:.3g}" and f"{optimum[1]:.3g}" == f"{w:.3g}"
+                                       for _, b, w, _ in merged):
+        b, w = optimum
         ax.plot(grid, link(w * grid + b), "k--", lw=1.2, label=f"optimum: w={w:.3g}, b={b:.3g}")
     ax.set_xlabel("x")
     ax.set_ylabel("probability / class" if classification else "y")
     ax.grid(True, alpha=0.25)
-    legend(ax)
+    legend(ax, below=True)
     if title:
         ax.set_title(title)
 
@@ -684,8 +700,12 @@ def streamlines(ax, x, y, f_values, grad, title=None):
     _contour_lines(ax, x, y, f_values, labels=False)
     gx, gy = -grad[..., 0].T, -grad[..., 1].T
     mag = np.hypot(gx, gy)
-    strm = ax.streamplot(x, y, gx, gy, color=mag, cmap="plasma", density=1.3, linewidth=1.0, arrowsize=1.0)
-    ax.get_figure().colorbar(strm.lines, ax=ax, label="|∇f|", shrink=0.85)
+    positive = mag[np.isfinite(mag) & (mag > 0)]
+    norm = mcolors.LogNorm(positive.min(), positive.max()) if positive.size and positive.min() < positive.max() \
+        else None  # gradient norms on a log scale, as in the gradient-field figure
+    strm = ax.streamplot(x, y, gx, gy, color=np.where(mag > 0, mag, positive.min() if positive.size else 1.0),
+                         cmap="plasma", norm=norm, density=1.3, linewidth=1.0, arrowsize=1.0)
+    ax.get_figure().colorbar(strm.lines, ax=ax, label="|∇f| (log scale)", fraction=0.046, pad=0.04)
     _finish(ax, x, y, title=title or "gradient flow: streamlines of -∇f")
 
 

@@ -120,3 +120,26 @@ def test_the_race_is_840_px_wide_with_a_legend_in_every_frame():
     with tempfile.TemporaryDirectory() as d:
         plots.race_gif(Path(d) / "race.gif", x, y, z, paths, ["sgd", "adam"], frames=5)
         assert Image.open(Path(d) / "race.gif").size[0] >= 800
+
+
+def test_fits_that_coincide_are_one_line_with_one_legend_entry():
+    X = np.linspace(-1, 1, 20)
+    fig, (ax,) = plots.figure(1, 6, 4)
+    fits = [("sgd", 1.0, 2.0, "C0"), ("adam", 1.0000001, 2.0000001, "C1"), ("newton", 1.0, 2.0, "C2"),
+            ("momentum", 0.5, 1.0, "C3")]
+    plots.fit_plot(ax, X, 2 * X + 1, fits, minimizer=(1.0, 2.0))
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(ax.get_lines()) == 2 and len(texts) == 3  # the data, one shared line, the other fit
+    assert "sgd, adam, newton (the same line)" in " ".join(texts).replace("\n", " ") and "the optimum" in texts[1]
+
+
+def test_streamlines_colour_gradient_norms_on_a_log_scale():
+    from matplotlib.colors import LogNorm
+
+    x = y = np.linspace(-2, 2, 21)
+    X, Y = np.meshgrid(x, y, indexing="ij")
+    f = X**2 + 10 * Y**2
+    grad = np.stack([2 * X, 20 * Y], -1)
+    fig, (ax,) = plots.figure(1, 5, 4)
+    plots.streamlines(ax, x, y, f, grad)
+    assert any(isinstance(c.norm, LogNorm) for c in ax.collections)
