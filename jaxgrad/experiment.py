@@ -760,6 +760,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
             if not stop.by:
                 for j in range(len(config.problems)):
                     _widen_contours(writer, j, [g for g in groups if g.problem_index == j], config.seeds)
+                    writer.arrays.update(_fit_curves(j, [g for g in groups if g.problem_index == j], writer.arrays))
                     writer.arrays.update(_landscapes(config, j, [g for g in groups if g.problem_index == j],
                                                      writer.arrays, writer.done))
     except KeyboardInterrupt:
@@ -928,6 +929,31 @@ def _landscapes(config: Config, j: int, groups: list[Group], arrays: dict, recor
                                         np.float64)
     if "trajectory_plane" in kinds and best.index in paths:
         out.update(_trajectory_plane(problem, prefix, best.index, paths, unravel, flat0.dtype))
+    return out
+
+
+FIT_POINTS = 200
+
+
+def _fit_curves(j: int, groups: list, arrays: dict) -> dict:
+    """A 1-D regression network's fitted curve per optimizer (its chosen setting's final parameters)
+    on a grid over the inputs, so the figure draws the model without calling JAX."""
+    problem = groups[0].problem
+    if problem.predict is None or problem.data is None or problem.kind != "regression" or problem.dim == 2:
+        return {}  # a line (b, w) is drawn from its two parameters
+    X = np.asarray(problem.data[0])
+    if X.ndim != 2 or X.shape[1] != 1:
+        return {}
+    lo, hi = float(X.min()), float(X.max())
+    grid = np.linspace(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo), FIT_POINTS)
+    flat0, unravel = ravel_pytree(problem.init(jax.random.PRNGKey(0)))
+    out = {rundir.problem_key(j, "fitcurve_x"): grid}
+    x = jnp.asarray(grid[:, None], flat0.dtype)
+    for g in groups:
+        key = rundir.group_key(g.index, "best_final")
+        if key in arrays:
+            params = unravel(jnp.asarray(arrays[key], flat0.dtype))
+            out[rundir.group_key(g.index, "fitcurve_y")] = np.asarray(problem.predict(params, x), np.float64).reshape(-1)
     return out
 
 

@@ -28,7 +28,8 @@ CAPTIONS = {  # what each plot kind shows, for the page's captions
     "paths": "Optimizer paths over the loss contours: start ○, end ■, the minimum ★.",
     "lr_sensitivity": "Final loss against the learning rate, median over seeds; × marks a setting with "
                       "diverged runs.",
-    "fit": "The fitted model over the data.",
+    "fit": "The fitted model over the data: each optimizer's line, probability curve or network at its chosen "
+           "setting's final parameters.",
     "search": "A sampled search in its first two hyperparameters: each sample coloured by its median final "
               "loss, the best ringed, samples with diverged runs marked ×.",
     "landscape": "The loss over the problem's two parameters, with the paths.",

@@ -24,6 +24,7 @@ __all__ = [
     "race_figure",
     "frame_paths",
     "search_scatter",
+    "fit_curves",
     "figure",
     "field_figure",
     "gradient_field",
@@ -685,6 +686,20 @@ def fit_plot(ax, X, t, fits, classification: bool = False, minimizer=None, title
         ax.plot(grid, link(w * grid + b), "k--", lw=1.2, label=f"optimum: w={w:.3g}, b={b:.3g}")
     ax.set_xlabel("x")
     ax.set_ylabel("probability / class" if classification else "y")
+    ax.grid(True, alpha=0.25)
+    legend(ax, below=True)
+    if title:
+        ax.set_title(title)
+
+
+def fit_curves(ax, X, t, curves, title=None):
+    """Data with each optimizer's fitted model as a curve: ``curves = [(label, x, y, Style), ...]``."""
+    ax.scatter(np.asarray(X), np.asarray(t), s=12, color="0.35", alpha=0.6, label="data", zorder=2)
+    for k, (label, x, y, st) in enumerate(curves):
+        st = st if isinstance(st, Style) else Style(st)
+        ax.plot(x, y, color=st.color, ls=st.dash, lw=2.0, label=label, zorder=3 + 0.01 * k)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
     ax.grid(True, alpha=0.25)
     legend(ax, below=True)
     if title:

@@ -52,8 +52,10 @@ def default_kinds(problem: dict, groups: list[dict], arrays) -> list[str]:
         kinds.append("paths")
     elif problem["point_function"]:
         kinds.append("grad_norm")
+    if f"problem{j}_fitcurve_x" in arrays:  # a network's fitted curve, saved by the run
+        kinds.append("fit")
     if f"problem{j}_inputs" in arrays and arrays[f"problem{j}_inputs"].shape[1] == 1 and problem["dim"] == 2 \
-            and has_paths:  # a line or a logistic curve (b, w); a network's fit needs its forward pass
+            and has_paths:  # a line or a logistic curve (b, w)
         kinds.append("fit")
         if f"problem{j}_contour_z" in arrays and has_paths:
             kinds.append("landscape")
@@ -291,6 +293,13 @@ def _fit(problem, groups, arrays, summary):
     j = problem["index"]
     X, t = arrays[f"problem{j}_inputs"][:, 0], arrays[f"problem{j}_targets"]
     fig, (ax,) = plots.figure(1, 7.0, 4.8)
+    if f"problem{j}_fitcurve_x" in arrays:  # a network: its curve on a grid, saved by the run
+        grid = arrays[f"problem{j}_fitcurve_x"]
+        curves = [(_label(g, _best(g)), grid, arrays[f"group{g['index']}_fitcurve_y"], _styles(groups)[g["index"]])
+                  for g in groups if f"group{g['index']}_fitcurve_y" in arrays]
+        plots.fit_curves(ax, X, t, curves, title=f"{problem['label']}: fitted model (best setting, first seed "
+                                                  "that did not diverge)")
+        return fig
     fits = []
     for k, g in enumerate(groups):
         key = f"group{g['index']}_params"

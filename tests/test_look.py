@@ -143,3 +143,28 @@ def test_streamlines_colour_gradient_norms_on_a_log_scale():
     fig, (ax,) = plots.figure(1, 5, 4)
     plots.streamlines(ax, x, y, f, grad)
     assert any(isinstance(c.norm, LogNorm) for c in ax.collections)
+
+
+def test_a_network_regression_draws_its_fitted_curve(tmp_path):
+    import jax
+    from jax.flatten_util import ravel_pytree
+
+    import jaxgrad as jg
+    from jaxgrad import rundir
+
+    cfg = tmp_path / "net.toml"
+    cfg.write_text('steps = 30\nseeds = 2\n[[problems]]\nname = "mlp"\nn = 64\n[[optimizers]]\nname = "adam"\n'
+                   'learning_rate = 0.02\n[[optimizers]]\nname = "sgd"\nlearning_rate = 0.1\n'
+                   '[output]\nplots = ["loss"]\n')
+    assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet", "--no-plots"]) == 0
+    summary, arrays = rundir.read(tmp_path / "run")
+    problem = jg.problems.make("mlp", n=64)
+    _, unravel = ravel_pytree(problem.init(jax.random.PRNGKey(0)))
+    grid = arrays["problem0_fitcurve_x"]
+    for g in summary["groups"]:  # the saved curve is the network at the group's final parameters
+        params = unravel(arrays[f"group{g['index']}_best_final"])
+        np.testing.assert_allclose(arrays[f"group{g['index']}_fitcurve_y"],
+                                   problem.predict(params, grid[:, None].astype(np.float32)), rtol=1e-5, atol=1e-6)
+    fig = report.figure(tmp_path / "run", "fit")
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) == 2 and len(ax.collections) == 1  # a curve per optimizer over the data
