@@ -765,9 +765,13 @@ def surface(fig, x, y, f_values, title=None, log=None):
     floor = zmin - 0.35 * (zmax - zmin)
     surf = ax.plot_surface(X, Y, Z, cmap="viridis", rstride=max(1, len(x) // 60), cstride=max(1, len(y) // 60),
                            linewidth=0, antialiased=True, alpha=0.9)
-    fig.colorbar(surf, ax=ax, label=label, shrink=0.6, pad=0.08)
+    fig.colorbar(surf, ax=ax, label=label, shrink=0.6, pad=0.14)  # clear of the z axis's own label
     ax.contourf(X, Y, Z, zdir="z", offset=floor, levels=20, cmap="viridis", alpha=0.8)
     ax.set_zlim(floor, zmax)
+    from matplotlib.ticker import MaxNLocator
+
+    # the contours' floor sits below the surface: ticks only where f has values (no -200 for f >= 0)
+    ax.set_zticks([t for t in MaxNLocator(5).tick_values(zmin, zmax) if zmin - 1e-12 <= t <= zmax + 1e-12])
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     ax.set_zlabel(label)

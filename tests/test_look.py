@@ -168,3 +168,13 @@ def test_a_network_regression_draws_its_fitted_curve(tmp_path):
     fig = report.figure(tmp_path / "run", "fit")
     ax = fig.axes[0]
     assert len(ax.get_lines()) == 2 and len(ax.collections) == 1  # a curve per optimizer over the data
+
+
+def test_the_surface_has_no_z_ticks_below_the_function():
+    from matplotlib.figure import Figure
+
+    x = y = np.linspace(-2, 2, 31)
+    f = np.add.outer(x**2, y**2)  # f >= 0
+    fig = Figure(figsize=(6, 5))
+    ax = plots.surface(fig, x, y, f)
+    assert min(ax.get_zticks()) >= 0 and ax.get_zlim()[0] < 0  # the contour floor below, unlabelled
