@@ -84,6 +84,14 @@ def polish(fig) -> None:
     import textwrap
 
     width_in = fig.get_size_inches()[0]
+    sup = getattr(fig, "_suptitle", None)
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>" and ax.get_visible()]
+    if sup is not None and sup.get_text() and len(panels) == 1:  # one title for one panel, not two
+        title = panels[0].get_title()
+        panels[0].set_title(f"{sup.get_text()}: {title}" if title else sup.get_text())
+        sup.set_text("")
+    elif sup is not None:
+        sup.set_text(pretty(sup.get_text()))
     for ax in fig.axes:
         leg = ax.get_legend()
         title = ax.get_title()

@@ -178,3 +178,13 @@ def test_the_surface_has_no_z_ticks_below_the_function():
     fig = Figure(figsize=(6, 5))
     ax = plots.surface(fig, x, y, f)
     assert min(ax.get_zticks()) >= 0 and ax.get_zlim()[0] < 0  # the contour floor below, unlabelled
+
+
+def test_a_single_panel_figure_has_one_title():
+    x = y = np.linspace(-1, 1, 11)
+    f = np.add.outer(x**2, y)
+    grad = np.stack(np.broadcast_arrays(2 * x[:, None], np.ones((11, 11))), -1)
+    fig = plots.field_figure("grad", (x, y), grad, f_values=f, grad=grad, title="f = x**2 + y")
+    plots.polish(fig)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert len(titles) == 1 and titles[0].startswith("f = x² + y") and not fig._suptitle.get_text()
