@@ -748,7 +748,7 @@ def directional_polar(ax, angles, values, grad, point, title=None):
     ax.annotate("", xy=(theta, norm), xytext=(0, 0), arrowprops=dict(arrowstyle="->", color="k", lw=1.5))
     ax.plot([theta + np.pi / 2, theta - np.pi / 2], [0, 0], "ko", ms=4)
     ax.set_title(title or f"directional derivative at ({point[0]:g}, {point[1]:g}): max |∇f| = {norm:.3g} along ∇f, "
-                          f"0 across", fontsize=9)
+                          f"0 across", fontsize=9, pad=22)  # clear of the polar axis's 90° label
     ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(-0.1, -0.12))
 
 

@@ -364,11 +364,20 @@ def _basins(problem, groups, arrays, summary):
     if not with_basins:
         return None
     x, y = arrays[f"problem{j}_basins_x"], arrays[f"problem{j}_basins_y"]
-    fig, axes = plots.figure(len(with_basins), 5.2, 5.0)
+    cols = min(2, len(with_basins))  # at most two panels a row: legible at a page's width
+    rows = -(-len(with_basins) // cols)
+    fig, axes = plots.figure(cols, 5.2, 5.0 * rows, rows=rows)
+    for ax in axes[len(with_basins):]:
+        ax.set_visible(False)
     for ax, g in zip(axes, with_basins):
         i = _best(g)
         plots.basins_map(ax, x, y, arrays[f"group{g['index']}_basins_label"], arrays[f"group{g['index']}_basins_steps"],
                          problem["minimizers"], summary["steps"], title=_label(g, i))
+    legends = [ax.get_legend() for ax in axes[: len(with_basins)] if ax.get_legend() is not None]
+    keep = max(legends, key=lambda leg: len(leg.get_texts()), default=None)  # one key, the fullest
+    for leg in legends:
+        if leg is not keep:
+            leg.remove()
     fig.suptitle(f"{problem['label']}: basins of attraction (each start coloured by the minimum it reaches)")
     return fig
 
