@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 import numbers
 import weakref
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
@@ -439,11 +438,7 @@ def minimize_from(
 def settings_of(hyperparams: Mapping[str, Any], samples: int = 16, search_seed: int = 0) -> list[dict[str, float]]:
     """The sweep's settings axis, in key order: the product of the hyperparameter lists, times
     ``samples`` Halton points over any ranges (:mod:`jaxgrad.search`)."""
-    if search.has_ranges(hyperparams):
-        return search.settings(hyperparams, samples, search_seed)
-    keys = list(hyperparams)
-    lists = [list(v) if isinstance(v, (list, tuple, np.ndarray)) else [v] for v in hyperparams.values()]
-    return [dict(zip(keys, combo)) for combo in itertools.product(*lists)]
+    return search.settings(hyperparams, samples, search_seed)
 
 
 RUN_BLOCK = 8  # runs per device come in multiples of this (see plan_sweep)

@@ -708,7 +708,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
     groups = plan(config)
     with precision_context(config):
         check_resources(config, groups)
-        traced = check_groups(config, groups)
+        prepared = check_groups(config, groups)
     run_dir = rundir.create(out_dir if out_dir is not None else config.output.directory, config.name,
                             resume=resume, overwrite=overwrite)
     text = to_toml(config.raw)
@@ -747,7 +747,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
                 if stop.by:
                     break
                 bar.start(group.label)
-                trace, compile_s, run_s = run_group(config, group, traced.pop(group.index, None))
+                trace, compile_s, run_s = run_group(config, group, prepared.pop(group.index, None))
                 record = _stats(group, trace, config, compile_s, run_s)
                 rows = writer.add(group, trace, record)
                 if _wants_basins(config, group):
@@ -837,28 +837,30 @@ def _why(err: Exception) -> str:
 
 def check_groups(config: Config, groups: list[Group]) -> dict:
     """Plan and trace every group before any work (a value the program cannot take is the user's
-    input, exit 2, not a fault found half-way); ``{group index: traced program}``."""
-    traced = {}
+    input, exit 2, not a fault found half-way); ``{group index: (plan, traced program)}``, which
+    :func:`run_group` compiles without planning or tracing again."""
+    prepared = {}
     for g in groups:
         sweep_plan = plan_group(config, g)
         try:
-            traced[g.index] = sweep_plan.program.trace(*sweep_plan.args, **sweep_plan.kwargs)
+            prepared[g.index] = sweep_plan, sweep_plan.program.trace(*sweep_plan.args, **sweep_plan.kwargs)
         except InputError as err:
             raise InputError(f"{config.source}: optimizers.{g.optimizer.index}: {err}",
                              field=f"optimizers.{g.optimizer.index}") from None
         except Exception as err:  # e.g. a hyperparameter of the wrong type reaching optax
             raise InputError(f"{config.source}: optimizers.{g.optimizer.index}: {g.optimizer.label} cannot run on "
                              f"{g.problem_label}: {_why(err)}", field=f"optimizers.{g.optimizer.index}") from None
-    return traced
+    return prepared
 
 
-def run_group(config: Config, group: Group, traced=None):
+def run_group(config: Config, group: Group, prepared=None):
     """One (problem, optimizer) group of a config: its sweep, compiled and run; ``(trace, compile s, run s)``.
-    ``traced``: the group's program as :func:`check_groups` traced it (else traced here)."""
-    sweep_plan = plan_group(config, group)
-    if traced is None:
+    ``prepared``: the group's ``(plan, traced program)`` from :func:`check_groups` (else planned here)."""
+    if prepared is None:
+        sweep_plan = plan_group(config, group)
         executable, compile_s = timing.compiled(sweep_plan)
     else:
+        sweep_plan, traced = prepared
         executable, compile_s = timing.timed(lambda: traced.lower().compile())
     trace, run_s = timing.timed(lambda: sweep_plan.run(executable))
     return trace, compile_s, run_s

@@ -206,11 +206,11 @@ def _grad_norm(problem, groups, arrays, summary):
 
 def _path_list(groups, arrays):
     """Per optimizer (best setting), the path of its first seed that did not diverge."""
-    paths = []
-    for k, g in enumerate(groups):
+    paths, style = [], _styles(groups)
+    for g in groups:
         i = _best(g)
         params = arrays[f"group{g['index']}_params"][i]  # (seeds, T+1, d)
-        paths.append((_label(g, i), params[_seed(g, i), :, :2], _styles(groups)[g["index"]]))
+        paths.append((_label(g, i), params[_seed(g, i), :, :2], style[g["index"]]))
     return paths
 
 

@@ -40,12 +40,18 @@ def finals(final_loss: Sequence[float], diverged: Sequence[bool]) -> np.ndarray:
     return values
 
 
+def _medians(values: np.ndarray) -> np.ndarray:
+    """Medians along the last axis, ``+inf`` where half or more of a row is (never NaN: two
+    infinite middle values are equal, so they are not averaged)."""
+    s = np.sort(values, axis=-1)
+    n = s.shape[-1]
+    a, b = s[..., (n - 1) // 2], s[..., n // 2]
+    return np.where(a == b, a, (a + b) / 2)
+
+
 def median(values: np.ndarray) -> float:
     """The median, ``+inf`` when half or more of the values are (never NaN)."""
-    values = np.sort(np.asarray(values, np.float64))
-    n = values.size
-    a, b = values[(n - 1) // 2], values[n // 2]
-    return float(a if a == b else (a + b) / 2)
+    return float(_medians(np.asarray(values, np.float64)))
 
 
 def same_to_rounding(a: float, b: float, dtype: str = "float32") -> bool:
@@ -126,8 +132,7 @@ def median_ci(values: Sequence[float], *, confidence: float = CONFIDENCE, resamp
         return float(values[0]), float(values[0])
     rng = np.random.default_rng(seed)
     resampled = values[rng.integers(0, values.size, (resamples, values.size))]
-    medians = np.median(resampled, axis=-1) if np.all(np.isfinite(values)) else \
-        np.apply_along_axis(median, -1, resampled)
+    medians = np.median(resampled, axis=-1) if np.all(np.isfinite(values)) else _medians(resampled)
     alpha = (1 - confidence) / 2
     lo, hi = _quantile(medians, [alpha, 1 - alpha])
     return float(lo), float(hi)
