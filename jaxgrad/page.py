@@ -119,7 +119,7 @@ def _took(summary: dict) -> str:
                    ).total_seconds()
     except (KeyError, TypeError, ValueError):
         return ""
-    return f"; took {seconds:.0f} s" if seconds < 120 else f"; took {seconds / 60:.1f} min"
+    return f"; its groups ran in {seconds:.0f} s" if seconds < 120 else f"; its groups ran in {seconds / 60:.1f} min"
 
 
 def _slug(text: str) -> str:

@@ -81,14 +81,12 @@ def run_rows(summary: dict, problem: int | None = None, wide: bool = False):
             else:
                 label = stats.label(g["optimizer_label"], s["label"])
                 rows.append([(WINNER if won else " ") + " " + label] + values + times)
-    return _drop_empty(columns, rows, bold, keep=1 if wide else 0)
+    return _drop_empty(columns, rows, bold)
 
 
-def _drop_empty(columns, rows, bold, keep: int = 0):
+def _drop_empty(columns, rows, bold):
     """Leave out the numeric columns that hold nothing in any row (steps to tol without a
-    tolerance, div when nothing diverged) unless ``keep``: every column kept (the page)."""
-    if keep:
-        return columns, rows, bold
+    tolerance, div when nothing diverged), on the terminal and the page alike."""
     empty = [i for i, c in enumerate(columns)
              if c.numeric and all(row is None or row[i] in ("", "-") for row in rows)]
     keep_idx = [i for i in range(len(columns)) if i not in empty]
