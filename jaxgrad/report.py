@@ -265,8 +265,8 @@ def _random_plane(problem, groups, arrays, summary):
     fig, (ax,) = plots.figure(1, 6.8, 5.6)
     plots.landscape_2d(ax, arrays[f"problem{j}_rplane_alpha"], arrays[f"problem{j}_rplane_beta"],
                        arrays[f"problem{j}_rplane_loss"],
-                       title=f"{problem['label']}: filter-normalised random plane\nthrough the end of "
-                             f"{_label(g, _best(g))} (+)")
+                       title=f"{problem['label']}: filter-normalised random plane through the end of "
+                             f"{_label(g, _best(g))} (+)")  # polish wraps it to the axes
     return fig
 
 
@@ -284,7 +284,7 @@ def _trajectory_plane(problem, groups, arrays, summary):
                        arrays[f"problem{j}_tplane_loss"], paths=paths,
                        xlabel=f"distance along end → start of {_label(g, _best(g))}",
                        ylabel="principal deviation of the paths",
-                       title=f"{problem['label']}: plane through the optimizer paths\n"
+                       title=f"{problem['label']}: plane through the optimizer paths "
                              f"(+: end of {_label(g, _best(g))}; {100 * explained:.0f}% of the paths' spread in it)")
     return fig
 
