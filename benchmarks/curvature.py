@@ -40,7 +40,7 @@ FLOAT64 = "--float64" in sys.argv
 jax.config.update("jax_enable_x64", FLOAT64)
 
 import jaxgrad as jg  # noqa: E402
-from jaxgrad import spectrum  # noqa: E402
+from jaxgrad.curvature import spectrum  # noqa: E402
 
 try:
     import torch

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxgrad as jg
-from jaxgrad.fields import plan_field
+from jaxgrad.fields.quantities import plan_field
 
 
 def _median_us(fn, calls: int) -> float:

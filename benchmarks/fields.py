@@ -53,7 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxgrad as jg
-from jaxgrad.fields import quantity
+from jaxgrad.fields.quantities import quantity
 
 # glibc's heap kept: freed blocks stay mapped and are reused (see the module docstring)
 STEADY_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**36), "MALLOC_ARENA_MAX": "1"}
@@ -292,7 +292,7 @@ def fresh_processes(sizes, dtypes, quantities, args) -> list[dict]:
 MEMORY_CHILD = """
 import resource, sys, time, jax, jax.numpy as jnp
 import jaxgrad as jg
-from jaxgrad.fields import plan_field, quantity
+from jaxgrad.fields.quantities import plan_field, quantity
 n = int(sys.argv[1]); side = int(round(n ** 0.5))
 grid = jg.Grid((-2.0, -2.0), (2.0, 2.0), (side, side))
 f = lambda p: p[0] ** 2 * p[1] + jnp.exp(p[0] * p[1])

@@ -28,7 +28,7 @@ CHILD = textwrap.dedent(
     distributed.initialize()
     import jax, jax.numpy as jnp
     import jaxgrad as jg
-    from jaxgrad.fields import quantity
+    from jaxgrad.fields.quantities import quantity
 
     repeats = int(sys.argv[2])
     f = lambda p: p[0] ** 2 * p[1] + jnp.exp(p[0] * p[1])

@@ -3,7 +3,7 @@
 Run:  python experiments/gallery.py [--out docs/gallery]
 
 Everything here goes through the public API: compute with jaxgrad, draw with
-jaxgrad.plots (NumPy in, no JAX), save with jaxgrad.files.save_figure. It also
+jaxgrad.pictures.plots (NumPy in, no JAX), save with jaxgrad.pictures.plots.save_figure. It also
 times a 101 x 101 loss landscape of the default MLP (one compiled call).
 """
 
@@ -20,8 +20,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import jaxgrad as jg
-from jaxgrad import plots
-from jaxgrad.files import save_figure
+from jaxgrad.pictures import plots
+from jaxgrad.pictures.plots import save_figure
 
 
 def main(argv=None):
@@ -56,7 +56,7 @@ def main(argv=None):
     save(fig, "directional_derivative.png")
 
     # 2b. a function of one variable and its derivative (exact, with finite differences on it)
-    from jaxgrad.explore import function_figure
+    from jaxgrad.pictures.explore import function_figure
 
     save(function_figure(jg.expression("x**3 - 3*x + sin(3*x)"), jg.Grid((-2.0,), (2.0,), (401,)), jnp.float32, at=(0.8,)),
          "function_1d.png")
@@ -101,7 +101,7 @@ def main(argv=None):
                         (out / name).write_bytes(png.read_bytes())
                         print(out / name)
             if config.endswith("quickstart.toml"):
-                from jaxgrad import report
+                from jaxgrad.pictures import report
 
                 for gif in report.draw(result.run_dir, ["race"]):
                     if gif.name.startswith("race-0"):

@@ -14,32 +14,33 @@ __version__ = "0.1.0"
 # public name -> the module that defines it, by concept
 _EXPORTS = {
     # derivatives, exact and numerical
-    "grad": "jaxgrad.derivatives", "directional_derivative": "jaxgrad.derivatives", "jacobian": "jaxgrad.derivatives",
-    "hessian": "jaxgrad.derivatives", "hvp": "jaxgrad.derivatives",
-    "numerical_gradient": "jaxgrad.numerical", "numerical_jacobian": "jaxgrad.numerical",
-    "numerical_hessian": "jaxgrad.numerical", "check_gradient": "jaxgrad.numerical", "GradientCheck": "jaxgrad.numerical",
+    "grad": "jaxgrad.calculus.derivatives", "directional_derivative": "jaxgrad.calculus.derivatives", "jacobian": "jaxgrad.calculus.derivatives",
+    "hessian": "jaxgrad.calculus.derivatives", "hvp": "jaxgrad.calculus.derivatives",
+    "numerical_gradient": "jaxgrad.calculus.numerical", "numerical_jacobian": "jaxgrad.calculus.numerical",
+    "numerical_hessian": "jaxgrad.calculus.numerical", "check_gradient": "jaxgrad.calculus.numerical", "GradientCheck": "jaxgrad.calculus.numerical",
     # math as text
-    "expression": "jaxgrad.expressions", "Expression": "jaxgrad.expressions", "ExpressionError": "jaxgrad.expressions",
+    "expression": "jaxgrad.calculus.expressions", "Expression": "jaxgrad.calculus.expressions", "ExpressionError": "jaxgrad.calculus.expressions",
     # fields over grids, and the curvature of a point
-    "Grid": "jaxgrad.grid", "field": "jaxgrad.fields", "quantity": "jaxgrad.fields",
-    "directional_profile": "jaxgrad.fields",
-    "eigvalsh": "jaxgrad.curvature", "classify": "jaxgrad.curvature", "KINDS": "jaxgrad.curvature",
-    "critical_points": "jaxgrad.critical", "CriticalPoint": "jaxgrad.critical",
+    "Grid": "jaxgrad.fields.grid", "field": "jaxgrad.fields.quantities", "quantity": "jaxgrad.fields.quantities",
+    "directional_profile": "jaxgrad.fields.quantities",
+    "eigvalsh": "jaxgrad.fields.points", "classify": "jaxgrad.fields.points", "KINDS": "jaxgrad.fields.points",
+    "critical_points": "jaxgrad.fields.critical", "CriticalPoint": "jaxgrad.fields.critical",
     # optimization: one run, many starts, sweeps; basins of attraction
     "minimize": "jaxgrad.engine", "minimize_from": "jaxgrad.engine", "sweep": "jaxgrad.engine", "Trace": "jaxgrad.engine",
-    "basins": "jaxgrad.basins", "Basins": "jaxgrad.basins",
+    "basins": "jaxgrad.fields.basins", "Basins": "jaxgrad.fields.basins",
     # search spaces: ranges sampled in one program
-    "log_uniform": "jaxgrad.search", "uniform": "jaxgrad.search",
+    "log_uniform": "jaxgrad.engine.search", "uniform": "jaxgrad.engine.search",
     # curvature of models (Hessian-vector products only)
-    "top_eigenvalues": "jaxgrad.spectrum", "hessian_trace": "jaxgrad.spectrum",
-    "spectral_density": "jaxgrad.spectrum", "layer_curvature": "jaxgrad.spectrum",
+    "top_eigenvalues": "jaxgrad.curvature.spectrum", "hessian_trace": "jaxgrad.curvature.spectrum",
+    "spectral_density": "jaxgrad.curvature.spectrum", "layer_curvature": "jaxgrad.curvature.spectrum",
     # experiments from configs
-    "load_config": "jaxgrad.config", "run_experiment": "jaxgrad.experiment",
+    "load_config": "jaxgrad.lab.config", "run_experiment": "jaxgrad.lab.experiment",
 }
 # namespaces meant for users (jg.problems.make, jg.optimizers.make, jg.landscape.plane,
 # jg.distributed.initialize); every other module is an implementation detail, imported
 # explicitly where needed (``from jaxgrad import engine``)
-_SUBMODULES = ("landscape", "optimizers", "problems", "distributed")
+_SUBMODULES = {"landscape": "jaxgrad.fields.landscape", "optimizers": "jaxgrad.optimizers",
+               "problems": "jaxgrad.problems", "distributed": "jaxgrad.distributed"}
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 
@@ -48,7 +49,7 @@ def __getattr__(name: str):
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
     elif name in _SUBMODULES:
-        value = importlib.import_module(f"jaxgrad.{name}")
+        value = importlib.import_module(_SUBMODULES[name])
     else:
         raise AttributeError(f"module 'jaxgrad' has no attribute {name!r}")
     globals()[name] = value

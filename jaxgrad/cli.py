@@ -117,7 +117,7 @@ def _check(args, dtype) -> int:
     import numpy as np
 
     import jaxgrad as jg
-    from jaxgrad.explore import examine
+    from jaxgrad.pictures.explore import examine
 
     f = jg.expression(args.expr, args.variables)
     names = f.variables
@@ -173,8 +173,8 @@ def _symbolic(f, point, g, _fmt) -> None:
         import sympy  # noqa: F401
     except ImportError:
         raise UsageError("--symbolic needs sympy: pip install 'jaxgrad[symbolic]'") from None
-    from jaxgrad import terminal
-    from jaxgrad.explore import symbolic_partials
+    from jaxgrad.pictures import terminal
+    from jaxgrad.pictures.explore import symbolic_partials
 
     width = terminal.width()
     print("symbolic derivatives (sympy)")
@@ -196,7 +196,7 @@ def _matrix(title: str, rows, cols, M, _fmt) -> None:
 
 
 def _add_field(sub) -> None:
-    from jaxgrad.fields import QUANTITIES
+    from jaxgrad.fields.quantities import QUANTITIES
 
     p = sub.add_parser(
         "field",
@@ -230,11 +230,12 @@ def _field(args, dtype) -> int:
 
     import jaxgrad as jg
     from jaxgrad import timing
-    from jaxgrad.curvature import KINDS
-    from jaxgrad.fields import plan_field, quantity
-    from jaxgrad.explore import field_plot, function_figure
-    from jaxgrad.files import save_figure, write_npz
-    from jaxgrad.grid import Grid
+    from jaxgrad.fields.points import KINDS
+    from jaxgrad.fields.quantities import plan_field, quantity
+    from jaxgrad.pictures.explore import field_plot, function_figure
+    from jaxgrad.files import write_npz
+    from jaxgrad.pictures.plots import save_figure
+    from jaxgrad.fields.grid import Grid
 
     _set_dpi(args)
     f = jg.expression(args.expr, args.variables)
@@ -330,7 +331,7 @@ def _check_field_size(fn, grid, dtype) -> None:
     import jax
     import numpy as np
 
-    from jaxgrad.experiment import _available_memory, _gib
+    from jaxgrad.lab.experiment import _available_memory, _gib
 
     out = jax.eval_shape(fn, jax.ShapeDtypeStruct((grid.dim,), dtype))
     per_point = int(np.prod(out.shape, dtype=np.int64)) * np.dtype(out.dtype).itemsize
@@ -393,11 +394,11 @@ def enable_compilation_cache() -> str | None:
 
 
 def _run_run(args) -> int:
-    from jaxgrad import terminal
+    from jaxgrad.pictures import terminal
 
     with terminal.Status(enabled=not args.quiet).busy(f"reading {args.config}"):  # within a second of start
-        from jaxgrad.config import load_config
-        from jaxgrad.experiment import Interrupted, RunFault, describe_plan, run_experiment, summary_table
+        from jaxgrad.lab.config import load_config
+        from jaxgrad.lab.experiment import Interrupted, RunFault, describe_plan, run_experiment, summary_table
 
         config = load_config(args.config, args.overrides)
     if args.dry_run:
@@ -442,7 +443,7 @@ def _add_dpi(p) -> None:
 
 
 def _set_dpi(args) -> None:
-    from jaxgrad import plots
+    from jaxgrad.pictures import plots
 
     if getattr(args, "dpi", None) is not None:
         if not 50 <= args.dpi <= 1200:
@@ -451,7 +452,7 @@ def _set_dpi(args) -> None:
 
 
 def _run_plot(args) -> int:
-    from jaxgrad import page, report, terminal
+    from jaxgrad.pictures import page, report, terminal
 
     _set_dpi(args)
     figures = report.draw(args.run_dir, args.kinds, status=terminal.Status(), suffix="." + args.format)
@@ -489,7 +490,7 @@ def _run_list(args) -> int:
 
     import textwrap
 
-    from jaxgrad import terminal
+    from jaxgrad.pictures import terminal
 
     width = terminal.width()
 
@@ -548,7 +549,7 @@ def _add_bench(sub) -> None:
 
 def bench_table(result: dict, out, quick: bool = False) -> None:
     """The results of ``jaxgrad bench`` (a bench.json dict) as a table on the console ``out``."""
-    from jaxgrad import tables, terminal
+    from jaxgrad.pictures import tables, terminal
 
     title = (f"jaxgrad bench{' --quick' if quick else ''}: {result['options']['precision']}, "
              f"{result['options']['steps']} steps, {result['options']['eval_seeds']} fresh seeds, "
@@ -560,11 +561,11 @@ def bench_table(result: dict, out, quick: bool = False) -> None:
 def _run_bench(args) -> int:
     import datetime as dt
 
-    from jaxgrad import terminal
+    from jaxgrad.pictures import terminal
 
     out = terminal.console()
     if args.compare:  # a shortcut for jaxgrad compare A.json B.json
-        from jaxgrad import compare
+        from jaxgrad.lab import compare
 
         if any(s.kind != "bench" for s in (compare.load(p) for p in args.compare)):
             raise UsageError("--compare: both must be bench outputs (bench.json); compare runs with jaxgrad compare")
@@ -589,9 +590,9 @@ def _run_bench(args) -> int:
             finally:
                 sys.argv = saved
         return 0
-    from jaxgrad import bench
+    from jaxgrad.lab import bench
 
-    from jaxgrad.config import load_bench_config
+    from jaxgrad.lab.config import load_bench_config
 
     extra = tuple(bench.parse_optimizer(spec) for spec in args.optimizer)
     config = bench.resolve(None, args.quick, extra)  # the defaults, full or quick
@@ -599,7 +600,7 @@ def _run_bench(args) -> int:
         config = load_bench_config(args.what, config, [s.name for s in bench.SUITE],
                                    [*bench.OPTIMIZERS, *(c.name for c in extra)])
     if args.tune_samples is not None:
-        from jaxgrad.config import parse_bench_config
+        from jaxgrad.lab.config import parse_bench_config
 
         config = parse_bench_config({"tune_samples": args.tune_samples}, config, [s.name for s in bench.SUITE],
                                     [*bench.OPTIMIZERS, *(c.name for c in extra)], "--tune-samples")
@@ -627,7 +628,7 @@ def _add_export(sub) -> None:
 
 
 def _run_export(args) -> int:
-    from jaxgrad import export
+    from jaxgrad.lab import export
 
     out = export.tensorboard(args.run_dir, args.tensorboard or None)
     print(f"{out}: open with tensorboard --logdir {out}")
@@ -657,7 +658,8 @@ def _run_compare(args) -> int:
 
 def print_comparison(paths, plot: str | None = None, out=None) -> None:
     """``jaxgrad compare``'s table, its per-problem lines and (``plot``) the overlay figure."""
-    from jaxgrad import compare, stats, tables, terminal
+    from jaxgrad.lab import compare, stats
+    from jaxgrad.pictures import tables, terminal
 
     sources, rows, unshared = compare.compare(paths)
     out = out or terminal.console()
@@ -723,8 +725,8 @@ def _curvature_target(args):
     """``(label, problem, params, where)`` for PROBLEM_OR_RUN."""
     import jax
 
-    from jaxgrad import config as _config
-    from jaxgrad.experiment import load_trained
+    from jaxgrad.lab import config as _config
+    from jaxgrad.lab.experiment import load_trained
 
     from jaxgrad import problems
 
@@ -810,8 +812,8 @@ def _curvature(args, dtype) -> int:
     print(f"spectral density (Lanczos quadrature, 8 probes x {min(64, n)} steps, {t_density:.2f} s)")
     print(f"  eigenvalues from {_fmt(grid[0])} to {_fmt(grid[-1])} (with a margin)")
     if args.plot:
-        from jaxgrad import plots
-        from jaxgrad.files import save_figure
+        from jaxgrad.pictures import plots
+        from jaxgrad.pictures.plots import save_figure
 
         fig, (ax,) = plots.figure(1, 7.0, 4.6)
         plots.spectral_density(ax, grid, density, top=values,
@@ -1041,7 +1043,7 @@ def _main(argv=None) -> int:
               "(a fault, not your input; JAXGRAD_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
     finally:
-        plots = sys.modules.get("jaxgrad.plots")
+        plots = sys.modules.get("jaxgrad.pictures.plots")
         if plots is not None:  # --dpi holds for one command (main is also called in-process, by tests)
             plots.DPI = plots.DEFAULT_DPI
 

@@ -76,16 +76,6 @@ def write_npz(path, **arrays) -> None:
         np.savez_compressed(f, **arrays)
 
 
-def save_figure(fig, path) -> None:
-    """Save a matplotlib figure atomically (format from the suffix)."""
-    from jaxgrad.plots import polish
-
-    polish(fig)  # the house rules: one-entry legends into titles, titles wrapped, maths set
-    suffix = Path(path).suffix.lstrip(".") or "png"
-    with atomic_write(path, "wb") as f:
-        fig.savefig(f, format=suffix, dpi=fig.dpi, bbox_inches="tight")
-
-
 def write_with(path, writer: Callable[[Any], None], mode: str = "wb") -> None:
     with atomic_write(path, mode) as f:
         writer(f)

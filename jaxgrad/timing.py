@@ -1,7 +1,7 @@
 """The one way jaxgrad times its programs: compile ahead of time, then run blocked on.
 
 Example:
-  >>> from jaxgrad.fields import plan_field
+  >>> from jaxgrad.fields.quantities import plan_field
   >>> plan = plan_field(jg.quantity(lambda p: p @ p, "grad"), jg.Grid((-1, -1), (1, 1), 5))
   >>> executable, compile_s = compiled(plan)
   >>> values, run_s = timed(lambda: executable(*plan.args))

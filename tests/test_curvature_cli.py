@@ -8,9 +8,10 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import jaxgrad as jg
-from jaxgrad import cli, rundir
+from jaxgrad import cli
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
+from jaxgrad.lab import rundir
 pytestmark = pytest.mark.float64
 
 
@@ -73,7 +74,7 @@ def test_a_run_directory_uses_its_final_parameters(tmp_path, capsys):
         assert err.startswith(f"error: {message}") and err.count("\n") == 1
     # the same through the library: the problem and its final parameters, by name
     from jaxgrad.errors import InputError
-    from jaxgrad.experiment import load_trained
+    from jaxgrad.lab.experiment import load_trained
 
     with jax.enable_x64(True):
         t = load_trained(tmp_path / "run")

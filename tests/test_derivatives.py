@@ -278,7 +278,7 @@ def _closure_over_data():
 
 
 def test_memoised_derivatives_do_not_keep_a_closure_alive():
-    from jaxgrad.fields import quantity
+    from jaxgrad.fields.quantities import quantity
 
     f, alive = _closure_over_data()
     g, q = jg.grad(f), quantity(f, "kind")

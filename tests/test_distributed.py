@@ -29,7 +29,7 @@ API_SCRIPT = textwrap.dedent(
     distributed.initialize()  # from JAXGRAD_* (set by jaxgrad launch); a plain run without them
     import jax, jax.numpy as jnp
     import jaxgrad as jg
-    from jaxgrad.fields import quantity
+    from jaxgrad.fields.quantities import quantity
 
     f = lambda p: p[0] ** 2 * p[1] + jnp.exp(p[0] * p[1])
     out = {"processes": np.asarray(jax.process_count())}

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import jaxgrad as jg
-from jaxgrad import cli, experiment, files, rundir
+from jaxgrad import cli, files
+from jaxgrad.lab import experiment, rundir
 from jaxgrad.errors import InputError
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
@@ -295,7 +296,7 @@ def test_summary_is_strict_json_and_a_nan_start_records_nan(tmp_path):
 
     summary = json.loads((tmp_path / "run" / "summary.json").read_text(), parse_constant=refuse)
     assert summary["groups"][0]["settings"][0]["median_final_loss"] is None
-    # the run diverged at its start: the selection rule counts it as +inf (jaxgrad.stats)
+    # the run diverged at its start: the selection rule counts it as +inf (jaxgrad.lab.stats)
     assert summary["groups"][0]["settings"][0]["diverged"] == 1
     assert summary["nonfinite"]["groups.0.settings.0.median_final_loss"] == "inf"
     loss = rundir.load_arrays(tmp_path / "run")["group0_loss"]
@@ -374,7 +375,7 @@ OPT_KEYS = st.sampled_from(["learning_rate", "momentum", "b1", "eps", "damping",
 
 
 def _toml(value) -> str:
-    from jaxgrad.config import toml_value
+    from jaxgrad.lab.config import toml_value
 
     return toml_value(value)
 
@@ -414,7 +415,7 @@ def test_a_resolved_config_is_deeply_frozen_and_factories_get_plain_copies(tmp_p
     import pickle
     import tomllib
 
-    from jaxgrad.config import load_config, to_toml
+    from jaxgrad.lab.config import load_config, to_toml
 
     (tmp_path / "mine.py").write_text(textwrap.dedent("""
         import jaxgrad as jg
@@ -438,7 +439,7 @@ def test_a_resolved_config_is_deeply_frozen_and_factories_get_plain_copies(tmp_p
         cfg.steps = 3
     assert copy.deepcopy(cfg.raw) is cfg.raw and pickle.loads(pickle.dumps(cfg.raw)) == data
     assert type(pickle.loads(pickle.dumps(cfg.raw["problems"]))).__name__ == "FrozenList"
-    from jaxgrad.config import apply_overrides
+    from jaxgrad.lab.config import apply_overrides
 
     changed = apply_overrides(cfg.raw, ["steps=7", "problems.0.name=beale"])  # a plain copy, changed
     assert changed["steps"] == 7 and changed["problems"][0]["name"] == "beale" and cfg.raw == data

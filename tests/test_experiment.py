@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxgrad import report
+from jaxgrad.pictures import report
 from jaxgrad.cli import main
-from jaxgrad.config import apply_overrides, load_config, parse_config, to_toml
+from jaxgrad.lab.config import apply_overrides, load_config, parse_config, to_toml
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
 pytestmark = pytest.mark.float64

@@ -1,4 +1,4 @@
-"""jaxgrad.explore: what `jaxgrad check` reports at a point, against closed forms and sympy."""
+"""jaxgrad.pictures.explore: what `jaxgrad check` reports at a point, against closed forms and sympy."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +7,7 @@ import pytest
 
 import jaxgrad as jg
 from jaxgrad.errors import InputError
-from jaxgrad.explore import examine, symbolic_partials
+from jaxgrad.pictures.explore import examine, symbolic_partials
 
 
 def closed_forms(x, y):

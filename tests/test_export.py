@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxgrad import export
+from jaxgrad.lab import export
 from jaxgrad.cli import main
 
 pytest.importorskip("tensorboardX")

@@ -13,11 +13,11 @@ import pytest
 
 import jaxgrad as jg
 from jaxgrad.cli import main
-from jaxgrad.critical import critical_points
-from jaxgrad.curvature import eigvalsh, kind_code
+from jaxgrad.fields.critical import critical_points
+from jaxgrad.fields.points import eigvalsh, kind_code
 from jaxgrad.errors import InputError
-from jaxgrad.fields import field, plan_field, quantity
-from jaxgrad.grid import Grid
+from jaxgrad.fields.quantities import field, plan_field, quantity
+from jaxgrad.fields.grid import Grid
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
 pytestmark = pytest.mark.float64
@@ -200,7 +200,7 @@ def test_second_call_with_new_values_does_not_retrace():
 
 
 def test_a_repeated_grid_field_reuses_its_plan_and_new_argument_values_are_still_used(monkeypatch):
-    from jaxgrad import fields
+    from jaxgrad.fields import quantities as fields
 
     calls = []
     real = fields.plan_field
@@ -239,8 +239,8 @@ SHARDED_SCRIPT = textwrap.dedent(
     import json, jax, numpy as np
     jax.config.update("jax_enable_x64", True)
     import jaxgrad as jg
-    from jaxgrad.fields import field, quantity
-    from jaxgrad.grid import Grid
+    from jaxgrad.fields.quantities import field, quantity
+    from jaxgrad.fields.grid import Grid
     f = jg.expression("x**2*y + exp(x*y)")
     report = {"devices": jax.device_count()}
     for name, num in [("grad", (8, 5)), ("hessian", (7, 12)), ("kind", (7, 5)), ("eigenvalues", (9, 9))]:

@@ -9,8 +9,8 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from PIL import Image
 
-from jaxgrad import plots
-from jaxgrad.files import save_figure
+from jaxgrad.pictures import plots
+from jaxgrad.pictures.plots import save_figure
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
 pytestmark = pytest.mark.float64
@@ -165,8 +165,8 @@ def test_a_one_variable_plot_draws_f_and_its_exact_derivative_with_finite_differ
     import jax.numpy as jnp
 
     import jaxgrad as jg
-    from jaxgrad.explore import function_figure
-    from jaxgrad.grid import Grid
+    from jaxgrad.pictures.explore import function_figure
+    from jaxgrad.fields.grid import Grid
 
     with jax.enable_x64(dtype == "float64"):
         f = jg.expression("x**3 - 3*x + sin(3*x)")
@@ -259,7 +259,7 @@ def test_the_kind_maps_key_is_inside_the_saved_figure():
     from matplotlib.legend import Legend
 
     import jaxgrad as jg
-    from jaxgrad.explore import field_plot
+    from jaxgrad.pictures.explore import field_plot
 
     f = jg.expression("x**2*y + exp(x*y)")
     grid = jg.Grid((-2.0, -2.0), (2.0, 2.0), (60, 60))

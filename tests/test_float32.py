@@ -13,7 +13,7 @@ import optax
 
 import jaxgrad as jg
 from jaxgrad import engine
-from jaxgrad.fields import quantity
+from jaxgrad.fields.quantities import quantity
 
 F32 = dict(rtol=2e-5, atol=2e-5)
 

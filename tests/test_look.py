@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_hex
 
-from jaxgrad import plots, report
+from jaxgrad.pictures import plots, report
 from jaxgrad.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +79,7 @@ def test_titles_wrap_to_their_axes_and_set_maths():
 
 
 def test_paths_frame_every_start_and_end_square_with_decade_ticks(runs):
-    from jaxgrad import rundir
+    from jaxgrad.lab import rundir
 
     summary, arrays = rundir.read(runs[0])
     fig = report.figure(runs[0], "paths", problem=0)
@@ -150,7 +150,7 @@ def test_a_network_regression_draws_its_fitted_curve(tmp_path):
     from jax.flatten_util import ravel_pytree
 
     import jaxgrad as jg
-    from jaxgrad import rundir
+    from jaxgrad.lab import rundir
 
     cfg = tmp_path / "net.toml"
     cfg.write_text('steps = 30\nseeds = 2\n[[problems]]\nname = "mlp"\nn = 64\n[[optimizers]]\nname = "adam"\n'

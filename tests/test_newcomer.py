@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxgrad import stats
+from jaxgrad.lab import stats
 from jaxgrad.cli import main
-from jaxgrad.config import load_config
+from jaxgrad.lab.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -142,7 +142,7 @@ def test_numerical_derivatives_compile_once_and_compose_with_jit_and_vmap():
 
 
 def test_unknown_compiler_option_is_dropped(monkeypatch):
-    from jaxgrad import numerical
+    from jaxgrad.calculus import numerical
 
     monkeypatch.setattr(numerical, "XLA_OPTIONS", {"xla_no_such_option_in_any_jaxlib": ""})
     numerical.compiler_options.cache_clear()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxgrad import stats
+from jaxgrad.lab import stats
 
 from jaxgrad.cli import main
 

@@ -10,7 +10,8 @@ import pytest
 from scipy.stats import qmc
 
 import jaxgrad as jg
-from jaxgrad import engine, search
+from jaxgrad import engine
+from jaxgrad.engine import search
 from jaxgrad.cli import main
 
 
@@ -90,7 +91,7 @@ def test_a_config_with_ranges_runs_end_to_end(tmp_path, capsys, monkeypatch):
     assert best in verdict  # the verdict names the best sample
     assert "{ log_uniform = [0.001, 0.1] }" in (tmp_path / "run" / "config.toml").read_text()
     # the search figure: every sample a point at its values, the best one ringed
-    from jaxgrad import report
+    from jaxgrad.pictures import report
 
     fig = report.figure(tmp_path / "run", "search")
     ax = fig.axes[0]
@@ -118,7 +119,7 @@ def test_bad_ranges_are_one_line_exit_2(lr, samples, message, tmp_path, capsys):
 
 
 def test_the_bench_tunes_on_halton_samples_in_one_program(capsys):
-    from jaxgrad import bench
+    from jaxgrad.lab import bench
 
     result = bench.run_suite({"problems": ["quadratic-k10"], "optimizers": ["sgd"], "lr_grid": [1e-3, 1e-1],
                               "tune_samples": 5, "steps": 60, "tune_seeds": 2, "eval_seeds": 2}, quick=True)

@@ -10,7 +10,8 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import jaxgrad as jg
-from jaxgrad import cli, engine, optimizers, rundir
+from jaxgrad import cli, engine, optimizers
+from jaxgrad.lab import rundir
 from jaxgrad.errors import InputError
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default

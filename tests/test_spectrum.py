@@ -9,7 +9,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import jaxgrad as jg
-from jaxgrad import spectrum
+from jaxgrad.curvature import spectrum
 from jaxgrad.errors import InputError
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default

@@ -11,7 +11,8 @@ import optax
 import pytest
 
 import jaxgrad as jg
-from jaxgrad import cli, data, problems
+from jaxgrad import cli, problems
+from jaxgrad.problems import data
 from jaxgrad.errors import InputError
 from jaxgrad.problems import batch_indices
 

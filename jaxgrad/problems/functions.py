@@ -217,7 +217,7 @@ def expression(
     Starts at ``init`` (plus ``init_noise`` times a standard normal per seed), or
     uniformly in ``bounds``; ``minimum`` is used for loss gaps when given.
     """
-    from jaxgrad.expressions import expression as parse
+    from jaxgrad.calculus.expressions import expression as parse
 
     f = parse(expr, variables)
     check(not f.is_vector, "a problem's expression must be scalar, not a list", "expr")

@@ -1,6 +1,6 @@
 """Linear and logistic regression on synthetic data drawn from a key, or on the user's data.
 
-With ``data = "file.csv"`` (or ``.npz``, or ``"sklearn:NAME"``; see :mod:`jaxgrad.data`)
+With ``data = "file.csv"`` (or ``.npz``, or ``"sklearn:NAME"``; see :mod:`jaxgrad.problems.data`)
 the problem fits that table instead: ``target`` and ``features`` choose the columns,
 ``standardize`` scales the inputs by the training rows' statistics, and
 ``test_fraction`` holds out a seeded share of the rows (``key`` seeds the split) whose
@@ -19,7 +19,7 @@ from typing import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgrad import data as _data
+from jaxgrad.problems import data as _data
 from jaxgrad.problems._problem import Problem, as_key, check, register
 
 __all__ = ["linear_regression", "logistic_regression"]

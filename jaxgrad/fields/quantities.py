@@ -24,9 +24,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jaxgrad import curvature, derivatives, distributed
+from jaxgrad.fields.points import KINDS, eigvalsh, kind_code
+
+from jaxgrad.calculus import derivatives
+
+from jaxgrad import distributed
 from jaxgrad.errors import InputError, did_you_mean, positive_int
-from jaxgrad.grid import Grid
+from jaxgrad.fields.grid import Grid
 
 __all__ = ["QUANTITIES", "quantity", "field", "plan_field", "FieldPlan", "DEFAULT_MEMORY_BUDGET", "cache_info",
            "clear_caches"]
@@ -52,9 +56,9 @@ def _quantity(f: Callable, name: str, direction: tuple[float, ...] | None) -> Ca
     if name == "hessian":
         return derivatives.hessian(f)
     if name == "eigenvalues":
-        return lambda x: curvature.eigvalsh(derivatives.hessian(f)(x))
+        return lambda x: eigvalsh(derivatives.hessian(f)(x))
     if name == "kind":
-        return lambda x: curvature.kind_code(curvature.eigvalsh(derivatives.hessian(f)(x)))
+        return lambda x: kind_code(eigvalsh(derivatives.hessian(f)(x)))
     if name == "laplacian":
         return lambda x: jnp.trace(derivatives.hessian(f)(x))
     return derivatives.jacobian(f, mode="fwd")
@@ -68,7 +72,7 @@ def quantity(f: Callable, name: str, direction: Sequence[float] | None = None) -
       name: one of :data:`QUANTITIES`: ``value``, ``grad`` (shape ``(d,)``),
         ``grad_norm``, ``directional`` (along ``direction``, normalised),
         ``hessian`` (``(d, d)``), ``eigenvalues`` (ascending, closed form for
-        ``d <= 3``), ``kind`` (an index into :data:`jaxgrad.curvature.KINDS`),
+        ``d <= 3``), ``kind`` (an index into :data:`jaxgrad.fields.KINDS`),
         ``laplacian`` (the trace of the Hessian), ``jacobian`` (``(m, d)``).
       direction: for ``"directional"`` only.
 

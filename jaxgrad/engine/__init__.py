@@ -28,7 +28,11 @@ import optax
 from jax.flatten_util import ravel_pytree
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jaxgrad import distributed, factories, optimizers as _optimizers, search, spectrum as _spectrum
+from jaxgrad import distributed, factories, optimizers as _optimizers
+
+from jaxgrad.engine import search
+
+from jaxgrad.curvature import spectrum as _spectrum
 from jaxgrad.errors import InputError, is_positive_int, positive_int
 from jaxgrad.problems import batch_loss
 
@@ -437,7 +441,7 @@ def minimize_from(
 
 def settings_of(hyperparams: Mapping[str, Any], samples: int = 16, search_seed: int = 0) -> list[dict[str, float]]:
     """The sweep's settings axis, in key order: the product of the hyperparameter lists, times
-    ``samples`` Halton points over any ranges (:mod:`jaxgrad.search`)."""
+    ``samples`` Halton points over any ranges (:mod:`jaxgrad.engine.search`)."""
     return search.settings(hyperparams, samples, search_seed)
 
 

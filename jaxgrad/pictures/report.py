@@ -17,9 +17,11 @@ from typing import Callable
 
 import numpy as np
 
-from jaxgrad import plots, rundir, stats
+from jaxgrad.pictures import plots
+
+from jaxgrad.lab import rundir, stats
 from jaxgrad.errors import InputError, did_you_mean
-from jaxgrad.files import save_figure
+from jaxgrad.pictures.plots import save_figure
 
 __all__ = ["draw", "figure", "default_kinds"]
 
@@ -427,17 +429,17 @@ def draw(run_dir: str | Path, kinds: list[str] | None = None, status=None, suffi
     """Write the run's figures (``suffix``: .png, .svg or .pdf) and return their paths;
     inapplicable kinds are skipped.
 
-    ``status`` (a :class:`jaxgrad.terminal.Status`) reports each figure as it is drawn.
+    ``status`` (a :class:`jaxgrad.pictures.terminal.Status`) reports each figure as it is drawn.
 
     Raises:
       InputError: not a run directory, or an unknown kind (the nearest is named).
     """
-    from jaxgrad import terminal
+    from jaxgrad.pictures import terminal
 
     run_dir = Path(run_dir)
     status = status or terminal.Status(enabled=False)
     summary, arrays = rundir.read(run_dir)
-    from jaxgrad.config import PLOT_KINDS
+    from jaxgrad.lab.config import PLOT_KINDS
 
     for kind in kinds or ():
         if kind not in PLOT_KINDS:

@@ -2,7 +2,7 @@
 
 Each source is a finished run directory or a bench output (``bench.json``, or the
 folder holding it). Per (problem, optimizer) that the sources share, each source's
-chosen setting (the rule of :mod:`jaxgrad.stats`), its median and 95% interval, the
+chosen setting (the rule of :mod:`jaxgrad.lab.stats`), its median and 95% interval, the
 ratio to the first source and a two-sided rank test over seeds against the first
 source; then a line per problem saying what changed. For runs the quantity is the
 final loss (diverged runs as ``+inf``); for bench outputs the time to target in ms
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgrad import rundir, stats
+from jaxgrad.lab import rundir, stats
 from jaxgrad.errors import InputError
 
 __all__ = ["Entry", "Source", "Row", "load", "compare", "what_changed", "plot"]
@@ -193,8 +193,8 @@ def _winner(rows: list[Row], k: int) -> str:
 def plot(sources: list[Source], rows: list[Row], path: str | Path) -> Path:
     """One panel per problem: each optimizer's median loss curve (chosen setting, seeds that did
     not diverge) in its colour, one line style per source."""
-    from jaxgrad import plots
-    from jaxgrad.files import save_figure
+    from jaxgrad.pictures import plots
+    from jaxgrad.pictures.plots import save_figure
 
     if sources[0].kind != "run":
         raise InputError("--plot: bench outputs hold no loss curves; compare runs to overlay them")

@@ -16,13 +16,15 @@ from typing import Callable
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgrad import derivatives, plots
-from jaxgrad.critical import critical_points
-from jaxgrad.curvature import classify, eigvalsh
+from jaxgrad.calculus import derivatives
+
+from jaxgrad.pictures import plots
+from jaxgrad.fields.critical import critical_points
+from jaxgrad.fields.points import classify, eigvalsh
 from jaxgrad.errors import InputError
-from jaxgrad.fields import directional_profile, field, quantity
-from jaxgrad.grid import Grid
-from jaxgrad.numerical import GradientCheck, check_gradient, numerical_gradient, numerical_jacobian
+from jaxgrad.fields.quantities import directional_profile, field, quantity
+from jaxgrad.fields.grid import Grid
+from jaxgrad.calculus.numerical import GradientCheck, check_gradient, numerical_gradient, numerical_jacobian
 
 __all__ = ["PointReport", "examine", "symbolic_partials", "function_figure", "field_plot"]
 

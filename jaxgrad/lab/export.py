@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgrad import rundir, stats
+from jaxgrad.lab import rundir, stats
 from jaxgrad.errors import InputError
 
 __all__ = ["tensorboard", "run_name"]

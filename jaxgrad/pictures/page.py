@@ -15,7 +15,9 @@ import html
 import json
 from pathlib import Path
 
-from jaxgrad import files, tables
+from jaxgrad import files
+
+from jaxgrad.pictures import tables
 
 __all__ = ["write_run_page", "write_bench_page", "CAPTIONS"]
 
@@ -151,7 +153,7 @@ _MARKS = {tables.WINNER: ("★", "the problem's winner"), tables.CHOSEN: ("›",
 
 
 def _table(columns, rows, bold=()) -> str:
-    """The rows of :mod:`jaxgrad.tables` as HTML (a label's leading spaces become its indent)."""
+    """The rows of :mod:`jaxgrad.pictures.tables` as HTML (a label's leading spaces become its indent)."""
     heads = "".join(f"<th>{_e(c.name)}</th>" for c in columns)
     out = [f'<div class="scroll cards"><table><thead><tr>{heads}</tr></thead><tbody>']
     for r, row in enumerate(rows):
@@ -181,7 +183,7 @@ def _caption(path: Path) -> str:
 
 def _order(path: Path):
     """Figures in the order of the plot kinds (loss first), then by name."""
-    from jaxgrad.config import PLOT_KINDS
+    from jaxgrad.lab.config import PLOT_KINDS
 
     kind = path.stem.split("-")[0]
     return (PLOT_KINDS.index(kind) if kind in PLOT_KINDS else len(PLOT_KINDS), path.name)

@@ -8,7 +8,7 @@ Protocol (printed with every result):
    defaults.
 2. The best setting has the fewest diverged runs, then the fewest median steps
    to the problem's target (ties: the smaller median final loss, diverged runs
-   counting as +inf): the rule of jaxgrad.stats.
+   counting as +inf): the rule of jaxgrad.lab.stats.
 3. It is re-run with fresh seeds (keys ``10_000 + s``), and those runs are what is
    reported: success rate (with a Wilson 95% interval), median steps to target
    over the successes (with a bootstrap 95% interval), time to
@@ -41,13 +41,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgrad import files, optimizers, problems, search, stats, timing
-from jaxgrad.config import BenchConfig, parse_bench_config
+from jaxgrad import files, optimizers, problems, timing
+
+from jaxgrad.engine import search
+
+from jaxgrad.lab import stats
+from jaxgrad.lab.config import BenchConfig, parse_bench_config
 from jaxgrad.engine import minimize, plan_sweep
 from jaxgrad.errors import InputError, did_you_mean
-from jaxgrad.experiment import versions
+from jaxgrad.lab.experiment import versions
 from jaxgrad.precision import precision
-from jaxgrad.rundir import strict_json
+from jaxgrad.lab.rundir import strict_json
 
 __all__ = ["SUITE", "OPTIMIZERS", "FULL", "QUICK", "Spec", "Contender", "parse_optimizer", "resolve", "run_suite",
            "performance_profile", "PROTOCOL"]
@@ -128,7 +132,7 @@ def parse_optimizer(text: str, base: Path | None = None) -> Contender:
     learning-rate grid when it takes a ``learning_rate`` that is not given.
     """
     from jaxgrad import factories
-    from jaxgrad.config import parse_value
+    from jaxgrad.lab.config import parse_value
     from jaxgrad.engine import sweep_builder
 
     target, *pairs = [part.strip() for part in text.split(",")]
@@ -191,7 +195,7 @@ def performance_profile(costs: np.ndarray, taus: np.ndarray) -> np.ndarray:
 
 
 def resolve(config: BenchConfig | dict | None = None, quick: bool = False, extra: tuple = ()) -> BenchConfig:
-    """The bench's :class:`~jaxgrad.config.BenchConfig`: ``config`` as given, or a table's values
+    """The bench's :class:`~jaxgrad.lab.config.BenchConfig`: ``config`` as given, or a table's values
     over the full or quick defaults (``extra``: the user's contenders, whose names count as known)."""
     if isinstance(config, BenchConfig):
         return config
@@ -241,9 +245,9 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
 
     ``extra``: the user's :class:`Contender` s (from :func:`parse_optimizer`), run
     after the built-ins under the same protocol. ``status``: a
-    :class:`jaxgrad.terminal.Status` told of each pair (count and time left).
+    :class:`jaxgrad.pictures.terminal.Status` told of each pair (count and time left).
     """
-    from jaxgrad import terminal
+    from jaxgrad.pictures import terminal
 
     status = status or terminal.Status(enabled=False)
     opts = resolve(config, quick, tuple(extra))
@@ -282,7 +286,7 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
                 diverged = np.sum(np.asarray(trace.diverged_at) >= 0, axis=-1)
                 score = [(float(np.median(np.where(s >= 0, s, big))), stats.median(stats.finals(l[:, -1], d >= 0)))
                          for s, l, d in zip(steps_to, loss, np.asarray(trace.diverged_at))]
-                # the rule of jaxgrad.stats: fewest diverged runs, then fewest median steps, then the final loss
+                # the rule of jaxgrad.lab.stats: fewest diverged runs, then fewest median steps, then the final loss
                 best = stats.best(diverged.tolist(), [sc[0] for sc in score], [sc[1] for sc in score])
                 setting = trace.settings[best]
                 eval_keys = jax.vmap(jax.random.PRNGKey)(10_000 + jnp.arange(opts.eval_seeds))
@@ -356,8 +360,8 @@ def cost_table(bench: dict, key: str) -> tuple[list[str], list[str], np.ndarray]
 
 def write_outputs(bench: dict, out: Path) -> list[Path]:
     """bench.json, performance profiles (steps, time) and learning-rate sensitivity, as files."""
-    from jaxgrad import plots
-    from jaxgrad.files import save_figure
+    from jaxgrad.pictures import plots
+    from jaxgrad.pictures.plots import save_figure
 
     if files.writing():
         out.mkdir(parents=True, exist_ok=True)
@@ -399,7 +403,7 @@ def write_outputs(bench: dict, out: Path) -> list[Path]:
         plots.shared_legend(fig, axes[: len(probs)])
         save_figure(fig, out / "lr_sensitivity.png")
         written.append(out / "lr_sensitivity.png")
-    from jaxgrad import page
+    from jaxgrad.pictures import page
 
     written.append(page.write_bench_page(bench, out))
     return written

@@ -10,7 +10,7 @@ apart. After every group the run directory is brought up to date atomically:
 * ``metrics.csv``   one row per (group, setting, seed, step): loss, gradient norm;
 * ``arrays.npz``    losses, gradient norms, parameter paths (when recorded) and the
   contour grids the pictures need, so ``jaxgrad plot`` redraws without recomputing;
-* PNG plots (:mod:`jaxgrad.report`).
+* PNG plots (:mod:`jaxgrad.pictures.report`).
 
 An interrupted run (Ctrl-C, SIGTERM) keeps every completed group and says
 ``"status": "incomplete"``.
@@ -34,8 +34,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxgrad import files, optimizers, rundir, stats, timing
-from jaxgrad.config import Config
+from jaxgrad import files, optimizers, timing
+
+from jaxgrad.lab import rundir, stats
+from jaxgrad.lab.config import Config
 from jaxgrad.errors import InputError
 from jaxgrad.engine import SHARPNESS_ITERS, plan_sweep
 from jaxgrad.precision import precision
@@ -384,8 +386,8 @@ def _contours(problem, points=None) -> dict | None:
     starts, later their paths) with a margin, for contour pictures (computed once, saved)."""
     if problem.bounds is None:
         return None
-    from jaxgrad.fields import field
-    from jaxgrad.grid import Grid
+    from jaxgrad.fields.quantities import field
+    from jaxgrad.fields.grid import Grid
 
     (x0, x1), (y0, y1) = problem.bounds
     if points is not None and len(points):
@@ -450,7 +452,7 @@ class RunFault(Exception):
 
 
 class _Writer:
-    """Commits the run directory after every group (see :mod:`jaxgrad.rundir` for the protocol)."""
+    """Commits the run directory after every group (see :mod:`jaxgrad.lab.rundir` for the protocol)."""
 
     def __init__(self, run_dir: Path, config: Config, groups: list[Group]):
         self.run_dir = run_dir
@@ -684,7 +686,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
       config: from :func:`jaxgrad.load_config`.
       out_dir: the run directory (default: ``[output] directory``, else
         ``runs/<name>-<timestamp>``, made exclusively for this run).
-      progress: report each phase on standard error (:class:`jaxgrad.terminal.Status`: a
+      progress: report each phase on standard error (:class:`jaxgrad.pictures.terminal.Status`: a
         bar with time left on a terminal, a line per group when redirected).
       plots: draw the PNG plots at the end.
       resume: finish an interrupted run in ``out_dir``: the groups it committed are
@@ -701,8 +703,8 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
     Raises:
       InputError: the directory is taken, or (``resume``) holds another config's run.
     """
-    from jaxgrad import terminal
-    from jaxgrad.config import to_toml
+    from jaxgrad.pictures import terminal
+    from jaxgrad.lab.config import to_toml
 
     status = terminal.Status(enabled=progress)
     groups = plan(config)
@@ -869,7 +871,7 @@ def run_group(config: Config, group: Group, prepared=None):
 def landscape_kinds(config: Config, problem) -> tuple[str, ...]:
     """The landscape kinds to compute for a problem: those asked for, or by default
     (any problem that is not drawn over 2-D contours) the interpolation and a plane."""
-    from jaxgrad.config import LANDSCAPE_KINDS
+    from jaxgrad.lab.config import LANDSCAPE_KINDS
 
     if config.output.plots is not None:
         return tuple(k for k in config.output.plots if k in LANDSCAPE_KINDS)
@@ -890,7 +892,7 @@ def _landscapes(config: Config, j: int, groups: list[Group], arrays: dict, recor
     * ``random_plane``: a filter-normalised random plane around the winning optimizer's end;
     * ``trajectory_plane``: the plane through the optimizers' paths, each projected onto it.
     """
-    from jaxgrad import landscape
+    from jaxgrad.fields import landscape
 
     groups = [g for g in groups if f"group{g.index}_best_final" in arrays]
     if not groups:
@@ -963,7 +965,7 @@ def _trajectory_plane(problem, prefix: str, best: int, paths: dict, unravel, dty
     """The plane through the best optimizer's end and start whose second direction is the
     principal deviation of *every* optimizer's path (so a one-step Newton path does not
     leave the plane undetermined); every path projected onto it. ``paths``: flat ``(T, n)``."""
-    from jaxgrad import landscape
+    from jaxgrad.fields import landscape
 
     origin = paths[best][-1]
     u1 = paths[best][0] - origin
@@ -998,8 +1000,8 @@ def _wants_basins(config: Config, group: Group) -> bool:
 
 
 def _basins(config: Config, group: Group, record: dict):
-    """Basins of the group's best setting (:mod:`jaxgrad.stats`' rule), one vmapped program."""
-    from jaxgrad.basins import basins
+    """Basins of the group's best setting (:mod:`jaxgrad.lab.stats`' rule), one vmapped program."""
+    from jaxgrad.fields.basins import basins
 
     best = record["best"]
     opt = group.optimizer.build(group.settings[best])
@@ -1008,13 +1010,14 @@ def _basins(config: Config, group: Group, record: dict):
 
 def _draw(run_dir: Path, status, plots: bool = True, tensorboard: bool = False) -> list[Path]:
     """The run's figures (when ``plots``), its TensorBoard files (``tensorboard``), then its page."""
-    from jaxgrad import files, page, report
+    from jaxgrad import files
+    from jaxgrad.pictures import page, report
 
     if not files.writing():  # drawn from the saved files, which process 0 writes
         return []
     written = report.draw(run_dir, status=status) if plots else []
     if tensorboard:
-        from jaxgrad import export
+        from jaxgrad.lab import export
 
         status.say("writing tensorboard/")
         written.append(export.tensorboard(run_dir))
@@ -1023,9 +1026,9 @@ def _draw(run_dir: Path, status, plots: bool = True, tensorboard: bool = False) 
 
 
 def summary_table(summary: dict, out=None) -> None:
-    """The end-of-run table on a :func:`jaxgrad.terminal.console`: per problem its rows (optimizer,
+    """The end-of-run table on a :func:`jaxgrad.pictures.terminal.console`: per problem its rows (optimizer,
     setting), then its verdict; one legend at the end."""
-    from jaxgrad import tables, terminal
+    from jaxgrad.pictures import tables, terminal
 
     out = out or terminal.console()
     tol = f", tol {summary['tol']:g}" if summary.get("tol") is not None else ""
@@ -1069,12 +1072,12 @@ class Trained:
 
 def load_trained(run_dir: str | Path, group: int | None = None) -> Trained:
     """The problem of a run directory and the parameters its optimizer reached: ``group``
-    (an index in ``summary.json``), by default the winner of its first problem (:func:`jaxgrad.stats.ranking`).
+    (an index in ``summary.json``), by default the winner of its first problem (:func:`jaxgrad.lab.stats.ranking`).
 
     Raises:
       InputError: no finished group, or no group with that index (``field="group"``).
     """
-    from jaxgrad.config import load_config
+    from jaxgrad.lab.config import load_config
 
     run_dir = Path(run_dir)
     summary, arrays = rundir.read(run_dir)

@@ -32,8 +32,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from jaxgrad.errors import InputError
-from jaxgrad.fields import DEFAULT_MEMORY_BUDGET, field
-from jaxgrad.grid import Grid
+from jaxgrad.fields.quantities import DEFAULT_MEMORY_BUDGET, field
+from jaxgrad.fields.grid import Grid
 
 PyTree = Any
 

@@ -49,7 +49,9 @@ from typing import Any, Sequence
 
 import optax
 
-from jaxgrad import search, engine, factories, types
+from jaxgrad.engine import search
+
+from jaxgrad import engine, factories, types
 from jaxgrad import optimizers as _optimizers
 from jaxgrad import problems as _problems
 from jaxgrad.errors import InputError, did_you_mean
@@ -148,7 +150,7 @@ class OptimizerConfig:
     label: str
     index: int  # position in the config's [[optimizers]]
     factory: Any = None
-    samples: int = 16  # Halton points over the ranges in ``sweep`` (jaxgrad.search)
+    samples: int = 16  # Halton points over the ranges in ``sweep`` (jaxgrad.engine.search)
     search_seed: int = 0
 
     def __post_init__(self):
@@ -184,7 +186,7 @@ class OutputConfig:
     record_every: int = 1  # keep steps 0, k, 2k, ... in the results (divides steps)
     metrics_every: int | None = None  # rows in metrics.csv every m steps (a multiple of record_every)
     sharpness_every: int | None = None  # the top Hessian eigenvalue every s steps (a multiple of record_every)
-    tensorboard: bool = False  # RUN/tensorboard/ written with the other files (jaxgrad.export)
+    tensorboard: bool = False  # RUN/tensorboard/ written with the other files (jaxgrad.lab.export)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -659,7 +661,7 @@ def _read_toml(path: str | Path) -> dict:
 
 def load_config(path: str | Path, overrides: Sequence[str] = (), base: str | Path | None = None) -> Config:
     """Read, override and validate a TOML config (relative paths from ``base``, by default the
-    config's folder; a run directory's copy uses the original config's, see :func:`jaxgrad.experiment.load_trained`).
+    config's folder; a run directory's copy uses the original config's, see :func:`jaxgrad.lab.experiment.load_trained`).
 
     Raises:
       ConfigError: (an ``InputError``) naming the file and the field.
@@ -682,7 +684,7 @@ class BenchConfig:
     """What ``jaxgrad bench`` runs: a TOML table's values over the suite's defaults, resolved once.
 
     ``lr_grid``: the learning rates every tuned optimizer is swept over; ``problems`` and
-    ``optimizers``: names in :data:`jaxgrad.bench.SUITE` and :data:`jaxgrad.bench.OPTIMIZERS`.
+    ``optimizers``: names in :data:`jaxgrad.lab.bench.SUITE` and :data:`jaxgrad.lab.bench.OPTIMIZERS`.
     """
 
     steps: int

@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxgrad import derivatives
-from jaxgrad.derivatives import _memoize
+from jaxgrad.calculus import derivatives
+from jaxgrad.calculus.derivatives import _memoize
 
 PyTree = Any
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from jaxgrad.engine import minimize_from
 from jaxgrad.errors import InputError
-from jaxgrad.grid import Grid
+from jaxgrad.fields.grid import Grid
 
 __all__ = ["Basins", "basins", "ELSEWHERE", "DIVERGED"]
 

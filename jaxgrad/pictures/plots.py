@@ -2,12 +2,13 @@
 
 Figures are built on ``matplotlib.figure.Figure`` directly (no pyplot, no global
 backend state), so they render headless with Agg; save them with
-:func:`jaxgrad.files.save_figure`.
+:func:`save_figure`.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -15,8 +16,11 @@ from matplotlib import colors as mcolors
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from jaxgrad import files
+
 __all__ = [
     "KIND_COLORS",
+    "save_figure",
     "Style",
     "identities",
     "polish",
@@ -280,7 +284,7 @@ def field_figure(
     critical=None,
     title: str | None = None,
 ) -> Figure:
-    """A figure for a 2-D field of ``quantity`` (one of jaxgrad.fields.QUANTITIES).
+    """A figure for a 2-D field of ``quantity`` (one of jaxgrad.fields.quantities.QUANTITIES).
 
     Args:
       axes: the grid's two coordinate arrays.
@@ -919,14 +923,11 @@ def race_gif(path, x, y, z, paths, labels, minimizers=(), fps: int = 12, frames:
     """
     import os
     import tempfile
-    from pathlib import Path
 
     from matplotlib.animation import FuncAnimation, PillowWriter
 
     fig, update, count = race_figure(x, y, z, paths, labels, minimizers, fps, frames, title, styles)
     anim = FuncAnimation(fig, update, frames=count, blit=False)
-    from jaxgrad import files
-
     if not files.writing():
         return
     target = Path(path)
@@ -995,3 +996,11 @@ def performance_profiles(ax, taus, rho, solvers, what: str, n_problems: int, sty
     ax.set_title(f"performance profiles ({what} to target)")
     ax.grid(True, which="both", alpha=0.25)
     legend(ax)
+
+
+def save_figure(fig, path) -> None:
+    """Save a matplotlib figure atomically (format from the suffix)."""
+    polish(fig)  # the house rules: one-entry legends into titles, titles wrapped, maths set
+    suffix = Path(path).suffix.lstrip(".") or "png"
+    with files.atomic_write(path, "wb") as f:
+        fig.savefig(f, format=suffix, dpi=fig.dpi, bbox_inches="tight")

@@ -9,9 +9,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgrad import curvature, derivatives
+from jaxgrad.fields.points import KINDS, eigvalsh, kind_code
+
+from jaxgrad.calculus import derivatives
 from jaxgrad.errors import InputError
-from jaxgrad.grid import Grid
+from jaxgrad.fields.grid import Grid
 
 __all__ = ["CriticalPoint", "critical_points"]
 
@@ -57,8 +59,8 @@ def _grad_norms(points: jax.Array, *, f: Callable):
 @functools.partial(jax.jit, static_argnames=("f",))
 def _describe(points: jax.Array, *, f: Callable):
     values = jax.vmap(f)(points)
-    eigs = curvature.eigvalsh(jax.vmap(derivatives.hessian(f))(points))
-    return values, eigs, curvature.kind_code(eigs)
+    eigs = eigvalsh(jax.vmap(derivatives.hessian(f))(points))
+    return values, eigs, kind_code(eigs)
 
 
 def critical_points(
@@ -132,7 +134,7 @@ def critical_points(
         unique = found[np.unique(representative)]
         values, eigs, kinds = (np.asarray(a) for a in _describe(jnp.asarray(unique), f=f))
     points = [
-        CriticalPoint(point=unique[i], value=float(values[i]), eigenvalues=eigs[i], kind=curvature.KINDS[int(kinds[i])])
+        CriticalPoint(point=unique[i], value=float(values[i]), eigenvalues=eigs[i], kind=KINDS[int(kinds[i])])
         for i in np.argsort(values, kind="stable")
     ]
     return points

@@ -1,7 +1,7 @@
-"""The content of the results tables, once: the terminal (:mod:`jaxgrad.terminal`) and the
-report page (:mod:`jaxgrad.page`) draw the same rows.
+"""The content of the results tables, once: the terminal (:mod:`jaxgrad.pictures.terminal`) and the
+report page (:mod:`jaxgrad.pictures.page`) draw the same rows.
 
-Each builder returns ``(columns, rows, bold)``: :class:`~jaxgrad.terminal.Column` s, rows of
+Each builder returns ``(columns, rows, bold)``: :class:`~jaxgrad.pictures.terminal.Column` s, rows of
 strings (``None`` between sections; a label's leading spaces are its depth) and the indices
 of heading rows.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 
-from jaxgrad import stats
-from jaxgrad.terminal import SECTION, Column
+from jaxgrad.lab import stats
+from jaxgrad.pictures.terminal import SECTION, Column
 
 __all__ = ["run_rows", "bench_rows", "interval", "LEGEND"]
 

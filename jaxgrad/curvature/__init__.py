@@ -1,0 +1,7 @@
+"""Curvature of a model's loss in parameter space, matrix-free.
+
+spectrum      top_eigenvalues (Lanczos), hessian_trace (Hutchinson), spectral_density (SLQ),
+              layer_curvature: from Hessian-vector products only
+"""
+
+__all__: list[str] = []  # a namespace of modules; the public names are in jaxgrad/__init__.py
