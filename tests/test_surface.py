@@ -60,7 +60,7 @@ def test_no_code_outside_the_package_uses_a_private_name(path):
 
 def _modules():
     for info in pkgutil.walk_packages(jaxgrad.__path__, "jaxgrad."):
-        if info.name not in ("jaxgrad.__main__", "jaxgrad.cli"):  # a program, not a library module
+        if not info.name.endswith("__main__"):  # a program, not a library module
             yield info.name
 
 
