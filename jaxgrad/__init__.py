@@ -26,7 +26,8 @@ _EXPORTS = {
     "eigvalsh": "jaxgrad.fields.points", "classify": "jaxgrad.fields.points", "KINDS": "jaxgrad.fields.points",
     "critical_points": "jaxgrad.fields.critical", "CriticalPoint": "jaxgrad.fields.critical",
     # optimization: one run, many starts, sweeps; basins of attraction
-    "minimize": "jaxgrad.engine", "minimize_from": "jaxgrad.engine", "sweep": "jaxgrad.engine", "Trace": "jaxgrad.engine",
+    "minimize": "jaxgrad.engine.single", "minimize_from": "jaxgrad.engine.single", "sweep": "jaxgrad.engine.sweeps",
+    "Trace": "jaxgrad.engine.run",
     "basins": "jaxgrad.fields.basins", "Basins": "jaxgrad.fields.basins",
     # search spaces: ranges sampled in one program
     "log_uniform": "jaxgrad.engine.search", "uniform": "jaxgrad.engine.search",

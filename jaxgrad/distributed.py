@@ -14,12 +14,12 @@ notices its missing heartbeat (:data:`HEARTBEAT_S`) and stops them, non-zero.
 
 from __future__ import annotations
 
-import functools
 import os
 
 import jax
 import numpy as np
 
+from jaxgrad import cache
 from jaxgrad.errors import InputError
 
 __all__ = ["initialize", "is_writer", "multiprocess", "mesh", "pad_rows", "to_global", "gather", "agree", "ENV"]
@@ -121,7 +121,7 @@ def _cpu_collectives() -> None:
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
 
 
-@functools.lru_cache(maxsize=16)
+@cache.memo("meshes", maxsize=16)
 def mesh(n: int, axis: str):
     """A 1-D mesh over the first ``n`` devices (of all processes), its axis named ``axis``."""
     from jax.sharding import AxisType

@@ -267,8 +267,8 @@ def test_bad_factories_are_one_line_naming_the_field(tmp_path, table, field, mes
 
 
 def test_bench_runs_a_users_optimizer_under_the_same_protocol(tmp_path, capsys, monkeypatch):
-    from jaxgrad.lab import bench
     from jaxgrad import cli
+    from jaxgrad.lab import bench
 
     (tmp_path / "opt.py").write_text(OPT_PY)
     (tmp_path / "bench.toml").write_text(textwrap.dedent('''

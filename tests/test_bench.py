@@ -4,12 +4,12 @@ import base64
 import json
 
 import numpy as np
-import scipy.stats
 import pytest
+import scipy.stats
 
-from jaxgrad.lab import bench
 from jaxgrad.cli import main
 from jaxgrad.errors import InputError
+from jaxgrad.lab import bench
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
 pytestmark = pytest.mark.float64

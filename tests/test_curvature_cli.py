@@ -12,6 +12,7 @@ from jaxgrad import cli
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
 from jaxgrad.lab import rundir
+
 pytestmark = pytest.mark.float64
 
 

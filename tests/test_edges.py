@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import jaxgrad as jg
 from jaxgrad import cli, files
-from jaxgrad.lab import experiment, rundir
 from jaxgrad.errors import InputError
+from jaxgrad.lab import experiment, rundir
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
 pytestmark = pytest.mark.float64
@@ -413,6 +414,7 @@ def test_a_resolved_config_is_deeply_frozen_and_factories_get_plain_copies(tmp_p
     import copy
     import dataclasses
     import pickle
+
     import tomllib
 
     from jaxgrad.lab.config import load_config, to_toml

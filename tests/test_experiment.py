@@ -6,15 +6,15 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
-from jaxgrad.pictures import report
 from jaxgrad.cli import main
 from jaxgrad.lab.config import apply_overrides, load_config, parse_config, to_toml
+from jaxgrad.pictures import report
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
 pytestmark = pytest.mark.float64

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxgrad.lab import export
 from jaxgrad.cli import main
+from jaxgrad.lab import export
 
 pytest.importorskip("tensorboardX")
 pytest.importorskip("sklearn")

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import jaxgrad as jg
-from jaxgrad.cli import main
 from jaxgrad.calculus.expressions import ExpressionError, natural_order
+from jaxgrad.cli import main
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
 pytestmark = pytest.mark.float64

@@ -13,11 +13,11 @@ import pytest
 
 import jaxgrad as jg
 from jaxgrad.cli import main
-from jaxgrad.fields.critical import critical_points
-from jaxgrad.fields.points import eigvalsh, kind_code
 from jaxgrad.errors import InputError
-from jaxgrad.fields.quantities import field, plan_field, quantity
+from jaxgrad.fields.critical import critical_points
 from jaxgrad.fields.grid import Grid
+from jaxgrad.fields.points import eigvalsh, kind_code
+from jaxgrad.fields.quantities import field, plan_field, quantity
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
 pytestmark = pytest.mark.float64
@@ -217,12 +217,15 @@ def test_a_repeated_grid_field_reuses_its_plan_and_new_argument_values_are_still
     assert len(calls) == 2
     field(f, grid, jnp.float32(1.0), dtype=jnp.float32)  # another dtype: another plan
     assert len(calls) == 3
-    info = fields.cache_info()
-    assert not info["plans_keep_arguments"]  # no call's arguments kept alive
-    for i in range(info["max_plans"] + 5):  # bounded
+    from jaxgrad import cache
+
+    plans = cache.cache_info()["memos"]["field plans"]
+    assert all(plan.args[-1] == () for plan in cache.lookup("field plans").values())  # no call's arguments kept alive
+    for i in range(plans["maxsize"] + 5):  # bounded
         field(f, Grid((0, 0), (1, 1 + i), (2, 2)), 1.0)
-    assert fields.cache_info()["plans"] == info["max_plans"]
-    assert fields.cache_info()["points_bytes"] <= info["points_budget"]
+    info = cache.cache_info()["memos"]
+    assert info["field plans"]["size"] == plans["maxsize"]
+    assert 0 < info["grid points"]["bytes"] <= info["grid points"]["budget"]
 
 
 def test_float32_grid():

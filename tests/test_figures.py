@@ -165,8 +165,8 @@ def test_a_one_variable_plot_draws_f_and_its_exact_derivative_with_finite_differ
     import jax.numpy as jnp
 
     import jaxgrad as jg
-    from jaxgrad.pictures.explore import function_figure
     from jaxgrad.fields.grid import Grid
+    from jaxgrad.pictures.explore import function_figure
 
     with jax.enable_x64(dtype == "float64"):
         f = jg.expression("x**3 - 3*x + sin(3*x)")

@@ -12,7 +12,7 @@ import numpy as np
 import optax
 
 import jaxgrad as jg
-from jaxgrad import engine
+from jaxgrad import cache
 from jaxgrad.fields.quantities import quantity
 
 F32 = dict(rtol=2e-5, atol=2e-5)
@@ -80,9 +80,9 @@ def test_sweep_in_float32_no_retrace_on_new_values():
     problem = jg.problems.make("quadratic", dim=3, condition_number=10.0)
     t = jg.sweep(problem, "sgd", {"learning_rate": [0.01, 0.05]}, seeds=2, steps=50)
     assert t.loss.dtype == jnp.float32 and t.loss.shape == (2, 2, 51)
-    size = engine.sweep_cache_size()
+    size = cache.traces("sweep")
     t2 = jg.sweep(problem, "sgd", {"learning_rate": [0.02, 0.04]}, seeds=2, steps=50)
-    assert engine.sweep_cache_size() == size
+    assert cache.traces("sweep") == size
     # gradient descent on 0.5 (x - x*)ᵀA(x - x*): the gap contracts by I - ηA exactly
     A = np.asarray(jax.hessian(problem.loss)(jnp.zeros(3)), np.float64)
     x0 = np.asarray(problem.init(jax.random.PRNGKey(0)), np.float64)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_hex
 
-from jaxgrad.pictures import plots, report
 from jaxgrad.cli import main
+from jaxgrad.pictures import plots, report
 
 ROOT = Path(__file__).resolve().parents[1]
 

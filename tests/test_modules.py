@@ -13,7 +13,7 @@ import optax
 import pytest
 
 import jaxgrad as jg
-from jaxgrad import engine
+from jaxgrad import cache
 from jaxgrad.cli import main
 from jaxgrad.errors import InputError
 
@@ -103,9 +103,9 @@ def test_a_run_equals_a_plain_optax_loop_on_the_pure_network(make):
 def test_a_sweep_of_learning_rates_and_seeds_compiles_once():
     problem, _ = _nnx(jnp.float32)
     first = jg.sweep(problem, "sgd", {"learning_rate": [0.01, 0.1]}, seeds=4, steps=10)
-    before = engine.sweep_cache_size()
+    before = cache.traces("sweep")
     second = jg.sweep(problem, "sgd", {"learning_rate": [0.02, 0.2]}, seeds=4, steps=10)
-    assert engine.sweep_cache_size() == before and second.loss.shape == (2, 4, 11)
+    assert cache.traces("sweep") == before and second.loss.shape == (2, 4, 11)
     assert not np.allclose(first.loss[:, :, -1], second.loss[:, :, -1])
     # seeds give different initialisations
     assert not np.allclose(first.loss[0, 0, 0], first.loss[0, 1, 0])

@@ -3,8 +3,6 @@ mistakes that are input (exit 2, one line, no run directory), factories that imp
 neighbours, no JAX warnings on float64 data, labels that say every option, 80-column tables,
 a dry run that says how long, full batches for Newton, string class labels, and the small edges."""
 
-import csv
-import io
 import json
 import re
 import textwrap
@@ -15,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxgrad.lab import stats
 from jaxgrad.cli import main
+from jaxgrad.lab import stats
 from jaxgrad.lab.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]

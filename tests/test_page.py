@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from jaxgrad.lab import stats
-
 from jaxgrad.cli import main
+from jaxgrad.lab import stats
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
 pytestmark = pytest.mark.float64

@@ -8,11 +8,11 @@ from jax.flatten_util import ravel_pytree
 from matplotlib.figure import Figure
 
 import jaxgrad as jg
-from jaxgrad.fields import landscape
 from jaxgrad import optimizers, problems
-from jaxgrad.pictures import plots
+from jaxgrad.fields import landscape
 from jaxgrad.fields.basins import DIVERGED, ELSEWHERE, basins
 from jaxgrad.fields.quantities import directional_profile
+from jaxgrad.pictures import plots
 from jaxgrad.pictures.plots import save_figure
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default

@@ -10,9 +10,9 @@ import pytest
 from scipy.stats import qmc
 
 import jaxgrad as jg
-from jaxgrad import engine
-from jaxgrad.engine import search
+from jaxgrad import cache
 from jaxgrad.cli import main
+from jaxgrad.engine import search
 
 
 def test_samples_lie_in_their_ranges_and_follow_scipys_halton_sequence():
@@ -40,9 +40,9 @@ def test_every_sample_and_seed_runs_in_one_compiled_program():
     grid = {"learning_rate": jg.log_uniform(1e-4, 1e-2)}
     trace = jg.sweep(problem, "adam", grid, seeds=3, steps=20, samples=8, search_seed=0)
     assert trace.loss.shape == (8, 3, 21)
-    before = engine.sweep_cache_size()
+    before = cache.traces("sweep")
     again = jg.sweep(problem, "adam", grid, seeds=3, steps=20, samples=8, search_seed=1)  # new values: data
-    assert engine.sweep_cache_size() == before
+    assert cache.traces("sweep") == before
     assert [s["learning_rate"] for s in again.settings] != [s["learning_rate"] for s in trace.settings]
     # each sample's runs equal a plain optax loop at that learning rate (seed 0)
     import optax

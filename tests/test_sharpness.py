@@ -10,9 +10,9 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import jaxgrad as jg
-from jaxgrad import cli, engine, optimizers
-from jaxgrad.lab import rundir
+from jaxgrad import cache, cli, optimizers
 from jaxgrad.errors import InputError
+from jaxgrad.lab import rundir
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
 pytestmark = pytest.mark.float64
@@ -67,9 +67,9 @@ def test_sweep_records_sharpness_per_run_and_new_learning_rates_do_not_recompile
     assert t.sharpness.shape == (2, 2, 3) and t.sharpness_every == 15
     at = jax.tree_util.tree_map(lambda h: h[:, :, ::15], t.params)
     np.testing.assert_allclose(t.sharpness, eigvalsh_max(p.loss, at, axes=3), rtol=1e-6)
-    cache = engine.sweep_cache_size()
+    traced = cache.traces("sweep")
     jg.sweep(p, "sgd", {"learning_rate": [2e-4, 5e-5]}, seeds=2, steps=30, sharpness_every=15, record_params=True)
-    assert engine.sweep_cache_size() == cache
+    assert cache.traces("sweep") == traced
 
 
 @pytest.mark.parametrize("name, extra", [("sgd", {}), ("momentum", {"momentum": 0.5}),

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from jaxgrad.pictures import report
-
-from jaxgrad.lab import stats
 from jaxgrad.cli import main
+from jaxgrad.lab import stats
+from jaxgrad.pictures import report
 
 QUARTIC = '''
 import jax, jax.numpy as jnp

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from jaxgrad.lab import stats
-
-from jaxgrad.pictures import tables, terminal
 from jaxgrad.cli import main
+from jaxgrad.lab import stats
 from jaxgrad.lab.experiment import summary_table
+from jaxgrad.pictures import tables, terminal
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
 pytestmark = pytest.mark.float64

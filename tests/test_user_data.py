@@ -12,9 +12,8 @@ import pytest
 
 import jaxgrad as jg
 from jaxgrad import cli, problems
-from jaxgrad.problems import data
 from jaxgrad.errors import InputError
-from jaxgrad.problems import batch_indices
+from jaxgrad.problems import batch_indices, data
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
 pytestmark = pytest.mark.float64

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import functools
 import math
-import weakref
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgrad import cache
+from jaxgrad.errors import InputError
+
 PyTree = Any
 
-__all__ = ["grad", "directional_derivative", "jacobian", "hessian", "hvp"]
+__all__ = ["check_loss", "grad", "directional_derivative", "jacobian", "hessian", "hvp"]
 
 
 def _name(f: Callable) -> str:
@@ -65,42 +67,14 @@ def _is_concrete(v: PyTree) -> bool:
 
 
 def weak_memo(factory):
-    """``factory(f, *options)`` memoised without keeping ``f`` or its result alive.
-
-    The same ``f`` and options give the same function object while anyone holds it, so
-    compiled programs (cached by function identity) are reused, e.g. ``field(grad(f), grid)``
-    called twice compiles once. ``f`` is held weakly, and so is the result (which holds
-    ``f``): when the caller lets go of both, a closure's captured data is freed. A callable
-    that takes no weak reference, an unhashable one or an unhashable option (an array
-    step) gets a fresh result.
-    """
-    table: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-    @functools.wraps(factory)
-    def memoized(f, *args, **kwargs):
-        key = (args, tuple(kwargs.items()))
-        try:
-            hash(key)
-            per_f = table.setdefault(f, {})
-        except TypeError:
-            return factory(f, *args, **kwargs)
-        ref = per_f.get(key)
-        result = None if ref is None else ref()
-        if result is None:
-            result = factory(f, *args, **kwargs)
-            try:
-                per_f[key] = weakref.ref(result)
-            except TypeError:  # a result without weak references (a builtin): not memoised
-                pass
-        return result
-
-    return memoized
+    """``factory(f, *options)`` memoised without keeping ``f`` or its result alive (a weak
+    :class:`jaxgrad.cache.Memo`): the same ``f`` and options give the same function object
+    while anyone holds it, so its compiled programs are reused; an unhashable option (an
+    array step) or a callable without weak references gets a fresh result."""
+    return cache.memo(f"{factory.__module__}.{factory.__qualname__}", weak=True, maxsize=1024)(factory)
 
 
-_memoize = weak_memo
-
-
-@_memoize
+@weak_memo
 def grad(f: Callable[..., jax.Array]) -> Callable[..., PyTree]:
     r"""The gradient :math:`\nabla f(x)` of a scalar function, by reverse mode.
 
@@ -129,7 +103,7 @@ def grad(f: Callable[..., jax.Array]) -> Callable[..., PyTree]:
     return grad_f
 
 
-@_memoize
+@weak_memo
 def directional_derivative(f: Callable[..., jax.Array], normalize: bool = True) -> Callable[..., jax.Array]:
     r"""The directional derivative :math:`D_u f(x) = \nabla f(x)\cdot u/\lVert u\rVert` by one ``jvp``.
 
@@ -173,7 +147,7 @@ def _size(tree: PyTree) -> int:
     return sum(math.prod(np.shape(leaf)) for leaf in jax.tree_util.tree_leaves(tree))
 
 
-@_memoize
+@weak_memo
 def jacobian(f: Callable[..., PyTree], mode: str = "auto") -> Callable[..., PyTree]:
     r"""The Jacobian :math:`J_{ij} = \partial f_i / \partial x_j` of ``f``.
 
@@ -209,7 +183,7 @@ def jacobian(f: Callable[..., PyTree], mode: str = "auto") -> Callable[..., PyTr
     return jac_f
 
 
-@_memoize
+@weak_memo
 def hessian(f: Callable[..., jax.Array]) -> Callable[..., PyTree]:
     r"""The Hessian :math:`H_{ij} = \partial^2 f/\partial x_i\partial x_j` (forward over reverse).
 
@@ -233,7 +207,7 @@ def hessian(f: Callable[..., jax.Array]) -> Callable[..., PyTree]:
     return hess_f
 
 
-@_memoize
+@weak_memo
 def hvp(f: Callable[..., jax.Array]) -> Callable[..., PyTree]:
     r"""The Hessian-vector product :math:`H(x)\,v` without forming :math:`H`.
 
@@ -259,3 +233,43 @@ def hvp(f: Callable[..., jax.Array]) -> Callable[..., PyTree]:
         return hv
 
     return hvp_f
+
+
+_CHECKED = cache.memo("checked losses", weak=True, maxsize=4096)  # loss -> the shapes it was checked at
+
+
+def _signature(tree) -> tuple:
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return (treedef,) + tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves)
+
+
+_CHECKED_KEYS = cache.memo("checked problems", maxsize=4096)  # a registry key -> the shapes checked
+
+
+def check_loss(loss: Callable, params, *args, key=None, what: str = "loss") -> None:
+    """Refuse a loss that is not a real scalar at ``params``; checked once per (loss, shapes).
+
+    The record is a weak reference to ``loss`` (or, given, a structural ``key`` such as
+    a registry problem's name and options): it keeps no user data alive.
+    """
+    if not callable(loss):
+        raise InputError(f"{what} must be a function of the parameters, got {type(loss).__name__}")
+    sig = (_signature(params), _signature(args), jax.config.jax_enable_x64)
+    key = None if key is loss else key
+    table, head = (_CHECKED_KEYS, key) if key is not None else (_CHECKED, loss)
+    seen = table.get(head)
+    if seen is None:
+        seen = table.put(_Seen(), head)  # not stored when ``head`` cannot be a key: checked every time
+    if sig in seen:
+        return
+    out = jax.eval_shape(loss, params, *args)
+    if not (isinstance(out, jax.ShapeDtypeStruct) and out.shape == () and jnp.issubdtype(out.dtype, jnp.floating)):
+        got = out.shape if isinstance(out, jax.ShapeDtypeStruct) else type(out).__name__
+        dtype = f" {out.dtype}" if isinstance(out, jax.ShapeDtypeStruct) else ""
+        raise InputError(f"{what} must return a real scalar (shape ()), got{dtype} {got}; "
+                         "reduce it (e.g. jnp.mean) before minimising")
+    seen.add(sig)
+
+
+class _Seen(set):
+    """The signatures a loss was checked at (a set that takes weak references)."""

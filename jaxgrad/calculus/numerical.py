@@ -21,8 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from jaxgrad import cache
 from jaxgrad.calculus import derivatives
-from jaxgrad.calculus.derivatives import _memoize
+from jaxgrad.calculus.derivatives import weak_memo
 
 PyTree = Any
 
@@ -59,7 +60,7 @@ _BATCH_ELEMENTS = 1 << 17  # perturbed coordinates per batch (1 MiB in float64):
 XLA_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
 
 
-@functools.cache
+@cache.memo("xla options", maxsize=1)
 def compiler_options() -> dict | None:
     """:data:`XLA_OPTIONS` if this jaxlib accepts them, else ``None`` (probed once)."""
     probe = jax.jit(lambda v: jnp.sum(v * v), compiler_options=XLA_OPTIONS)
@@ -147,7 +148,7 @@ def _first_partials(g: Callable, x: jax.Array, step, scheme: str) -> jax.Array:
     return combined / h.reshape((n,) + (1,) * (combined.ndim - 1))
 
 
-@_memoize
+@weak_memo
 def numerical_gradient(f: Callable[..., jax.Array], step=None, scheme: str = "central") -> Callable[..., PyTree]:
     r"""Finite-difference gradient of a scalar function.
 
@@ -186,7 +187,7 @@ def numerical_gradient(f: Callable[..., jax.Array], step=None, scheme: str = "ce
     return compiled(num_grad)
 
 
-@_memoize
+@weak_memo
 def numerical_jacobian(f: Callable[..., jax.Array], step=None, scheme: str = "central") -> Callable[..., jax.Array]:
     """Finite-difference Jacobian, shape ``out_shape + (n,)`` (``(m, n)`` for ``R^n -> R^m``).
 
@@ -203,7 +204,7 @@ def numerical_jacobian(f: Callable[..., jax.Array], step=None, scheme: str = "ce
     return compiled(num_jac)
 
 
-@_memoize
+@weak_memo
 def numerical_hessian(f: Callable[..., jax.Array], step=None, scheme: str = "central") -> Callable[..., jax.Array]:
     r"""Finite-difference Hessian of a scalar function from function values alone.
 

@@ -24,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from jaxgrad import cache
+from jaxgrad.calculus.derivatives import check_loss
 from jaxgrad.errors import InputError
 
 __all__ = ["top_eigenvalues", "hessian_trace", "spectral_density", "spectral_quadrature", "spectral_moments",
@@ -40,18 +42,16 @@ def _flat(loss: Callable, params: PyTree) -> int:
             raise InputError(f"curvature needs floating-point parameters, got {jnp.result_type(leaf)}")
     if not leaves:
         raise InputError("curvature needs parameters, got an empty pytree")
-    from jaxgrad.engine import check_loss  # the engine imports this module
-
     check_loss(loss, params)
     return int(sum(np.size(leaf) for leaf in leaves))
 
 
-@functools.lru_cache(maxsize=None)
+@cache.memo("default key", maxsize=4)
 def _default_key() -> jax.Array:
     return jax.random.PRNGKey(0)
 
 
-def _hvp(f: Callable, x: jax.Array) -> Callable:
+def hvp_at(f: Callable, x: jax.Array) -> Callable:
     grad_f = jax.grad(f)
     return lambda v: jax.jvp(grad_f, (x,), (v,))[1]
 
@@ -267,7 +267,7 @@ def _top(params, key, loss, leaf, m, k, largest, tol):
     x, unravel, f = _block(loss, leaf, params)
     k_start, k_fresh = jax.random.split(key)
     v0 = jax.random.normal(k_start, x.shape, x.dtype)
-    V, alpha, beta, steps = lanczos(_hvp(f, x), v0, m, k_fresh, k=k, largest=largest, tol=tol)
+    V, alpha, beta, steps = lanczos(hvp_at(f, x), v0, m, k_fresh, k=k, largest=largest, tol=tol)
     values, vectors = top_ritz(V, alpha, beta, steps, k, largest)
     return values, jax.vmap(unravel)(vectors), steps
 
@@ -334,7 +334,7 @@ def hessian_trace(loss: Callable, params: PyTree, *, num_probes: int = 100, key:
 @functools.partial(jax.jit, static_argnames=("loss", "num_probes", "batch_size"))
 def _trace_program(params, key, *, loss, num_probes, batch_size):
     x, _, f = _block(loss, None, params)
-    hv = _hvp(f, x)
+    hv = hvp_at(f, x)
     z = jax.random.rademacher(key, (num_probes,) + x.shape, x.dtype)
     quad = lambda v: jnp.vdot(v, hv(v))  # noqa: E731
     if batch_size is None:
@@ -345,7 +345,7 @@ def _trace_program(params, key, *, loss, num_probes, batch_size):
 @functools.partial(jax.jit, static_argnames=("loss", "rank", "rest"))
 def _hutchpp_program(params, key, *, loss, rank, rest):
     x, _, f = _block(loss, None, params)
-    hv = functools.partial(_over_probes, _hvp(f, x))
+    hv = functools.partial(_over_probes, hvp_at(f, x))
     k_sketch, k_probe = jax.random.split(key)
     S = jax.random.rademacher(k_sketch, (rank,) + x.shape, x.dtype)
     Q = jnp.linalg.qr(hv(S).T)[0]  # (n, rank): an orthonormal basis of H S
@@ -400,7 +400,7 @@ def spectral_quadrature(loss: Callable, params: PyTree, *, num_probes: int = 8, 
 @functools.partial(jax.jit, static_argnames=("loss", "m", "num_probes"))
 def _slq_program(params, key, *, loss, m, num_probes):
     x, _, f = _block(loss, None, params)
-    hv = _hvp(f, x)
+    hv = hvp_at(f, x)
 
     def one(k):
         k_start, k_fresh = jax.random.split(k)
@@ -469,7 +469,7 @@ def _layers_program(params, key, *, loss, ks, ms):
 def _block_trace(params, loss, leaf):
     """The exact trace of a leaf's block: one Hessian-vector product per coordinate (batched)."""
     x, _, f = _block(loss, leaf, params)
-    hv = _hvp(f, x)
+    hv = hvp_at(f, x)
     n = x.shape[0]
     diagonal = _over_probes(lambda i: hv(jax.nn.one_hot(i, n, dtype=x.dtype))[i], jnp.arange(n))
     return jnp.sum(diagonal)

@@ -9,11 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgrad.fields.points import KINDS, eigvalsh, kind_code
-
 from jaxgrad.calculus import derivatives
 from jaxgrad.errors import InputError
 from jaxgrad.fields.grid import Grid
+from jaxgrad.fields.points import KINDS, eigvalsh, kind_code
 
 __all__ = ["CriticalPoint", "critical_points"]
 

@@ -31,9 +31,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from jaxgrad import cache
 from jaxgrad.errors import InputError
-from jaxgrad.fields.quantities import DEFAULT_MEMORY_BUDGET, field
 from jaxgrad.fields.grid import Grid
+from jaxgrad.fields.quantities import DEFAULT_MEMORY_BUDGET, field
 
 PyTree = Any
 
@@ -152,15 +153,11 @@ def _evaluate(loss, params, directions, grid: Grid, memory_budget: int, chunk_si
     return field(_point_loss(loss, len(directions)), grid, params, *directions, chunk_size=chunk_size, dtype=dtype)
 
 
-_POINT_LOSS: dict = {}
-
-
+@cache.memo("landscape losses", weak=True)
 def _point_loss(loss, k):
-    """``(coords, params, *directions) -> loss``; cached so repeated landscapes reuse the program."""
-    key = (loss, k)
-    if key not in _POINT_LOSS:
-        _POINT_LOSS[key] = lambda c, params, *ds: loss(_axpy(params, [c[i] for i in range(k)], ds))
-    return _POINT_LOSS[key]
+    """``(coords, params, *directions) -> loss``; the same function object for the same loss (held
+    weakly), so repeated landscapes reuse the program."""
+    return lambda c, params, *ds: loss(_axpy(params, [c[i] for i in range(k)], ds))
 
 
 DEFAULT_BUDGET = DEFAULT_MEMORY_BUDGET  # one budget for every chunked evaluation

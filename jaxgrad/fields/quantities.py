@@ -12,11 +12,9 @@ data: a new box of the same shape reuses the compiled program.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import functools
 import math
-import weakref
 from typing import Any, Callable, Sequence
 
 import jax
@@ -24,16 +22,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jaxgrad.fields.points import KINDS, eigvalsh, kind_code
-
+from jaxgrad import cache, distributed
 from jaxgrad.calculus import derivatives
-
-from jaxgrad import distributed
 from jaxgrad.errors import InputError, did_you_mean, positive_int
 from jaxgrad.fields.grid import Grid
+from jaxgrad.fields.points import eigvalsh, kind_code
 
-__all__ = ["QUANTITIES", "quantity", "field", "plan_field", "FieldPlan", "DEFAULT_MEMORY_BUDGET", "cache_info",
-           "clear_caches"]
+__all__ = ["QUANTITIES", "quantity", "field", "plan_field", "FieldPlan", "DEFAULT_MEMORY_BUDGET"]
 
 DEFAULT_MEMORY_BUDGET = 2**30  # bytes of working memory per device for one chunk
 _WORKING_SET_FACTOR = 4  # live intermediates per point, in units of (input + output) bytes
@@ -101,7 +96,7 @@ def _mesh(n_devices: int):
     return distributed.mesh(n_devices, "points")
 
 
-@functools.lru_cache(maxsize=256)
+@cache.memo("divisors", maxsize=256)
 def _largest_divisor_at_most(n: int, limit: int) -> int:
     best = 1
     for k in range(1, math.isqrt(n) + 1):
@@ -260,21 +255,10 @@ def _measured_bytes_per_point(fn, d, dtype, treedef, structs) -> int | None:
     return max(1, -(-(mem.temp_size_in_bytes + mem.output_size_in_bytes + mem.argument_size_in_bytes) // m))
 
 
-# fn -> {(d, dtype, treedef, structs): output struct}; fn held weakly (the structs do not hold it)
-_OUT_STRUCTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
+@cache.memo("field output shapes", weak=True, weak_values=False, maxsize=1024)
 def _out_struct(fn, d, dtype, treedef, structs):
     """``fn``'s output shape for one point, traced once per (fn, d, dtype, argument shapes)."""
-    key = (d, dtype, treedef, structs)
-    try:
-        per_fn = _OUT_STRUCTS.setdefault(fn, {})
-        return per_fn[key]
-    except KeyError:
-        per_fn[key] = jax.eval_shape(fn, jax.ShapeDtypeStruct((d,), dtype), *treedef.unflatten(structs))
-        return per_fn[key]
-    except TypeError:  # an unhashable fn, or one without weak references
-        return jax.eval_shape(fn, jax.ShapeDtypeStruct((d,), dtype), *treedef.unflatten(structs))
+    return jax.eval_shape(fn, jax.ShapeDtypeStruct((d,), dtype), *treedef.unflatten(structs))
 
 
 class _Program:
@@ -329,17 +313,14 @@ def field(
       (5, 5, 2)
     """
     key = _plan_key(fn, where, args, chunk_size, memory_budget, devices, dtype)
-    plan = _PLANS.get(key) if key is not None else None
+    plan = _PLANS.get(key) if key is not None else None  # a key of None is never stored
     if plan is None:
         plan = plan_field(fn, where, *args, chunk_size=chunk_size, memory_budget=memory_budget,
                           devices=devices, dtype=dtype)
         if key is not None:  # kept without this call's arguments (nor points: _grid_points holds those)
             axes = plan.args[0] if isinstance(where, Grid) and not plan.materialised else None
-            _PLANS[key] = dataclasses.replace(plan, args=(axes, ()))
-            if len(_PLANS) > _MAX_PLANS:
-                _PLANS.popitem(last=False)
+            _PLANS.put(dataclasses.replace(plan, args=(axes, ())), key)
         return _call(plan, plan.args[0], args)
-    _PLANS.move_to_end(key)
     if not isinstance(where, Grid):
         return _call(plan, _as_points(where, dtype), args)
     if not plan.materialised:  # the in-program generation: the grid's axes
@@ -375,8 +356,8 @@ def _call(plan: FieldPlan, first, args) -> jax.Array:
 # Fields' plans, most recently used last: a repeated call (same function, grid or points' shape, argument
 # shapes and options) skips planning (~0.2 ms of Python: shape inference, layout, batch
 # sizes) and costs the compiled program's dispatch alone. Bounded, as a plan holds ``fn``.
-_PLANS: collections.OrderedDict = collections.OrderedDict()
-_MAX_PLANS = 64
+# a plan holds its compiled program, which holds the function: bounded, most recent kept
+_PLANS = cache.memo("field plans", maxsize=64)
 
 
 def _dtype_of(a):
@@ -543,7 +524,7 @@ def _columns_program(columns, args, *, fn, shape, mesh):
 
 # Materialised grid points, most recently used last, bounded by _POINTS_BUDGET bytes in all.
 # Keyed by the grid (its bounds and shape, not user data) and layout; see plan_field for why.
-_POINTS: collections.OrderedDict = collections.OrderedDict()
+_POINTS = cache.memo("grid points", maxsize=None, budget=_POINTS_BUDGET, size=lambda points: points.nbytes)
 
 
 def _grid_points(grid: Grid, dtype, padded: int, n_dev: int, columns: bool = False) -> jax.Array:
@@ -552,7 +533,6 @@ def _grid_points(grid: Grid, dtype, padded: int, n_dev: int, columns: bool = Fal
     key = (grid, dtype, padded, n_dev, columns)
     points = _POINTS.get(key)
     if points is not None:
-        _POINTS.move_to_end(key)
         return points
     spec = PartitionSpec(None, "points") if columns else PartitionSpec("points")
     sharding = NamedSharding(_mesh(n_dev), spec) if n_dev > 1 else None
@@ -562,10 +542,7 @@ def _grid_points(grid: Grid, dtype, padded: int, n_dev: int, columns: bool = Fal
     else:
         points = _make_points(_axes(grid, dtype), padded=padded, sharding=sharding,
                               columns=columns)
-    _POINTS[key] = points
-    while sum(p.nbytes for p in _POINTS.values()) > _POINTS_BUDGET and len(_POINTS) > 1:
-        _POINTS.popitem(last=False)
-    return points
+    return _POINTS.put(points, key)
 
 
 @functools.partial(jax.jit, static_argnames=("padded", "sharding", "columns"))
@@ -576,22 +553,6 @@ def _make_points(axes, *, padded, sharding, columns=False):
     else:
         points = distributed.pad_rows(jnp.stack(coords, axis=-1), padded)
     return points if sharding is None else jax.lax.with_sharding_constraint(points, sharding)
-
-
-def cache_info() -> dict:
-    """What the field caches hold: ``plans`` (of ``max_plans``), whether a plan keeps any
-    call's arguments (``plans_keep_arguments``: never), and materialised grid ``points``
-    with their ``points_bytes`` (of ``points_budget``)."""
-    return {"plans": len(_PLANS), "max_plans": _MAX_PLANS,
-            "plans_keep_arguments": any(plan.args[-1] != () for plan in _PLANS.values()),
-            "points": len(_POINTS), "points_bytes": sum(p.nbytes for p in _POINTS.values()),
-            "points_budget": _POINTS_BUDGET}
-
-
-def clear_caches() -> None:
-    """Forget cached field plans and grid points (they are rebuilt on the next call)."""
-    _PLANS.clear()
-    _POINTS.clear()
 
 
 def directional_profile(f: Callable, x, num: int = 360):

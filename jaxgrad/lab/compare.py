@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgrad.lab import rundir, stats
 from jaxgrad.errors import InputError
+from jaxgrad.lab import rundir, stats
 
 __all__ = ["Entry", "Source", "Row", "load", "compare", "what_changed", "plot"]
 

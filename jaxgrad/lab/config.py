@@ -43,17 +43,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import tomllib
 from pathlib import Path
 from typing import Any, Sequence
 
 import optax
+import tomllib
 
-from jaxgrad.engine import search
-
-from jaxgrad import engine, factories, types
+from jaxgrad import factories, types
 from jaxgrad import optimizers as _optimizers
 from jaxgrad import problems as _problems
+from jaxgrad.engine import search
+from jaxgrad.engine.options import DEFAULT_SEEDS, DEFAULT_STEPS, MAX_STEPS, RunOptions
 from jaxgrad.errors import InputError, did_you_mean
 
 __all__ = ["toml_value", "Config", "ProblemConfig", "OptimizerConfig", "OutputConfig", "ConfigError", "load_config",
@@ -65,7 +65,6 @@ PLOT_KINDS = ("loss", "accuracy", "grad_norm", "paths", "lr_sensitivity", "searc
               "race",
               "interpolation", "random_plane", "trajectory_plane", "sharpness")
 LANDSCAPE_KINDS = ("interpolation", "random_plane", "trajectory_plane")
-MAX_STEPS = 2**31 - 2  # the step counter is an int32 inside the compiled run
 MAX_RUNS = 10_000_000
 _TOP = {"name", "description", "steps", "seeds", "precision", "tol", "batch_size", "problems", "optimizers", "output"}
 _OUTPUT = {"directory", "plots", "record_params", "record_every", "metrics_every", "sharpness_every", "tensorboard"}
@@ -175,7 +174,7 @@ class OptimizerConfig:
     @property
     def settings(self) -> list[dict]:
         """The sweep's settings, in the order :func:`jaxgrad.sweep` runs them."""
-        return engine.settings_of(self.sweep, self.samples, self.search_seed)
+        return search.settings(self.sweep, self.samples, self.search_seed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -366,7 +365,7 @@ def _problem_factory(check: _Checker, table: dict, field: str, base: Path | None
     spec, factory, where = _load_factory(check, table, field, base)
     lists = {k: v for k, v in table.items() if isinstance(v, list) and v
              and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)}
-    combos = engine.settings_of(lists)  # one problem per combination
+    combos = search.settings(lists)  # one problem per combination
     out = []
     for combo in combos:
         options = {**table, **combo}
@@ -442,7 +441,7 @@ def _optimizer(check: _Checker, table: Any, i: int, base: Path | None) -> list[O
         else:
             fixed[key] = float(value) if hyper.kind == "float" else value
     groups = []
-    combos = engine.settings_of(static_lists)  # one compiled group per combination
+    combos = search.settings(static_lists)  # one compiled group per combination
     for combo in combos:
         group_fixed = {**fixed, **combo}
         try:
@@ -506,7 +505,7 @@ def _optimizer_factory(check: _Checker, table: dict, field: str, i: int, base: P
                 check.fail(f"{field}.{key}", f"must be finite, got {value!r}")
             fixed[key] = value
     groups = []
-    combos = engine.settings_of(static_lists)  # one compiled group per combination
+    combos = search.settings(static_lists)  # one compiled group per combination
     for combo in combos:
         group_fixed = {**fixed, **combo}
         config = OptimizerConfig(spec, swept, group_fixed, label if label is not None else _label(where, group_fixed),
@@ -524,6 +523,21 @@ def _optimizer_factory(check: _Checker, table: dict, field: str, i: int, base: P
     return groups
 
 
+_OPTION_FIELDS = {"steps": "steps", "tol": "tol", "record_every": "output.record_every",
+                  "sharpness_every": "output.sharpness_every"}
+
+
+def run_options(check: "_Checker", data: dict, output: dict) -> RunOptions:
+    """The config's run options, validated by :class:`RunOptions` (the one validator); an error
+    names the config's own field (``output.record_every``)."""
+    try:
+        return RunOptions(steps=data.get("steps", DEFAULT_STEPS), tol=data.get("tol"),
+                          record_every=output.get("record_every", 1),
+                          sharpness_every=output.get("sharpness_every"))
+    except InputError as err:
+        check.fail(_OPTION_FIELDS[err.field], str(err).removeprefix(f"{err.field} "))
+
+
 def parse_config(data: dict, source: str = "<config>", default_name: str = "experiment",
                  base: str | Path | None = None) -> Config:
     """Validate a config's data (as TOML would give it) into a :class:`Config`; relative paths
@@ -533,13 +547,10 @@ def parse_config(data: dict, source: str = "<config>", default_name: str = "expe
         check.fail("", "a config must be a TOML table")
     check.keys(data, _TOP, "", "top-level")
     name = check.string(data.get("name", default_name), "name")
-    steps = check.integer(data.get("steps", 500), "steps", maximum=MAX_STEPS)
-    seeds = check.integer(data.get("seeds", 4), "seeds", maximum=MAX_RUNS)
+    seeds = check.integer(data.get("seeds", DEFAULT_SEEDS), "seeds", maximum=MAX_RUNS)
     precision = data.get("precision", "float32")
     if precision not in _PRECISIONS:
         check.fail("precision", f"must be one of {', '.join(_PRECISIONS)}, got {precision!r}")
-    tol = data.get("tol")
-    tol = None if tol is None else check.number(tol, "tol", 0.0)
     batch_size = data.get("batch_size")
     batch_size = None if batch_size is None else check.integer(batch_size, "batch_size")
     description = data.get("description", "")
@@ -580,21 +591,15 @@ def parse_config(data: dict, source: str = "<config>", default_name: str = "expe
     record = output.get("record_params")
     if record is not None and not isinstance(record, bool):
         check.fail("output.record_params", f"must be true or false, got {record!r}")
-    record_every = check.integer(output.get("record_every", 1), "output.record_every")
-    if steps % record_every:
-        check.fail("output.record_every", f"must divide steps ({steps}), got {record_every}")
+    options = run_options(check, data, output)
+    steps, tol, record_every = options.steps, options.tol, options.record_every
     metrics_every = output.get("metrics_every")
     if metrics_every is not None:
         metrics_every = check.integer(metrics_every, "output.metrics_every")
         if metrics_every % record_every:
             check.fail("output.metrics_every", f"must be a multiple of record_every ({record_every}), "
                                                f"got {metrics_every}")
-    sharpness_every = output.get("sharpness_every")
-    if sharpness_every is not None:
-        sharpness_every = check.integer(sharpness_every, "output.sharpness_every")
-        if sharpness_every % record_every:
-            check.fail("output.sharpness_every", f"must be a multiple of record_every ({record_every}), "
-                                                 f"got {sharpness_every}")
+    sharpness_every = options.sharpness_every
     return Config(name, description, steps, seeds, precision, tol, batch_size, probs, opts,
                   OutputConfig(directory, plots, record, record_every, metrics_every, sharpness_every, tensorboard),
                   data, source)

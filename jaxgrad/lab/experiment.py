@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import datetime as _dt
+import functools
 import io
 import platform
 import signal
@@ -35,11 +35,10 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from jaxgrad import files, optimizers, timing
-
+from jaxgrad.engine import SHARPNESS_ITERS, plan_sweep
+from jaxgrad.errors import InputError
 from jaxgrad.lab import rundir, stats
 from jaxgrad.lab.config import Config
-from jaxgrad.errors import InputError
-from jaxgrad.engine import SHARPNESS_ITERS, plan_sweep
 from jaxgrad.precision import precision
 
 __all__ = ["Group", "Result", "plan", "plan_group", "check_groups", "batch_size", "run_group", "describe_plan", "run_experiment", "Interrupted", "RunFault",
@@ -386,8 +385,8 @@ def _contours(problem, points=None) -> dict | None:
     starts, later their paths) with a margin, for contour pictures (computed once, saved)."""
     if problem.bounds is None:
         return None
-    from jaxgrad.fields.quantities import field
     from jaxgrad.fields.grid import Grid
+    from jaxgrad.fields.quantities import field
 
     (x0, x1), (y0, y1) = problem.bounds
     if points is not None and len(points):
@@ -703,8 +702,8 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
     Raises:
       InputError: the directory is taken, or (``resume``) holds another config's run.
     """
-    from jaxgrad.pictures import terminal
     from jaxgrad.lab.config import to_toml
+    from jaxgrad.pictures import terminal
 
     status = terminal.Status(enabled=progress)
     groups = plan(config)

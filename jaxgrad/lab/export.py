@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgrad.lab import rundir, stats
 from jaxgrad.errors import InputError
+from jaxgrad.lab import rundir, stats
 
 __all__ = ["tensorboard", "run_name"]
 

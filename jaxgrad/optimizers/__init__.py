@@ -30,7 +30,13 @@ import jax.numpy as jnp
 import optax
 
 from jaxgrad.errors import InputError, did_you_mean
-from jaxgrad.optimizers.newton import NewtonState, newton, newton_cg, scale_by_newton, scale_by_newton_cg
+from jaxgrad.optimizers.newton import (
+    NewtonState,
+    newton,
+    newton_cg,
+    scale_by_newton,
+    scale_by_newton_cg,
+)
 
 __all__ = ["make", "names", "spec", "describe", "stability_threshold", "Hyper", "HyperparamsState", "Recipe", "SCHEDULES", "COMMON", "FULL_BATCH", "NewtonState",
            "newton", "newton_cg", "scale_by_newton", "scale_by_newton_cg"]

@@ -17,14 +17,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgrad.calculus import derivatives
-
-from jaxgrad.pictures import plots
-from jaxgrad.fields.critical import critical_points
-from jaxgrad.fields.points import classify, eigvalsh
+from jaxgrad.calculus.numerical import (
+    GradientCheck,
+    check_gradient,
+    numerical_gradient,
+    numerical_jacobian,
+)
 from jaxgrad.errors import InputError
-from jaxgrad.fields.quantities import directional_profile, field, quantity
+from jaxgrad.fields.critical import critical_points
 from jaxgrad.fields.grid import Grid
-from jaxgrad.calculus.numerical import GradientCheck, check_gradient, numerical_gradient, numerical_jacobian
+from jaxgrad.fields.points import classify, eigvalsh
+from jaxgrad.fields.quantities import directional_profile, field, quantity
+from jaxgrad.pictures import plots
 
 __all__ = ["PointReport", "examine", "symbolic_partials", "function_figure", "field_plot"]
 

@@ -16,7 +16,6 @@ import json
 from pathlib import Path
 
 from jaxgrad import files
-
 from jaxgrad.pictures import tables
 
 __all__ = ["write_run_page", "write_bench_page", "CAPTIONS"]

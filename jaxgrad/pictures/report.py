@@ -17,10 +17,9 @@ from typing import Callable
 
 import numpy as np
 
-from jaxgrad.pictures import plots
-
-from jaxgrad.lab import rundir, stats
 from jaxgrad.errors import InputError, did_you_mean
+from jaxgrad.lab import rundir, stats
+from jaxgrad.pictures import plots
 from jaxgrad.pictures.plots import save_figure
 
 __all__ = ["draw", "figure", "default_kinds"]

@@ -6,8 +6,17 @@ Functions of a point (flat ``(dim,)`` parameters): ``quadratic``, ``rosenbrock``
 ``logistic_regression``, ``mlp``. A Flax NNX or Equinox model: :func:`from_module`.
 """
 
-from jaxgrad.problems import functions, mlp as _mlp, regression  # noqa: F401  (registers)
-from jaxgrad.problems._problem import REQUIRED, Problem, batch_indices, batch_loss, make, names, signature
+from jaxgrad.problems import functions, regression  # noqa: F401  (registers)
+from jaxgrad.problems import mlp as _mlp  # noqa: F401  (registers)
+from jaxgrad.problems._problem import (
+    REQUIRED,
+    Problem,
+    batch_indices,
+    batch_loss,
+    make,
+    names,
+    signature,
+)
 from jaxgrad.problems.modules import from_module
 
 __all__ = ["REQUIRED", "Problem", "batch_indices", "batch_loss", "from_module", "make", "names", "signature"]

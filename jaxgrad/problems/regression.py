@@ -14,8 +14,9 @@ computed stably as :math:`\\mathrm{softplus}(z) - yz` with :math:`z = w\\cdot x 
 
 from __future__ import annotations
 
-import jax
 from typing import Sequence
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 

@@ -29,12 +29,12 @@ time.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 import datetime as _dt
 import platform
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -42,16 +42,13 @@ import numpy as np
 import optax
 
 from jaxgrad import files, optimizers, problems, timing
-
-from jaxgrad.engine import search
-
+from jaxgrad.engine import minimize, plan_sweep, search
+from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.lab import stats
 from jaxgrad.lab.config import BenchConfig, parse_bench_config
-from jaxgrad.engine import minimize, plan_sweep
-from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.lab.experiment import versions
-from jaxgrad.precision import precision
 from jaxgrad.lab.rundir import strict_json
+from jaxgrad.precision import precision
 
 __all__ = ["SUITE", "OPTIMIZERS", "FULL", "QUICK", "Spec", "Contender", "parse_optimizer", "resolve", "run_suite",
            "performance_profile", "PROTOCOL"]
@@ -132,8 +129,8 @@ def parse_optimizer(text: str, base: Path | None = None) -> Contender:
     learning-rate grid when it takes a ``learning_rate`` that is not given.
     """
     from jaxgrad import factories
-    from jaxgrad.lab.config import parse_value
     from jaxgrad.engine import sweep_builder
+    from jaxgrad.lab.config import parse_value
 
     target, *pairs = [part.strip() for part in text.split(",")]
     fixed = {}

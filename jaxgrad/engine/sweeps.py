@@ -1,0 +1,347 @@
+"""``sweep``: every (setting, seed) pair of a problem in one compiled program; hyperparameters are
+data (traced), so a new value never recompiles."""
+
+import dataclasses
+import functools
+import numbers
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import NamedSharding, PartitionSpec
+
+from jaxgrad import cache, distributed, factories
+from jaxgrad import optimizers as _optimizers
+from jaxgrad.calculus.derivatives import check_loss
+from jaxgrad.engine import search
+from jaxgrad.engine.options import SHARPNESS_ITERS, RunOptions
+from jaxgrad.engine.run import RUN_BLOCK, Trace, run_mesh, run_steps
+from jaxgrad.errors import InputError, positive_int
+from jaxgrad.problems import batch_loss
+
+PyTree = Any
+
+
+__all__ = ["SweepPlan", "plan_sweep", "sweep", "settings_of", "sweep_builder", "optimizer_label"]
+
+
+
+
+def settings_of(hyperparams: Mapping[str, Any], samples: int = 16, search_seed: int = 0) -> list[dict[str, float]]:
+    """The sweep's settings axis, in key order: the product of the hyperparameter lists, times
+    ``samples`` Halton points over any ranges (:mod:`jaxgrad.engine.search`)."""
+    return search.settings(hyperparams, samples, search_seed)
+
+
+
+
+class _Objective:
+    """A problem's objective as a static jit argument, compared by the problem's ``cache_key``.
+
+    A registry problem rebuilt with the same options has a new closure but the same
+    key, so it reuses the compiled program; a user's problem is keyed by its
+    objective function.
+    """
+
+    def __init__(self, problem):
+        self.fn = problem.objective
+        self.metrics = problem.metrics
+        self.key = (problem.cache_key, problem.metrics if problem.key is None else None)
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __eq__(self, other):
+        return isinstance(other, _Objective) and self.key == other.key
+
+
+@dataclasses.dataclass(frozen=True)
+class _Builder:
+    """Builds a sweep's optimizer inside the trace from traced floats; a static jit argument.
+
+    ``kind`` is ``"registry"`` (``target`` a name), ``"factory"`` (a callable
+    ``factory(**hyperparameters) -> transformation``) or ``"ready"`` (a
+    transformation, used as it is). Compared by value: a factory by identity.
+    """
+
+    kind: str
+    target: Any
+    fixed: tuple = ()
+
+    def __call__(self, hp: dict) -> optax.GradientTransformation:
+        if self.kind == "registry":
+            return _optimizers.make(self.target, **hp, **dict(self.fixed))
+        if self.kind == "factory":
+            return self.target(**dict(self.fixed), **hp)
+        return self.target
+
+
+def optimizer_label(optimizer) -> str:
+    """A short name for an optimizer: the registry name, a factory's name, or the transformation's type."""
+    if isinstance(optimizer, str):
+        return optimizer
+    if isinstance(optimizer, optax.GradientTransformation):
+        return "transformation"
+    return getattr(optimizer, "__name__", type(optimizer).__name__)
+
+
+def _is_float(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral))
+
+
+def _check_sweepable(where: str, key: str, values) -> None:
+    for v in values:
+        if not _is_float(v) and not isinstance(v, numbers.Integral) or isinstance(v, bool):
+            raise InputError(f"{where}: {key}: only numbers can be swept as data, got {v!r}; "
+                             f"pass it in fixed= (one program per value)")
+        if not np.isfinite(v):
+            raise InputError(f"{where}: {key}: must be finite, got {v!r}")
+
+
+def _freeze(fixed: Mapping[str, Any], where: str) -> tuple:
+    items = tuple(sorted(fixed.items()))
+    try:
+        hash(items)
+    except TypeError:
+        bad = next(k for k, v in items if not _hashable(v))
+        raise InputError(f"{where}: fixed value {bad}={fixed[bad]!r} must be hashable (a number, string, "
+                         f"tuple or function)") from None
+    return items
+
+
+def _hashable(value) -> bool:
+    try:
+        hash(value)
+        return True
+    except TypeError:
+        return False
+
+
+def _build_checked(builder: _Builder, setting: dict, where: str):
+    try:
+        tx = builder(setting)
+    except InputError:
+        raise
+    except Exception as err:  # a user's factory: its own error, in one line
+        raise InputError(f"{where}({', '.join(f'{k}={v!r}' for k, v in setting.items())}) failed: "
+                         f"{type(err).__name__}: {err}") from None
+    if not isinstance(tx, optax.GradientTransformation):
+        raise InputError(f"{where} must return an optax GradientTransformation, got {type(tx).__name__}")
+    return tx
+
+
+def sweep_builder(optimizer, grid: Mapping[str, Sequence[float]], fixed: Mapping[str, Any], samples: int = 16,
+                  search_seed: int = 0):
+    """Resolve a sweep's optimizer into a static builder and its settings, validated up front."""
+    grid, fixed = dict(grid), dict(fixed)
+    if isinstance(optimizer, str):
+        spec = _optimizers.spec(optimizer)
+        for key in list(grid) + list(fixed):
+            if key not in spec:
+                _optimizers.make(optimizer, **{key: None})  # raises the suggestion error
+        for key in grid:
+            if spec[key].kind not in ("float", "optional_float"):
+                raise InputError(f"optimizer {optimizer!r}: only float hyperparameters can be swept as data; "
+                                 f"pass {key!r} in fixed= (one program per value)")
+        builder = _Builder("registry", optimizer, _freeze(fixed, f"optimizer {optimizer!r}"))
+        settings = settings_of(grid, samples, search_seed)
+        for setting in settings:  # validate every concrete value (and the fixed ones) up front
+            _optimizers.make(optimizer, **setting, **fixed)
+        return builder, settings
+    if isinstance(optimizer, optax.GradientTransformation):
+        if grid or fixed:
+            raise InputError("a ready optax transformation has no hyperparameters to sweep; pass a factory "
+                             "(e.g. optax.adamw, or lambda learning_rate: optax.chain(...)) to sweep them")
+        return _Builder("ready", optimizer), [{}]
+    if not callable(optimizer):
+        raise InputError(f"optimizer must be a registry name, an optax GradientTransformation or a factory "
+                         f"returning one, got {type(optimizer).__name__} {optimizer!r:.80}")
+    where = f"optimizer factory {optimizer_label(optimizer)}"
+    factories.check_keywords(optimizer, list(grid) + list(fixed), where)
+    for key, values in grid.items():
+        if not isinstance(values, search.Range):  # a range checked its ends itself
+            _check_sweepable(where, key, values if isinstance(values, (list, tuple, np.ndarray)) else [values])
+    builder = _Builder("factory", optimizer, _freeze(fixed, where))
+    settings = settings_of(grid, samples, search_seed)
+    _build_checked(builder, settings[0], where)
+    return builder, settings
+
+
+@functools.partial(
+    jax.jit, static_argnames=("objective", "builder", "names", "steps", "tol", "record", "batch_size", "n_dev",
+                              "every", "sharpness", "sharpness_iters"))
+def _sweep_program(values, params0, keys, data, test_data, *, objective, builder, names, steps, tol, record,
+                   batch_size, n_dev, every=1, sharpness=None, sharpness_iters=SHARPNESS_ITERS):
+    cache.count_trace("sweep")  # runs once per compile
+    def one(hp_row, p0, key, data, test_data):
+        hp = {k: hp_row[i] for i, k in enumerate(names)}
+        tx = optax.with_extra_args_support(builder(hp))
+        full = lambda p: objective.fn(p, data)  # noqa: E731
+        step_loss = None
+        if batch_size is not None:
+            step_loss = lambda p, k: batch_loss(objective.fn, p, key, k, batch_size, data)  # noqa: E731
+        monitor = None
+        if objective.metrics is not None:
+            monitor = lambda p: objective.metrics(p, data, test_data)  # noqa: E731
+        return run_steps(full, step_loss, tx.update, p0, tx.init(p0), steps, tol, record, monitor, every, sharpness,
+                    sharpness_iters)
+
+    runs = jax.vmap(one, in_axes=(0, 0, 0, None, None))
+    if n_dev == 1:
+        return runs(values, params0, keys, data, test_data)
+    spec = PartitionSpec("runs")
+    # runs are independent (nothing is reduced across devices), so the per-device scan
+    # carries need no varying-axis annotations
+    return jax.shard_map(runs, mesh=run_mesh(n_dev), in_specs=(spec, spec, spec, PartitionSpec(), PartitionSpec()),
+                         out_specs=spec, check_vma=False)(values, params0, keys, data, test_data)
+
+
+class SweepPlan(NamedTuple):
+    """A sweep ready to run: ``plan.run()`` executes, ``plan.compile()`` compiles ahead of time."""
+
+    program: Callable
+    args: tuple
+    kwargs: dict
+    settings: tuple
+    n_seeds: int
+    n_runs: int
+
+    def compile(self):
+        return self.program.lower(*self.args, **self.kwargs).compile()
+
+    def finish(self, flat: Trace) -> Trace:
+        """Reshape the flat runs of an executed program to ``(settings, seeds)``."""
+        shaped = jax.tree_util.tree_map(
+            lambda a: a[: self.n_runs].reshape((len(self.settings), self.n_seeds) + a.shape[1:]), flat)
+        return shaped._replace(settings=self.settings, every=self.kwargs["every"],
+                               sharpness_every=self.kwargs["sharpness"])
+
+    def run(self, executable=None) -> Trace:
+        args = self.args
+        if self.kwargs["n_dev"] > 1 and distributed.multiprocess():
+            # runs split over every process's devices; the trace gathered onto every process
+            mesh = run_mesh(self.kwargs["n_dev"])
+            split, whole = NamedSharding(mesh, PartitionSpec("runs")), NamedSharding(mesh, PartitionSpec())
+            args = tuple(jax.tree_util.tree_map(lambda a, s=s: distributed.to_global(a, s), arg)
+                         for arg, s in zip(args, (split, split, split, whole, whole)))
+        if executable is None:
+            return self.finish(distributed.gather(self.program(*args, **self.kwargs)))
+        return self.finish(distributed.gather(executable(*args)))
+
+
+def plan_sweep(
+    problem,
+    optimizer,
+    grid: Mapping[str, Sequence[float]] | None = None,
+    seeds: int = 8,
+    steps: int = 1000,
+    *,
+    keys: jax.Array | None = None,
+    tol: float | None = None,
+    record_params: bool = False,
+    batch_size: int | None = None,
+    fixed: Mapping[str, Any] | None = None,
+    devices: int | None = None,
+    record_every: int = 1,
+    sharpness_every: int | None = None,
+    sharpness_iters: int = SHARPNESS_ITERS,
+    samples: int = search.DEFAULT_SAMPLES,
+    search_seed: int = 0,
+) -> SweepPlan:
+    """Validate and lay out a :func:`sweep` without running it; see there for the arguments."""
+    options = RunOptions(steps, tol, record_params, record_every, sharpness_every, sharpness_iters).statics()
+    grid = dict(grid or {})
+    builder, settings = sweep_builder(optimizer, grid, fixed or {}, samples, search_seed)
+    if keys is None:
+        positive_int(seeds, "seeds")
+        keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(int(seeds)))
+    keys = jnp.asarray(keys)
+    n_seeds = keys.shape[0]
+    if batch_size is not None:
+        positive_int(batch_size, "batch_size")
+    if batch_size is not None and problem.data is not None and batch_size > problem.data[0].shape[0]:
+        raise InputError(f"batch_size {batch_size} is larger than the {problem.data[0].shape[0]} training rows")
+    params0 = jax.vmap(problem.init)(keys)
+    objective = _Objective(problem)
+    check_loss(objective.fn, jax.tree_util.tree_map(lambda p: p[0], params0), problem.data,
+               key=problem.key, what=f"problem {problem.name!r}'s objective")
+    dtype = jax.tree_util.tree_leaves(params0)[0].dtype
+    names = tuple(grid)
+    values = jnp.asarray([[s[k] for k in names] for s in settings], dtype).reshape(len(settings), len(names))
+    n_runs = len(settings) * n_seeds
+    n_dev = jax.device_count() if devices is None else int(devices)
+    n_dev = max(1, min(n_dev, n_runs))
+    # every device runs a multiple of RUN_BLOCK runs (padding repeats the last run): XLA:CPU's
+    # batched matrix products round a remainder row differently from a full vector block, so
+    # this keeps each run's bits the same whatever the number of devices or processes
+    pad = -n_runs % (n_dev * RUN_BLOCK)
+    flat_values = jnp.repeat(values, n_seeds, axis=0)
+    flat_params = jax.tree_util.tree_map(lambda p: jnp.tile(p, (len(settings),) + (1,) * (p.ndim - 1)), params0)
+    flat_keys = jnp.tile(keys, (len(settings), 1))
+    if pad:
+        flat_values, flat_params, flat_keys = distributed.pad_rows((flat_values, flat_params, flat_keys),
+                                                                   n_runs + pad)
+    kwargs = dict(objective=objective, builder=builder, names=names, batch_size=batch_size, n_dev=n_dev, **options)
+    return SweepPlan(_sweep_program, (flat_values, flat_params, flat_keys, problem.data, problem.test_data), kwargs,
+                     tuple(settings), n_seeds, n_runs)
+
+
+def sweep(
+    problem,
+    optimizer,
+    grid: Mapping[str, Sequence[float]] | None = None,
+    seeds: int = 8,
+    steps: int = 1000,
+    *,
+    keys: jax.Array | None = None,
+    tol: float | None = None,
+    record_params: bool = False,
+    batch_size: int | None = None,
+    fixed: Mapping[str, Any] | None = None,
+    devices: int | None = None,
+    record_every: int = 1,
+    sharpness_every: int | None = None,
+    sharpness_iters: int = SHARPNESS_ITERS,
+    samples: int = search.DEFAULT_SAMPLES,
+    search_seed: int = 0,
+) -> Trace:
+    """Run every (setting, seed) of ``optimizer`` on ``problem`` in one compiled program.
+
+    Args:
+      problem: a :class:`~jaxgrad.problems.Problem`.
+      optimizer: a registry name (``"adam"``, ``"newton"``, ...); a factory
+        ``factory(**hyperparameters) -> transformation`` (``optax.adamw``,
+        ``lambda learning_rate: optax.chain(...)``, a user's function); or a ready
+        optax transformation (then ``grid`` is empty).
+      grid: hyperparameters to sweep, ``{name: [values]}`` or ``{name: jg.log_uniform(lo, hi)}``;
+        the settings are the product of the lists in key order, times ``samples``
+        scrambled-Halton points over the ranges (seeded by ``search_seed``). Every value
+        is traced (data): one compile per structure, never one per value.
+      seeds: runs per setting; seed ``s`` starts at ``problem.init(PRNGKey(s))``
+        unless ``keys`` (shape ``(seeds, 2)``) are given.
+      steps, tol, record_params: as in :func:`minimize`.
+      batch_size: mini-batch size for stochastic gradients (drawn deterministically
+        from each run's key and the step); the recorded loss stays the full one.
+      fixed: other (static) keyword arguments: booleans, integers, schedules.
+      devices: spread the runs over this many devices (default: all).
+      record_every: record only every ``m``-th step (``m`` divides ``steps``).
+      sharpness_every, sharpness_iters: the top Hessian eigenvalue of the full loss
+        along every run, as in :func:`minimize`.
+
+    Returns:
+      A :class:`Trace` whose fields have leading axes ``(settings, seeds)``, e.g.
+      ``loss.shape == (settings, seeds, steps + 1)``; ``trace.settings`` lists the
+      hyperparameters of each setting.
+
+    Example:
+      >>> t = sweep(jg.problems.make("rosenbrock"), "adam", {"learning_rate": [1e-3, 1e-2]}, seeds=8, steps=1000)
+      >>> t.loss.shape
+      (2, 8, 1001)
+    """
+    return plan_sweep(problem, optimizer, grid, seeds, steps, keys=keys, tol=tol,
+                      record_params=record_params, batch_size=batch_size, fixed=fixed, devices=devices,
+                      record_every=record_every, sharpness_every=sharpness_every,
+                      sharpness_iters=sharpness_iters, samples=samples, search_seed=search_seed).run()
+
