@@ -75,7 +75,7 @@ def test_a_run_directory_uses_its_final_parameters(tmp_path, capsys):
         assert err.startswith(f"error: {message}") and err.count("\n") == 1
     # the same through the library: the problem and its final parameters, by name
     from jaxgrad.errors import InputError
-    from jaxgrad.lab.experiment import load_trained
+    from jaxgrad.lab.results import load_trained
 
     with jax.enable_x64(True):
         t = load_trained(tmp_path / "run")

@@ -188,7 +188,7 @@ def test_figures_keep_their_axes_within_the_seeds_that_did_not_diverge(quartic_r
 
 
 def test_the_terminal_and_the_page_carry_the_verdict_and_mark_the_winner(quartic_run, capsys, monkeypatch):
-    from jaxgrad.lab.experiment import summary_table
+    from jaxgrad.lab.results import summary_table
 
     run, _ = quartic_run
     summary = json.loads((run / "summary.json").read_text())

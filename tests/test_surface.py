@@ -2,6 +2,7 @@
 
 import ast
 import importlib
+import importlib.util
 import pathlib
 import pkgutil
 
@@ -78,3 +79,49 @@ def test_the_top_level_is_curated_and_every_name_resolves():
     assert not any(_private(n) for n in jaxgrad.__all__)
     with pytest.raises(AttributeError):
         jaxgrad.not_a_name  # noqa: B018
+
+
+def _module_imports():
+    """jaxgrad module -> the jaxgrad modules it imports at its top level (what runs on import)."""
+    graph = {}
+    for info in pkgutil.walk_packages(jaxgrad.__path__, "jaxgrad."):
+        spec = importlib.util.find_spec(info.name)
+        tree = ast.parse(pathlib.Path(spec.origin).read_text())
+        deps = set()
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("jaxgrad"):
+                for alias in node.names:  # `from jaxgrad.lab import stats` imports jaxgrad.lab.stats
+                    full = f"{node.module}.{alias.name}"
+                    deps.add(full if _is_module(full) else node.module)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name.startswith("jaxgrad."))
+        graph[info.name] = deps - {info.name}
+    return graph
+
+
+def _is_module(name):
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ModuleNotFoundError, ValueError):
+        return False
+
+
+def test_no_import_cycle_between_modules():
+    graph = _module_imports()
+    state, cycles = {}, []
+
+    def visit(node, path):
+        state[node] = "open"
+        for dep in graph.get(node, ()):
+            if state.get(dep) == "open":
+                cycles.append(path[path.index(dep):] + [dep] if dep in path else [node, dep])
+            elif dep not in state:
+                visit(dep, path + [dep])
+        state[node] = "done"
+
+    for name in graph:
+        if name not in state:
+            visit(name, [name])
+    # a package's __init__ that imports its own submodules is not a cycle of concepts
+    cycles = [c for c in cycles if not any(a.startswith(b + ".") or b.startswith(a + ".") for a, b in zip(c, c[1:]))]
+    assert cycles == []

@@ -9,7 +9,7 @@ import pytest
 
 from jaxgrad.cli import main
 from jaxgrad.lab import stats
-from jaxgrad.lab.experiment import summary_table
+from jaxgrad.lab.results import summary_table
 from jaxgrad.pictures import tables, terminal
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default

@@ -41,7 +41,7 @@ def _curvature_target(args):
 
     from jaxgrad import problems
     from jaxgrad.lab import config as _config
-    from jaxgrad.lab.experiment import load_trained
+    from jaxgrad.lab.results import load_trained
 
     target = Path(args.target)
     registry = args.target in problems.names()

@@ -132,12 +132,12 @@ def _check_field_size(fn, grid, dtype) -> None:
     import jax
     import numpy as np
 
-    from jaxgrad.lab.experiment import _available_memory, _gib
+    from jaxgrad.lab.plan import available_memory, gib
 
     out = jax.eval_shape(fn, jax.ShapeDtypeStruct((grid.dim,), dtype))
     per_point = int(np.prod(out.shape, dtype=np.int64)) * np.dtype(out.dtype).itemsize
     need = 2 * grid.size * per_point  # the device result and its host copy
-    memory = _available_memory()
+    memory = available_memory()
     if memory is not None and need > 0.8 * memory:
-        raise UsageError(f"--num: {grid.size:,} points need about {_gib(need)} for the result and "
-                         f"{_gib(memory)} is available; use fewer points (a coarser --num)")
+        raise UsageError(f"--num: {grid.size:,} points need about {gib(need)} for the result and "
+                         f"{gib(memory)} is available; use fewer points (a coarser --num)")

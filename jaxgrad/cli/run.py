@@ -38,13 +38,9 @@ def _run_run(args) -> int:
 
     with terminal.Status(enabled=not args.quiet).busy(f"reading {args.config}"):  # within a second of start
         from jaxgrad.lab.config import load_config
-        from jaxgrad.lab.experiment import (
-            Interrupted,
-            RunFault,
-            describe_plan,
-            run_experiment,
-            summary_table,
-        )
+        from jaxgrad.lab.experiment import Interrupted, RunFault, run_experiment
+        from jaxgrad.lab.plan import describe_plan
+        from jaxgrad.lab.results import summary_table
 
         config = load_config(args.config, args.overrides)
     if args.dry_run:

@@ -46,7 +46,7 @@ from jaxgrad.engine import minimize, plan_sweep, search
 from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.lab import stats
 from jaxgrad.lab.config import BenchConfig, parse_bench_config
-from jaxgrad.lab.experiment import versions
+from jaxgrad.lab.results import versions
 from jaxgrad.lab.rundir import strict_json
 from jaxgrad.precision import precision
 
