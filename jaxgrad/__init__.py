@@ -34,6 +34,9 @@ _EXPORTS = {
     # curvature of models (Hessian-vector products only)
     "top_eigenvalues": "jaxgrad.curvature.spectrum", "hessian_trace": "jaxgrad.curvature.spectrum",
     "spectral_density": "jaxgrad.curvature.spectrum", "layer_curvature": "jaxgrad.curvature.spectrum",
+    # curvature matrices beyond the Hessian (GGN, Fisher), their diagonals and solves
+    "curvature_operator": "jaxgrad.curvature.operators", "CurvatureOperator": "jaxgrad.curvature.operators",
+    "curvature_diagonal": "jaxgrad.curvature.operators", "solve": "jaxgrad.curvature.operators",
     # experiments from configs
     "load_config": "jaxgrad.lab.config", "run_experiment": "jaxgrad.lab.experiment",
 }

@@ -26,6 +26,7 @@ from jax.flatten_util import ravel_pytree
 
 from jaxgrad import cache
 from jaxgrad.calculus.derivatives import check_loss
+from jaxgrad.curvature.operators import CurvatureOperator
 from jaxgrad.errors import InputError
 
 __all__ = ["top_eigenvalues", "hessian_trace", "spectral_density", "spectral_quadrature", "spectral_moments",
@@ -34,8 +35,15 @@ __all__ = ["top_eigenvalues", "hessian_trace", "spectral_density", "spectral_qua
 PyTree = Any
 
 
-def _flat(loss: Callable, params: PyTree) -> int:
-    """Check ``loss`` and ``params`` (once per loss and shapes) and return the number of parameters."""
+def _flat(loss, params: PyTree) -> int:
+    """Check ``loss`` and ``params`` (once per loss and shapes), or a curvature operator (given
+    as ``params``, ``loss`` None: see :func:`_target`), and return the number of parameters."""
+    if isinstance(params, CurvatureOperator):
+        params = params.params
+        leaves = jax.tree_util.tree_leaves(params)
+        if not leaves or not all(jnp.issubdtype(jnp.result_type(x), jnp.floating) for x in leaves):
+            raise InputError("curvature needs floating-point parameters")
+        return int(sum(np.size(leaf) for leaf in leaves))
     leaves = jax.tree_util.tree_leaves(params)
     for leaf in leaves:
         if not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
@@ -194,7 +202,7 @@ def _check_k(k, n):
         raise InputError(f"k must be an integer from 1 to the number of parameters ({n}), got {k!r}")
 
 
-def top_eigenvalues(loss: Callable, params: PyTree, k: int = 1, *, num_iters: int | None = None,
+def top_eigenvalues(loss, params: PyTree = None, k: int = 1, *, num_iters: int | None = None,
                     key: jax.Array | None = None, which: str = "largest", tol: float | None = 1e-8):
     r"""The ``k`` largest (algebraic) Hessian eigenvalues of ``loss`` at ``params``, and their eigenvectors.
 
@@ -229,6 +237,7 @@ def top_eigenvalues(loss: Callable, params: PyTree, k: int = 1, *, num_iters: in
     """
     if which not in ("largest", "smallest"):
         raise InputError(f"which must be 'largest' or 'smallest', got {which!r}")
+    loss, params = _target(loss, params)
     n = _flat(loss, params)
     _check_k(k, n)
     m = default_iterations(n, k) if num_iters is None else int(num_iters)
@@ -240,6 +249,40 @@ def top_eigenvalues(loss: Callable, params: PyTree, k: int = 1, *, num_iters: in
     values, vectors, _ = _top_program(params, key, loss=loss, leaf=None, m=m, k=int(k), largest=which == "largest",
                                       tol=None if tol is None else float(tol))
     return values, vectors
+
+
+def _target(loss, params):
+    """``(loss, params)`` for a loss, ``(None, operator)`` for an operator: the operator is then
+    the programs' traced argument (its data and point are leaves)."""
+    if isinstance(loss, CurvatureOperator):
+        if params is not None:
+            raise InputError("pass a curvature operator alone (its point is in it), not with params")
+        return None, loss
+    if params is None:
+        raise InputError("params are missing: pass (loss, params) or a curvature operator")
+    return loss, params
+
+
+def _operator(loss, leaf: int | None, params):
+    """``(x, unravel, matvec)``: the flat point (of one leaf's block when ``leaf`` is given) and
+    the matrix's product on flat vectors: the Hessian of ``loss`` by forward-over-reverse, or
+    an operator's own product (``loss`` None, the operator in ``params``)."""
+    if loss is not None:
+        x, unravel, f = _block(loss, leaf, params)
+        return x, unravel, hvp_at(f, x)
+    op = params
+    if leaf is None:
+        x, unravel = ravel_pytree(op.params)
+        return x, unravel, lambda z: ravel_pytree(op.matvec(unravel(z)))[0]
+    leaves, treedef = jax.tree_util.tree_flatten(op.params)
+    x, unravel = ravel_pytree(leaves[leaf])
+
+    def matvec(z):
+        v = [jnp.zeros_like(a) for a in leaves]
+        v[leaf] = unravel(z)
+        return ravel_pytree(jax.tree_util.tree_leaves(op.matvec(jax.tree_util.tree_unflatten(treedef, v)))[leaf])[0]
+
+    return x, unravel, matvec
 
 
 def _block(loss: Callable, leaf: int | None, params: PyTree):
@@ -264,10 +307,10 @@ def _top_program(params, key, *, loss, leaf, m, k, largest, tol):
 
 
 def _top(params, key, loss, leaf, m, k, largest, tol):
-    x, unravel, f = _block(loss, leaf, params)
+    x, unravel, hv = _operator(loss, leaf, params)
     k_start, k_fresh = jax.random.split(key)
     v0 = jax.random.normal(k_start, x.shape, x.dtype)
-    V, alpha, beta, steps = lanczos(hvp_at(f, x), v0, m, k_fresh, k=k, largest=largest, tol=tol)
+    V, alpha, beta, steps = lanczos(hv, v0, m, k_fresh, k=k, largest=largest, tol=tol)
     values, vectors = top_ritz(V, alpha, beta, steps, k, largest)
     return values, jax.vmap(unravel)(vectors), steps
 
@@ -287,7 +330,7 @@ class TraceEstimate(float):
         return f"TraceEstimate({float(self)!r}, stderr={self.stderr!r}, num_probes={self.num_probes})"
 
 
-def hessian_trace(loss: Callable, params: PyTree, *, num_probes: int = 100, key: jax.Array | None = None,
+def hessian_trace(loss, params: PyTree = None, *, num_probes: int = 100, key: jax.Array | None = None,
                   batch_size: int | None = None, method: str = "hutchinson") -> TraceEstimate:
     r"""Hutchinson's estimate of :math:`\mathrm{tr}\,H = \mathbb{E}[z^\top H z]`, Rademacher :math:`z`.
 
@@ -317,6 +360,7 @@ def hessian_trace(loss: Callable, params: PyTree, *, num_probes: int = 100, key:
         raise InputError(f"num_probes must be an integer >= 2, got {num_probes!r}")
     if method not in ("hutchinson", "hutch++"):
         raise InputError(f"method must be 'hutchinson' or 'hutch++', got {method!r}")
+    loss, params = _target(loss, params)
     n = _flat(loss, params)
     key = _default_key() if key is None else key
     if method == "hutch++":
@@ -333,8 +377,7 @@ def hessian_trace(loss: Callable, params: PyTree, *, num_probes: int = 100, key:
 
 @functools.partial(jax.jit, static_argnames=("loss", "num_probes", "batch_size"))
 def _trace_program(params, key, *, loss, num_probes, batch_size):
-    x, _, f = _block(loss, None, params)
-    hv = hvp_at(f, x)
+    x, _, hv = _operator(loss, None, params)
     z = jax.random.rademacher(key, (num_probes,) + x.shape, x.dtype)
     quad = lambda v: jnp.vdot(v, hv(v))  # noqa: E731
     if batch_size is None:
@@ -344,8 +387,8 @@ def _trace_program(params, key, *, loss, num_probes, batch_size):
 
 @functools.partial(jax.jit, static_argnames=("loss", "rank", "rest"))
 def _hutchpp_program(params, key, *, loss, rank, rest):
-    x, _, f = _block(loss, None, params)
-    hv = functools.partial(_over_probes, hvp_at(f, x))
+    x, _, matvec = _operator(loss, None, params)
+    hv = functools.partial(_over_probes, matvec)
     k_sketch, k_probe = jax.random.split(key)
     S = jax.random.rademacher(k_sketch, (rank,) + x.shape, x.dtype)
     Q = jnp.linalg.qr(hv(S).T)[0]  # (n, rank): an orthonormal basis of H S
@@ -355,7 +398,7 @@ def _hutchpp_program(params, key, *, loss, rank, rest):
     return exact, jnp.sum(P * hv(P), axis=1)
 
 
-def spectral_density(loss: Callable, params: PyTree, *, num_probes: int = 8, num_iters: int = 64,
+def spectral_density(loss, params: PyTree = None, *, num_probes: int = 8, num_iters: int = 64,
                      key: jax.Array | None = None, num_points: int = 400, sigma: float | None = None):
     r"""The Hessian's eigenvalue density by stochastic Lanczos quadrature, Gaussian-smoothed.
 
@@ -384,10 +427,11 @@ def spectral_density(loss: Callable, params: PyTree, *, num_probes: int = 8, num
     return grid, density
 
 
-def spectral_quadrature(loss: Callable, params: PyTree, *, num_probes: int = 8, num_iters: int = 64,
+def spectral_quadrature(loss, params: PyTree = None, *, num_probes: int = 8, num_iters: int = 64,
                         key: jax.Array | None = None):
     """SLQ's nodes and weights, ``(num_probes, num_iters)`` each (NumPy, float64): for any
     function ``g``, ``mean over probes of sum_j w_j g(nodes_j)`` estimates ``tr g(H) / n``."""
+    loss, params = _target(loss, params)
     n = _flat(loss, params)
     m = int(min(num_iters, n))
     if m < 1 or not isinstance(num_probes, (int, np.integer)) or num_probes < 1:
@@ -399,8 +443,7 @@ def spectral_quadrature(loss: Callable, params: PyTree, *, num_probes: int = 8, 
 
 @functools.partial(jax.jit, static_argnames=("loss", "m", "num_probes"))
 def _slq_program(params, key, *, loss, m, num_probes):
-    x, _, f = _block(loss, None, params)
-    hv = hvp_at(f, x)
+    x, _, hv = _operator(loss, None, params)
 
     def one(k):
         k_start, k_fresh = jax.random.split(k)
@@ -433,7 +476,7 @@ class LayerCurvature(NamedTuple):
     trace: float
 
 
-def layer_curvature(loss: Callable, params: PyTree, *, k: int = 1, key: jax.Array | None = None,
+def layer_curvature(loss, params: PyTree = None, *, k: int = 1, key: jax.Array | None = None,
                     num_iters: int | None = None) -> dict[str, LayerCurvature]:
     """Per parameter leaf (keyed by ``jax.tree_util.keystr`` of its path), the curvature of
     the leaf's own diagonal block of the Hessian: :func:`top_eigenvalues` restricted to
@@ -446,11 +489,13 @@ def layer_curvature(loss: Callable, params: PyTree, *, k: int = 1, key: jax.Arra
       >>> round(float(out["['b']"].eigenvalues[0]), 4), round(float(out["['b']"].trace), 4)
       (6.0, 18.0)
     """
+    loss, params = _target(loss, params)
     _flat(loss, params)
     _check_k(k, 1 << 62)
     key = _default_key() if key is None else key
     paths, sizes = [], []
-    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+    point = params.params if isinstance(params, CurvatureOperator) else params
+    for path, leaf in jax.tree_util.tree_flatten_with_path(point)[0]:
         paths.append(jax.tree_util.keystr(path))
         sizes.append(int(np.prod(jnp.shape(leaf), dtype=int)))
     ks = tuple(min(k, n) for n in sizes)
@@ -468,8 +513,7 @@ def _layers_program(params, key, *, loss, ks, ms):
 
 def _block_trace(params, loss, leaf):
     """The exact trace of a leaf's block: one Hessian-vector product per coordinate (batched)."""
-    x, _, f = _block(loss, leaf, params)
-    hv = hvp_at(f, x)
+    x, _, hv = _operator(loss, leaf, params)
     n = x.shape[0]
     diagonal = _over_probes(lambda i: hv(jax.nn.one_hot(i, n, dtype=x.dtype))[i], jnp.arange(n))
     return jnp.sum(diagonal)

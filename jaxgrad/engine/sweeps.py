@@ -15,6 +15,8 @@ from jax.sharding import NamedSharding, PartitionSpec
 from jaxgrad import cache, distributed, factories
 from jaxgrad import optimizers as _optimizers
 from jaxgrad.calculus.derivatives import check_loss
+from jaxgrad.curvature.operators import CurvatureOperator
+from jaxgrad.problems import losses
 from jaxgrad.engine import search
 from jaxgrad.engine.options import SHARPNESS_ITERS, RunOptions
 from jaxgrad.engine.run import RUN_BLOCK, Trace, run_mesh, run_steps
@@ -48,7 +50,23 @@ class _Objective:
     def __init__(self, problem):
         self.fn = problem.objective
         self.metrics = problem.metrics
-        self.key = (problem.cache_key, problem.metrics if problem.key is None else None)
+        self.outputs = None  # (predict, output_loss): the curvature of the outputs, for second-order steps
+        if problem.predict is not None and problem.output_loss is not None:
+            self.outputs = (problem.predict, problem.output_loss)
+        self.key = (problem.cache_key, problem.metrics if problem.key is None else None,
+                    self.outputs if problem.key is None else None)
+
+    def curvature(self, data) -> dict:
+        """The extra arguments every optimizer is handed: ``ggn_vp(params, v)`` and
+        ``fisher_vp(params, v)`` over the full data (empty without predict and output_loss)."""
+        if self.outputs is None:
+            return {}
+        predict, output_loss = self.outputs
+
+        def ggn_vp(params, v):
+            return CurvatureOperator("ggn", params, data, None, (self.fn, predict, output_loss), None).matvec(v)
+
+        return {"ggn_vp": ggn_vp, "fisher_vp": ggn_vp if losses.family(output_loss) is not None else None}
 
     def __hash__(self):
         return hash(self.key)
@@ -185,7 +203,8 @@ def _sweep_program(values, params0, keys, data, test_data, *, objective, builder
         monitor = None
         if objective.metrics is not None:
             monitor = lambda p: objective.metrics(p, data, test_data)  # noqa: E731
-        return run_steps(full, step_loss, tx.update, p0, tx.init(p0), steps, tol, record, monitor, every, sharpness,
+        update = functools.partial(tx.update, **objective.curvature(data))
+        return run_steps(full, step_loss, update, p0, tx.init(p0), steps, tol, record, monitor, every, sharpness,
                     sharpness_iters)
 
     runs = jax.vmap(one, in_axes=(0, 0, 0, None, None))

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxgrad.errors import InputError, did_you_mean
+from jaxgrad.optimizers.second_order import gauss_newton, natural_gradient
 from jaxgrad.optimizers.newton import (
     NewtonState,
     newton,
@@ -39,7 +40,8 @@ from jaxgrad.optimizers.newton import (
 )
 
 __all__ = ["make", "names", "spec", "describe", "stability_threshold", "Hyper", "HyperparamsState", "Recipe", "SCHEDULES", "COMMON", "FULL_BATCH", "NewtonState",
-           "newton", "newton_cg", "scale_by_newton", "scale_by_newton_cg"]
+           "newton", "newton_cg", "scale_by_newton", "scale_by_newton_cg",
+           "gauss_newton", "natural_gradient"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +68,7 @@ _COMMON = {
 }
 SCHEDULES = ("constant", "cosine", "exponential", "warmup_cosine")
 COMMON = _COMMON  # the options every optimizer takes (read-only by convention)
-FULL_BATCH = ("lbfgs", "newton", "newton_cg")  # curvature and line searches assume one fixed objective
+FULL_BATCH = ("lbfgs", "newton", "newton_cg", "gauss_newton", "natural_gradient")  # curvature and line searches assume one fixed objective
 _SCHEDULE_OPTIONS = ("decay_steps", "decay_rate", "warmup_steps", "alpha")
 
 
@@ -129,6 +131,19 @@ _SPECS: dict[str, tuple[Callable, dict[str, Hyper], str]] = {
         {"learning_rate": Hyper(1.0, strict=True), "damping": Hyper(0.0), "max_iters": Hyper(50, "int", 1),
          "tol": Hyper(1e-6, strict=True), "linesearch": Hyper(True, "bool")},
         "Hessian-free Newton: conjugate gradients on Hessian-vector products",
+    ),
+    "gauss_newton": (
+        gauss_newton,
+        {"learning_rate": Hyper(1.0, strict=True, doc="η (1: the full step)"), "damping": Hyper(1e-3, doc="λ"),
+         "adaptive": Hyper(False, "bool", doc="Levenberg–Marquardt damping"), "max_iters": Hyper(50, "int", 1),
+         "tol": Hyper(1e-6, strict=True)},
+        "Gauss–Newton / Levenberg–Marquardt: CG on GGN products (data problems)",
+    ),
+    "natural_gradient": (
+        natural_gradient,
+        {"learning_rate": Hyper(1.0, strict=True, doc="η"), "damping": Hyper(1e-3, doc="λ"),
+         "max_iters": Hyper(50, "int", 1), "tol": Hyper(1e-6, strict=True)},
+        "natural gradient: CG on Fisher products (data problems)",
     ),
 }
 

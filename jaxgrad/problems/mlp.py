@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgrad.problems import losses
 from jaxgrad.problems._problem import Problem, as_key, check, register
 
 __all__ = ["mlp", "ACTIVATIONS"]
@@ -129,11 +130,8 @@ def mlp(
             for k, a, b in zip(keys, widths[:-1], widths[1:])
         )
 
-    def predict(params, inputs):
-        out = forward(params, inputs, act)
-        if task == "regression":
-            return out
-        return jax.nn.softmax(out, axis=-1) if n_out > 1 else jax.nn.sigmoid(out)
+    def predict(params, inputs):  # raw outputs: logits for classification (what output_loss consumes)
+        return forward(params, inputs, act)
 
     def objective(params, data):
         inputs, targets = data
@@ -174,4 +172,6 @@ def mlp(
         test_data=None if test is None else as_data(*test),
         metrics=metrics,
         source=source,
+        output_loss=(losses.mse if task == "regression" else
+                     losses.cross_entropy if n_out > 1 else losses.binary_cross_entropy),
     )

@@ -23,23 +23,11 @@ import jax.numpy as jnp
 
 from jaxgrad.errors import InputError
 from jaxgrad.problems._problem import Problem
+from jaxgrad.problems.losses import LOSSES
 
 __all__ = ["from_module", "LOSSES"]
 
 
-def _mse(outputs, targets):
-    targets = jnp.reshape(targets, outputs.shape) if targets.size == outputs.size else targets
-    return jnp.mean((outputs - targets) ** 2)
-
-
-def _cross_entropy(logits, targets):
-    if targets.ndim == logits.ndim:  # one-hot (or probabilities)
-        return -jnp.mean(jnp.sum(targets * jax.nn.log_softmax(logits), axis=-1))
-    labels = targets.astype(jnp.int32)
-    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], axis=-1))
-
-
-LOSSES = {"mse": _mse, "cross_entropy": _cross_entropy}
 
 
 def _library(model) -> str:

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgrad.problems import data as _data
+from jaxgrad.problems import losses
 from jaxgrad.problems._problem import Problem, as_key, check, register
 
 __all__ = ["linear_regression", "logistic_regression"]
@@ -54,7 +55,7 @@ MAX_ELEMENTS = 50_000_000
 
 
 def _problem(name: str, objective, X, y, theta: np.ndarray | None, minimum: float | None, kind: str, predict,
-             test=None, source=None) -> Problem:
+             test=None, source=None, output_loss=None) -> Problem:
     """A regression Problem from its data and its optimum ``theta = (w..., b)`` (float64), if known."""
     features = X.shape[1]
     argmin = None if theta is None else {"b": jnp.asarray(theta[-1], _dtype()), "w": jnp.asarray(theta[:-1], _dtype())}
@@ -74,6 +75,7 @@ def _problem(name: str, objective, X, y, theta: np.ndarray | None, minimum: floa
         test_data=test_data,
         metrics=_metrics(objective, kind, test_data is not None),
         source=source,
+        output_loss=output_loss,
     )
 
 
@@ -164,7 +166,8 @@ def linear_regression(n: int = 100, features: int | Sequence[str] = 1, noise: fl
         inputs, targets = data
         return jnp.mean((_linear(params, inputs) - targets) ** 2)
 
-    return _problem("linear_regression", objective, X, y, coef, minimum, "regression", _linear, test, source)
+    return _problem("linear_regression", objective, X, y, coef, minimum, "regression", _linear, test, source,
+                    losses.mse)
 
 
 def _newton_logistic(X: np.ndarray, y: np.ndarray, l2: float, steps: int = 100) -> np.ndarray | None:
@@ -239,5 +242,7 @@ def logistic_regression(n: int = 200, features: int | Sequence[str] = 2, l2: flo
         z = _linear(params, inputs)
         return jnp.mean(jax.nn.softplus(z) - targets * z) + 0.5 * l2 * jnp.sum(params["w"] ** 2)
 
-    return _problem("logistic_regression", objective, X, y, theta, minimum, "classification",
-                    lambda params, inputs: jax.nn.sigmoid(_linear(params, inputs)), test, source)
+    # predict gives the logit (what the output loss consumes); the l2 penalty is not a function
+    # of the outputs, so with one there is no output loss (the GGN and Fisher refuse the problem)
+    return _problem("logistic_regression", objective, X, y, theta, minimum, "classification", _linear, test, source,
+                    losses.binary_cross_entropy if l2 == 0 else None)
