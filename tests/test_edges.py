@@ -449,3 +449,17 @@ def test_a_resolved_config_is_deeply_frozen_and_factories_get_plain_copies(tmp_p
     mine.build()
     mine.build()  # the factory changed its own copy each time, never the config
     assert mine.options["tags"] == ["a", "b"]
+
+
+def test_a_full_disk_on_field_save_is_a_fault_exit_1_not_bad_input(tmp_path, monkeypatch, capsys):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files, "write_npz", full)
+    out = tmp_path / "f.npz"
+    assert cli.main(["field", "x**2 + y", "--lower", "0,0", "--upper", "1,1", "--num", "5", "--save", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device" in err and "--save" in err
+    assert not out.exists()

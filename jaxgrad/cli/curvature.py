@@ -23,6 +23,9 @@ def add_curvature(sub) -> None:
     p.add_argument("target", metavar="PROBLEM_OR_RUN",
                    help='a registry problem ("mlp"), a factory ("my_model.py:make", "pkg.mod:make"), '
                         "or a run directory (its best setting's final parameters)")
+    p.add_argument("--kind", default="hessian", choices=("hessian", "ggn", "fisher", "mc_fisher", "empirical_fisher"),
+                   help="which matrix: the Hessian (default), the generalised Gauss-Newton, the Fisher, its Monte "
+                        "Carlo estimate or the empirical Fisher (the last four need a data problem)")
     p.add_argument("--k", type=int, default=5, help="how many top eigenvalues (default 5)")
     p.add_argument("--probes", type=int, default=100, help="Hutchinson probes for the trace (default 100)")
     p.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
@@ -91,35 +94,41 @@ def _curvature(args, dtype) -> int:
         raise UsageError(f"--k {args.k}: must be from 1 to the number of parameters ({n})")
     if args.probes < 2:
         raise UsageError(f"--probes {args.probes}: needs at least 2 (for a standard error)")
+    if args.kind == "hessian":
+        subject = (loss, params)
+    else:
+        subject = (jg.curvature_operator(problem, params, args.kind),)
+    matrix = {"hessian": "Hessian", "ggn": "GGN", "fisher": "Fisher", "mc_fisher": "Monte Carlo Fisher",
+              "empirical_fisher": "empirical Fisher"}[args.kind]
     _fmt = formatter(dtype)
-    print(label)
+    print(f"{label}: the {matrix}")
     print(f"  {n:,} parameters, {np.dtype(dtype).name}, {where}")
     print(f"  loss {_fmt(loss(params))}")
     print()
     t0 = time.perf_counter()
-    values, _ = jg.top_eigenvalues(loss, params, k=args.k)
+    values, _ = jg.top_eigenvalues(*subject, k=args.k)
     values = np.asarray(values)
     t_top = time.perf_counter() - t0
     print(f"top {args.k} eigenvalues (Lanczos to a 1e-8 residual, {t_top:.2f} s)")
     for i in range(0, len(values), 4):
         print("  " + "".join(f"{_fmt(v):>18}" for v in values[i:i + 4]))
     t0 = time.perf_counter()
-    trace = jg.hessian_trace(loss, params, num_probes=args.probes)
+    trace = jg.hessian_trace(*subject, num_probes=args.probes)
     t_trace = time.perf_counter() - t0
     print(f"trace (Hutchinson, {args.probes} probes, {t_trace:.2f} s)")
     print(f"  {_fmt(trace)} ± {trace.stderr:.2g} (standard error)")
     print()
     t0 = time.perf_counter()
-    layers = jg.layer_curvature(loss, params)
+    layers = jg.layer_curvature(*subject)
     t_layers = time.perf_counter() - t0
-    print(f"per parameter leaf: its diagonal Hessian block ({t_layers:.2f} s)")
+    print(f"per parameter leaf: its diagonal {matrix} block ({t_layers:.2f} s)")
     sizes = dict(_leaf_sizes(params))
     width = max(12, *(len(_leaf_name(k)) for k in layers))
     print(f"  {'leaf':<{width}} {'size':>7} {'top eigenvalue':>16} {'trace':>16}")
     for key, lc in layers.items():
         print(f"  {_leaf_name(key):<{width}} {sizes[key]:>7,} {_fmt(lc.eigenvalues[0]):>16} {_fmt(lc.trace):>16}")
     t0 = time.perf_counter()
-    grid, density = jg.spectral_density(loss, params)
+    grid, density = jg.spectral_density(*subject)
     t_density = time.perf_counter() - t0
     print()
     print(f"spectral density (Lanczos quadrature, 8 probes x {min(64, n)} steps, {t_density:.2f} s)")
@@ -130,7 +139,7 @@ def _curvature(args, dtype) -> int:
 
         fig, (ax,) = plots.figure(1, 7.0, 4.6)
         plots.spectral_density(ax, grid, density, top=values,
-                               title=f"{label}: Hessian eigenvalue density, {where}")
+                               title=f"{label}: {matrix} eigenvalue density, {where}")
         save_figure(fig, args.plot)
         print(f"plot  {args.plot}")
     return 0

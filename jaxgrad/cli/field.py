@@ -111,7 +111,8 @@ def _field(args, dtype) -> int:
             write_npz(args.save, values=host, expression=np.array(f.text), quantity=np.array(args.quantity),
                       variables=np.array(f.variables), **{f"axis_{i}": a for i, a in enumerate(grid.axes)})
         except OSError as err:
-            raise UsageError(f"--save {args.save}: cannot write: {err.strerror or err}") from None
+            # the path was checked before the work: a failure now (a full disk) is a fault, exit 1
+            raise OSError(err.errno, f"--save: cannot write ({err.strerror or err})", args.save) from None
         print(f"saved        {args.save}")
     if args.plot:
         at = numbers(args.at, "--at", d) if args.at else None
@@ -122,7 +123,7 @@ def _field(args, dtype) -> int:
                    else field_plot(f, grid, args.quantity, host, dtype, args.style, at))
             save_figure(fig, args.plot)
         except OSError as err:
-            raise UsageError(f"--plot {args.plot}: cannot write: {err.strerror or err}") from None
+            raise OSError(err.errno, f"--plot: cannot write ({err.strerror or err})", args.plot) from None
         print(f"plot         {args.plot}")
     return 0
 

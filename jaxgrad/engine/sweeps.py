@@ -88,6 +88,12 @@ class _Builder:
     target: Any
     fixed: tuple = ()
 
+    @property
+    def wants_curvature(self) -> bool:
+        """Whether the optimizer takes the problem's ``ggn_vp``/``fisher_vp`` (extra arguments that
+        others must not see: optax's line searches pass every extra argument to ``value_fn``)."""
+        return self.kind == "registry" and self.target in _optimizers.CURVATURE_STEPS
+
     def __call__(self, hp: dict) -> optax.GradientTransformation:
         if self.kind == "registry":
             return _optimizers.make(self.target, **hp, **dict(self.fixed))
@@ -203,7 +209,7 @@ def _sweep_program(values, params0, keys, data, test_data, *, objective, builder
         monitor = None
         if objective.metrics is not None:
             monitor = lambda p: objective.metrics(p, data, test_data)  # noqa: E731
-        update = functools.partial(tx.update, **objective.curvature(data))
+        update = functools.partial(tx.update, **objective.curvature(data)) if builder.wants_curvature else tx.update
         return run_steps(full, step_loss, update, p0, tx.init(p0), steps, tol, record, monitor, every, sharpness,
                     sharpness_iters)
 

@@ -39,7 +39,7 @@ from jaxgrad.optimizers.newton import (
     scale_by_newton_cg,
 )
 
-__all__ = ["make", "names", "spec", "describe", "stability_threshold", "Hyper", "HyperparamsState", "Recipe", "SCHEDULES", "COMMON", "FULL_BATCH", "NewtonState",
+__all__ = ["make", "names", "spec", "describe", "stability_threshold", "Hyper", "HyperparamsState", "Recipe", "SCHEDULES", "COMMON", "FULL_BATCH", "CURVATURE_STEPS", "NewtonState",
            "newton", "newton_cg", "scale_by_newton", "scale_by_newton_cg",
            "gauss_newton", "natural_gradient"]
 
@@ -68,7 +68,8 @@ _COMMON = {
 }
 SCHEDULES = ("constant", "cosine", "exponential", "warmup_cosine")
 COMMON = _COMMON  # the options every optimizer takes (read-only by convention)
-FULL_BATCH = ("lbfgs", "newton", "newton_cg", "gauss_newton", "natural_gradient")  # curvature and line searches assume one fixed objective
+CURVATURE_STEPS = ("gauss_newton", "natural_gradient")  # handed the problem's ggn_vp / fisher_vp by the engine
+FULL_BATCH = ("lbfgs", "newton", "newton_cg") + CURVATURE_STEPS  # curvature and line searches assume one fixed objective
 _SCHEDULE_OPTIONS = ("decay_steps", "decay_rate", "warmup_steps", "alpha")
 
 
