@@ -145,13 +145,13 @@ def test_unknown_compiler_option_is_dropped(monkeypatch):
     from jaxgrad.calculus import numerical
 
     monkeypatch.setattr(numerical, "XLA_OPTIONS", {"xla_no_such_option_in_any_jaxlib": ""})
-    numerical.compiler_options.cache_clear()
+    numerical.compiler_options.memo.clear()
     try:
         assert numerical.compiler_options() is None
         num = numerical.compiled(jg.numerical_gradient(lambda p: p[0] ** 2 * p[1]).__wrapped__)
         np.testing.assert_allclose(num(jnp.asarray([1.0, 2.0])), [4.0, 1.0], rtol=1e-9)
     finally:
-        numerical.compiler_options.cache_clear()
+        numerical.compiler_options.memo.clear()
 
 
 @pytest.mark.parametrize("bad", ["sideways", "CENTRAL"])

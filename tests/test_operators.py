@@ -54,30 +54,38 @@ def _per_example_grads(p, params):
     return np.asarray(jax.vmap(g)(X, y), np.float64)
 
 
-@pytest.mark.parametrize("name, rtol", [
-    pytest.param("mlp_mse", 1e-9, marks=pytest.mark.float64, id="mlp_mse-float64"),
-    pytest.param("mlp_binary", 2e-4, id="mlp_binary-float32"),
-    pytest.param("softmax", 1e-9, marks=pytest.mark.float64, id="softmax-float64"),
-    pytest.param("softmax", 2e-4, marks=pytest.mark.slow, id="softmax-float32")])
-def test_ggn_fisher_and_empirical_fisher_equal_their_dense_definitions(name, rtol):
-    p = _problems()[name]
-    params = p.init(jax.random.PRNGKey(1))
-    G = _dense_ggn(p, params)
-    scale = np.abs(G).max()
-    for kind in ("ggn", "fisher"):
-        np.testing.assert_allclose(jg.curvature_operator(p, params, kind).to_dense(), G, atol=rtol * scale)
-    gs = _per_example_grads(p, params)
-    EF = gs.T @ gs / gs.shape[0]
-    np.testing.assert_allclose(jg.curvature_operator(p, params, "empirical_fisher").to_dense(), EF,
-                               atol=rtol * np.abs(EF).max())
-    # batched products (7 does not divide 30 or 40: a remainder batch) equal unbatched ones
-    for kind, ref in (("ggn", G), ("empirical_fisher", EF)):
-        np.testing.assert_allclose(jg.curvature_operator(p, params, kind, batch_size=7).to_dense(), ref,
-                                   atol=rtol * np.abs(ref).max())
-    x, unravel = ravel_pytree(params)
-    H = np.asarray(jax.hessian(lambda z: p.loss(unravel(z)))(x), np.float64)
-    np.testing.assert_allclose(jg.curvature_operator(p, params, "hessian", batch_size=7).to_dense(), H,
-                               atol=rtol * np.abs(H).max())
+def _check_dense(p, params, kinds, rtol, batch_size=None):
+    """Each kind's to_dense against its definition, built independently."""
+    refs = {}
+    for kind in kinds:
+        if kind in ("ggn", "fisher"):
+            ref = refs.setdefault("ggn", _dense_ggn(p, params))
+        elif kind == "empirical_fisher":
+            gs = _per_example_grads(p, params)
+            ref = gs.T @ gs / gs.shape[0]  # (1/N) sum_i g_i g_i^T
+        else:
+            x, unravel = ravel_pytree(params)
+            ref = np.asarray(jax.hessian(lambda z: p.loss(unravel(z)))(x), np.float64)
+        got = jg.curvature_operator(p, params, kind, batch_size=batch_size).to_dense()
+        np.testing.assert_allclose(got, ref, atol=rtol * np.abs(ref).max(), err_msg=kind)
+
+
+@pytest.mark.float64
+def test_ggn_fisher_and_empirical_fisher_equal_their_definitions_softmax_float64():
+    p = _softmax_problem()
+    _check_dense(p, p.init(jax.random.PRNGKey(1)), ("ggn", "fisher", "empirical_fisher"), 1e-9)
+
+
+@pytest.mark.float64
+def test_batched_products_equal_unbatched_ones_with_a_remainder_batch_mse_float64():
+    p = _problems()["mlp_mse"]  # 40 examples in batches of 7: five full and one of 5
+    _check_dense(p, p.init(jax.random.PRNGKey(1)), ("ggn", "empirical_fisher", "hessian"), 1e-9, batch_size=7)
+
+
+def test_ggn_and_fisher_of_a_binary_classifier_float32():
+    p = _problems()["mlp_binary"]
+    _check_dense(p, p.init(jax.random.PRNGKey(1)), ("ggn", "empirical_fisher"), 2e-4)
+    _check_dense(p, p.init(jax.random.PRNGKey(1)), ("fisher",), 2e-4, batch_size=7)
 
 
 @pytest.mark.float64
@@ -95,7 +103,7 @@ def test_monte_carlo_fisher_converges_to_the_fisher_within_its_statistical_bound
     assert errors[1024] < 0.05 and errors[1024] < errors[16] / 3
 
 
-@pytest.mark.parametrize("rtol", [F32, F64])
+@pytest.mark.parametrize("rtol", [F32, pytest.param(1e-9, marks=[pytest.mark.float64, pytest.mark.slow], id="f64")])
 def test_every_estimator_takes_an_operator(rtol):
     p = _problems()["mlp_binary"]
     params = p.init(jax.random.PRNGKey(2))

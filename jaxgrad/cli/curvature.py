@@ -101,7 +101,7 @@ def _curvature(args, dtype) -> int:
     matrix = {"hessian": "Hessian", "ggn": "GGN", "fisher": "Fisher", "mc_fisher": "Monte Carlo Fisher",
               "empirical_fisher": "empirical Fisher"}[args.kind]
     _fmt = formatter(dtype)
-    print(f"{label}: the {matrix}")
+    print(label if args.kind == "hessian" else f"{label}: the {matrix}")
     print(f"  {n:,} parameters, {np.dtype(dtype).name}, {where}")
     print(f"  loss {_fmt(loss(params))}")
     print()

@@ -68,7 +68,7 @@ def order(diverged: Sequence[int], score: Sequence[float], tie: Sequence[float |
     (``None``: never reached, last); then the lowest index.
 
     Examples:
-      >>> from jaxgrad import stats
+      >>> from jaxgrad.lab import stats
       >>> stats.order(diverged=[1, 0, 0], score=[0.1, 0.3, 0.2])
       [2, 1, 0]
     """
@@ -121,7 +121,7 @@ def median_ci(values: Sequence[float], *, confidence: float = CONFIDENCE, resamp
     value equal gives ``(m, m)``.
 
     Examples:
-      >>> from jaxgrad import stats
+      >>> from jaxgrad.lab import stats
       >>> stats.median_ci([2.0, 2.0, 2.0])
       (2.0, 2.0)
     """
