@@ -30,7 +30,7 @@ _EXPORTS = {
     "Trace": "jaxgrad.engine.run",
     "basins": "jaxgrad.fields.basins", "Basins": "jaxgrad.fields.basins",
     # search spaces: ranges sampled in one program
-    "log_uniform": "jaxgrad.engine.search", "uniform": "jaxgrad.engine.search",
+    "log_uniform": "jaxgrad.optimizers.search", "uniform": "jaxgrad.optimizers.search",
     # curvature of models (Hessian-vector products only)
     "top_eigenvalues": "jaxgrad.curvature.spectrum", "hessian_trace": "jaxgrad.curvature.spectrum",
     "spectral_density": "jaxgrad.curvature.spectrum", "layer_curvature": "jaxgrad.curvature.spectrum",

@@ -11,12 +11,14 @@ class InputError(ValueError):
     """Bad input from a user (an argument, an expression, a config), explained in one line.
 
     ``field``: the name of the offending argument or option, when one is to blame (a
-    config names it in its own terms, ``problems.0.dim``, without reading the message).
+    config names it in its own terms, ``problems.0.dim``, without reading the message);
+    ``reason``: what is wrong with it, without the name (``must be > 0, got -1``).
     """
 
-    def __init__(self, message: str = "", field: str | None = None):
+    def __init__(self, message: str = "", field: str | None = None, reason: str | None = None):
         super().__init__(message)
         self.field = field
+        self.reason = reason if reason is not None else message
 
 
 def is_positive_int(value) -> bool:
@@ -29,7 +31,8 @@ def is_positive_int(value) -> bool:
 def positive_int(value, name: str, where: str = "") -> int:
     """``value`` as an ``int``, or one :class:`InputError` naming ``name`` (the one style of this check)."""
     if not is_positive_int(value):
-        raise InputError(f"{where}{name} must be a positive integer, got {value!r}", field=name)
+        raise InputError(f"{where}{name} must be a positive integer, got {value!r}", field=name,
+                         reason=f"must be a positive integer, got {value!r}")
     return int(value)
 
 

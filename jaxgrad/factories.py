@@ -112,8 +112,8 @@ def check_keywords(fn: Callable, keys, where: str) -> None:
     if not takes_any:
         for key in keys:
             if key not in named:
-                raise InputError(f"{where} has no argument {key!r}{did_you_mean(key, named)}; "
-                                 f"it takes {', '.join(named) or 'none'}")
+                reason = f"{where} has no argument {key!r}{did_you_mean(key, named)}; it takes {', '.join(named) or 'none'}"
+                raise InputError(reason, field=key, reason=reason)
     missing = [k for k, p in named.items() if p.default is inspect.Parameter.empty and k not in keys]
     if missing:
-        raise InputError(f"{where} needs {', '.join(missing)}")
+        raise InputError(f"{where} needs {', '.join(missing)}", field="factory")

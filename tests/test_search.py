@@ -12,7 +12,7 @@ from scipy.stats import qmc
 import jaxgrad as jg
 from jaxgrad import cache
 from jaxgrad.cli import main
-from jaxgrad.engine import search
+from jaxgrad.optimizers import search
 
 
 def test_samples_lie_in_their_ranges_and_follow_scipys_halton_sequence():

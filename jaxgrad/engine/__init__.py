@@ -18,12 +18,11 @@ from __future__ import annotations
 import importlib
 
 # public name -> the module of this package that defines it (loaded on first use, so that
-# ``jaxgrad.engine.options`` and ``jaxgrad.engine.search`` import without JAX)
+# ``jaxgrad.engine.options`` and ``jaxgrad.optimizers.search`` import without JAX)
 _EXPORTS = {
     "Trace": "run", "SHARPNESS_ITERS": "options",
     "minimize": "single", "minimize_from": "single",
     "SweepPlan": "sweeps", "plan_sweep": "sweeps", "sweep": "sweeps", "settings_of": "sweeps",
-    "sweep_builder": "sweeps",
     "RunOptions": "options", "MAX_STEPS": "options",
 }
 

@@ -1,23 +1,20 @@
 """``sweep``: every (setting, seed) pair of a problem in one compiled program; hyperparameters are
 data (traced), so a new value never recompiles."""
 
-import dataclasses
 import functools
-import numbers
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jaxgrad import cache, distributed, factories
+from jaxgrad import cache, distributed
 from jaxgrad import optimizers as _optimizers
 from jaxgrad.calculus.derivatives import check_loss
 from jaxgrad.curvature.operators import CurvatureOperator
 from jaxgrad.problems import losses
-from jaxgrad.engine import search
+from jaxgrad.optimizers import search
 from jaxgrad.engine.options import SHARPNESS_ITERS, RunOptions
 from jaxgrad.engine.run import RUN_BLOCK, Trace, run_mesh, run_steps
 from jaxgrad.errors import InputError, positive_int
@@ -26,14 +23,14 @@ from jaxgrad.problems import batch_loss
 PyTree = Any
 
 
-__all__ = ["SweepPlan", "plan_sweep", "sweep", "settings_of", "sweep_builder", "optimizer_label"]
+__all__ = ["SweepPlan", "plan_sweep", "sweep", "settings_of"]
 
 
 
 
 def settings_of(hyperparams: Mapping[str, Any], samples: int = 16, search_seed: int = 0) -> list[dict[str, float]]:
     """The sweep's settings axis, in key order: the product of the hyperparameter lists, times
-    ``samples`` Halton points over any ranges (:mod:`jaxgrad.engine.search`)."""
+    ``samples`` Halton points over any ranges (:mod:`jaxgrad.optimizers.search`)."""
     return search.settings(hyperparams, samples, search_seed)
 
 
@@ -73,124 +70,6 @@ class _Objective:
 
     def __eq__(self, other):
         return isinstance(other, _Objective) and self.key == other.key
-
-
-@dataclasses.dataclass(frozen=True)
-class _Builder:
-    """Builds a sweep's optimizer inside the trace from traced floats; a static jit argument.
-
-    ``kind`` is ``"registry"`` (``target`` a name), ``"factory"`` (a callable
-    ``factory(**hyperparameters) -> transformation``) or ``"ready"`` (a
-    transformation, used as it is). Compared by value: a factory by identity.
-    """
-
-    kind: str
-    target: Any
-    fixed: tuple = ()
-
-    @property
-    def wants_curvature(self) -> bool:
-        """Whether the optimizer takes the problem's ``ggn_vp``/``fisher_vp`` (extra arguments that
-        others must not see: optax's line searches pass every extra argument to ``value_fn``)."""
-        return self.kind == "registry" and self.target in _optimizers.CURVATURE_STEPS
-
-    def __call__(self, hp: dict) -> optax.GradientTransformation:
-        if self.kind == "registry":
-            return _optimizers.make(self.target, **hp, **dict(self.fixed))
-        if self.kind == "factory":
-            return self.target(**dict(self.fixed), **hp)
-        return self.target
-
-
-def optimizer_label(optimizer) -> str:
-    """A short name for an optimizer: the registry name, a factory's name, or the transformation's type."""
-    if isinstance(optimizer, str):
-        return optimizer
-    if isinstance(optimizer, optax.GradientTransformation):
-        return "transformation"
-    return getattr(optimizer, "__name__", type(optimizer).__name__)
-
-
-def _is_float(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral))
-
-
-def _check_sweepable(where: str, key: str, values) -> None:
-    for v in values:
-        if not _is_float(v) and not isinstance(v, numbers.Integral) or isinstance(v, bool):
-            raise InputError(f"{where}: {key}: only numbers can be swept as data, got {v!r}; "
-                             f"pass it in fixed= (one program per value)")
-        if not np.isfinite(v):
-            raise InputError(f"{where}: {key}: must be finite, got {v!r}")
-
-
-def _freeze(fixed: Mapping[str, Any], where: str) -> tuple:
-    items = tuple(sorted(fixed.items()))
-    try:
-        hash(items)
-    except TypeError:
-        bad = next(k for k, v in items if not _hashable(v))
-        raise InputError(f"{where}: fixed value {bad}={fixed[bad]!r} must be hashable (a number, string, "
-                         f"tuple or function)") from None
-    return items
-
-
-def _hashable(value) -> bool:
-    try:
-        hash(value)
-        return True
-    except TypeError:
-        return False
-
-
-def _build_checked(builder: _Builder, setting: dict, where: str):
-    try:
-        tx = builder(setting)
-    except InputError:
-        raise
-    except Exception as err:  # a user's factory: its own error, in one line
-        raise InputError(f"{where}({', '.join(f'{k}={v!r}' for k, v in setting.items())}) failed: "
-                         f"{type(err).__name__}: {err}") from None
-    if not isinstance(tx, optax.GradientTransformation):
-        raise InputError(f"{where} must return an optax GradientTransformation, got {type(tx).__name__}")
-    return tx
-
-
-def sweep_builder(optimizer, grid: Mapping[str, Sequence[float]], fixed: Mapping[str, Any], samples: int = 16,
-                  search_seed: int = 0):
-    """Resolve a sweep's optimizer into a static builder and its settings, validated up front."""
-    grid, fixed = dict(grid), dict(fixed)
-    if isinstance(optimizer, str):
-        spec = _optimizers.spec(optimizer)
-        for key in list(grid) + list(fixed):
-            if key not in spec:
-                _optimizers.make(optimizer, **{key: None})  # raises the suggestion error
-        for key in grid:
-            if spec[key].kind not in ("float", "optional_float"):
-                raise InputError(f"optimizer {optimizer!r}: only float hyperparameters can be swept as data; "
-                                 f"pass {key!r} in fixed= (one program per value)")
-        builder = _Builder("registry", optimizer, _freeze(fixed, f"optimizer {optimizer!r}"))
-        settings = settings_of(grid, samples, search_seed)
-        for setting in settings:  # validate every concrete value (and the fixed ones) up front
-            _optimizers.make(optimizer, **setting, **fixed)
-        return builder, settings
-    if isinstance(optimizer, optax.GradientTransformation):
-        if grid or fixed:
-            raise InputError("a ready optax transformation has no hyperparameters to sweep; pass a factory "
-                             "(e.g. optax.adamw, or lambda learning_rate: optax.chain(...)) to sweep them")
-        return _Builder("ready", optimizer), [{}]
-    if not callable(optimizer):
-        raise InputError(f"optimizer must be a registry name, an optax GradientTransformation or a factory "
-                         f"returning one, got {type(optimizer).__name__} {optimizer!r:.80}")
-    where = f"optimizer factory {optimizer_label(optimizer)}"
-    factories.check_keywords(optimizer, list(grid) + list(fixed), where)
-    for key, values in grid.items():
-        if not isinstance(values, search.Range):  # a range checked its ends itself
-            _check_sweepable(where, key, values if isinstance(values, (list, tuple, np.ndarray)) else [values])
-    builder = _Builder("factory", optimizer, _freeze(fixed, where))
-    settings = settings_of(grid, samples, search_seed)
-    _build_checked(builder, settings[0], where)
-    return builder, settings
 
 
 @functools.partial(
@@ -278,7 +157,7 @@ def plan_sweep(
     """Validate and lay out a :func:`sweep` without running it; see there for the arguments."""
     options = RunOptions(steps, tol, record_params, record_every, sharpness_every, sharpness_iters).statics()
     grid = dict(grid or {})
-    builder, settings = sweep_builder(optimizer, grid, fixed or {}, samples, search_seed)
+    builder, settings = _optimizers.resolve(optimizer, grid, fixed or {}, samples, search_seed)
     if keys is None:
         positive_int(seeds, "seeds")
         keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(int(seeds)))

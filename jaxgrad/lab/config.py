@@ -46,13 +46,12 @@ import numbers
 from pathlib import Path
 from typing import Any, Sequence
 
-import optax
 import tomllib
 
 from jaxgrad import factories, types
 from jaxgrad import optimizers as _optimizers
 from jaxgrad import problems as _problems
-from jaxgrad.engine import search
+from jaxgrad.optimizers import search
 from jaxgrad.engine.options import DEFAULT_SEEDS, DEFAULT_STEPS, MAX_STEPS, RunOptions
 from jaxgrad.errors import InputError, did_you_mean
 
@@ -149,7 +148,7 @@ class OptimizerConfig:
     label: str
     index: int  # position in the config's [[optimizers]]
     factory: Any = None
-    samples: int = 16  # Halton points over the ranges in ``sweep`` (jaxgrad.engine.search)
+    samples: int = 16  # Halton points over the ranges in ``sweep`` (jaxgrad.optimizers.search)
     search_seed: int = 0
 
     def __post_init__(self):
@@ -412,50 +411,41 @@ def _optimizer(check: _Checker, table: Any, i: int, base: Path | None) -> list[O
     samples, search_seed = _search_options(check, table, field)
     check.keys(table, set(spec) | {"label"}, field, f"{name} hyperparameter")
     swept, static_lists, fixed = {}, {}, {}
-    for key, value in table.items():
-        hyper = spec[key]
+    for key, value in table.items():  # what each value means (a sweep, groups, fixed); resolve checks it
         span = _range(check, value, f"{field}.{key}")
         if span is not None:
-            if hyper.kind not in ("float", "optional_float"):
-                check.fail(f"{field}.{key}", f"only float hyperparameters take a range; {key} is {hyper.kind}")
-            for v in (span.lo, span.hi):
-                try:
-                    _optimizers.check_value(name, key, v, hyper)
-                except InputError as err:
-                    check.fail(f"{field}.{key}", str(err).split(": ", 1)[-1].replace(f"{key} ", "", 1))
             swept[key] = span
-            continue
-        values = value if isinstance(value, list) else [value]
-        if isinstance(value, list) and not value:
-            check.fail(f"{field}.{key}", "an empty list sweeps nothing")
-        for v in values:
-            try:
-                _optimizers.check_value(name, key, v, hyper)
-            except InputError as err:
-                check.fail(f"{field}.{key}", str(err).split(": ", 1)[-1].replace(f"{key} ", "", 1))
-        if isinstance(value, list):
-            if hyper.kind in ("float", "optional_float") and all(v is not None for v in values):
-                swept[key] = [float(v) for v in values]
+        elif isinstance(value, list):
+            if not value:
+                check.fail(f"{field}.{key}", "an empty list sweeps nothing")
+            if spec[key].kind in ("float", "optional_float") and all(_is_number(v) for v in value):
+                swept[key] = value
             else:
-                static_lists[key] = values
+                static_lists[key] = value
         else:
-            fixed[key] = float(value) if hyper.kind == "float" else value
+            fixed[key] = float(value) if spec[key].kind == "float" and _is_number(value) else value
+    return _groups(check, name, None, swept, static_lists, fixed, field, i, label, samples, search_seed)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _groups(check: "_Checker", name: str, factory, swept: dict, static_lists: dict, fixed: dict, field: str, i: int,
+            label: str | None, samples: int, search_seed: int, where: str | None = None) -> list[OptimizerConfig]:
+    """One group per combination of the static lists, each resolved by :func:`jaxgrad.optimizers.resolve`
+    (the one validator of an optimizer's values), whose errors name the hyperparameter."""
     groups = []
-    combos = search.settings(static_lists)  # one compiled group per combination
-    for combo in combos:
+    for combo in search.settings(static_lists):  # one compiled group per combination
         group_fixed = {**fixed, **combo}
         try:
-            _optimizers.make(name, **group_fixed, **_first(swept))
+            _optimizers.resolve(name if factory is None else factory, swept, group_fixed, samples, search_seed)
         except InputError as err:
-            check.fail(field, str(err))
-        text = label if label is not None else _label(name, group_fixed)
-        groups.append(OptimizerConfig(name, swept, group_fixed, text, i, None, samples, search_seed))
+            check.fail(f"{field}.{err.field}" if err.field else field, err.reason)
+        sweep = {k: v if isinstance(v, search.Range) else [float(x) for x in v] for k, v in swept.items()}
+        text = label if label is not None else _label(where or name, group_fixed)
+        groups.append(OptimizerConfig(name, sweep, group_fixed, text, i, factory, samples, search_seed))
     return groups
-
-
-def _first(swept: dict) -> dict:
-    """A concrete value of every swept hyperparameter (a list's first, a range's low end)."""
-    return {k: v.lo if isinstance(v, search.Range) else v[0] for k, v in swept.items()}
 
 
 def _range(check: "_Checker", value: Any, field: str):
@@ -484,43 +474,18 @@ def _optimizer_factory(check: _Checker, table: dict, field: str, i: int, base: P
     for k in ranges:
         table.pop(k)
     spec, factory, where = _load_factory(check, table, field, base)
-    try:  # the ranges' keys are keyword arguments too
-        factories.check_keywords(factory, list(table) + list(ranges), where)
-    except InputError as err:
-        check.fail(f"{field}.factory", str(err))
     swept, static_lists, fixed = dict(ranges), {}, {}
-    for key, value in table.items():
+    for key, value in table.items():  # what each value means; resolve checks it
         if isinstance(value, list):
             if not value:
                 check.fail(f"{field}.{key}", "an empty list sweeps nothing")
-            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-                for v in value:
-                    if not math.isfinite(v):
-                        check.fail(f"{field}.{key}", f"must be finite, got {v!r}")
-                swept[key] = [float(v) for v in value]
+            if all(_is_number(v) for v in value):
+                swept[key] = value
             else:
                 static_lists[key] = value
         else:
-            if isinstance(value, float) and not math.isfinite(value):
-                check.fail(f"{field}.{key}", f"must be finite, got {value!r}")
             fixed[key] = value
-    groups = []
-    combos = search.settings(static_lists)  # one compiled group per combination
-    for combo in combos:
-        group_fixed = {**fixed, **combo}
-        config = OptimizerConfig(spec, swept, group_fixed, label if label is not None else _label(where, group_fixed),
-                                 i, factory, samples, search_seed)
-        first = _first(swept)
-        try:
-            tx = config.build(first)
-        except Exception as err:  # the user's factory refused these values
-            check.fail(field, f"{where}({', '.join(f'{k}={v!r}' for k, v in {**group_fixed, **first}.items())}) "
-                              f"failed: {type(err).__name__}: {err}")
-        if not isinstance(tx, optax.GradientTransformation):
-            check.fail(f"{field}.factory", f"{spec} must return an optax GradientTransformation, "
-                                           f"got {type(tx).__name__}")
-        groups.append(config)
-    return groups
+    return _groups(check, spec, factory, swept, static_lists, fixed, field, i, label, samples, search_seed, where)
 
 
 _OPTION_FIELDS = {"steps": "steps", "tol": "tol", "record_every": "output.record_every",

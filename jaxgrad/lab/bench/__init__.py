@@ -42,7 +42,8 @@ import numpy as np
 import optax
 
 from jaxgrad import files, optimizers, problems, timing
-from jaxgrad.engine import minimize, plan_sweep, search
+from jaxgrad.engine import minimize, plan_sweep
+from jaxgrad.optimizers import search
 from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.lab import stats
 from jaxgrad.lab.config import BenchConfig, parse_bench_config
@@ -129,7 +130,7 @@ def parse_optimizer(text: str, base: Path | None = None) -> Contender:
     learning-rate grid when it takes a ``learning_rate`` that is not given.
     """
     from jaxgrad import factories
-    from jaxgrad.engine import sweep_builder
+    from jaxgrad.optimizers import resolve as resolve_optimizer
     from jaxgrad.lab.config import parse_value
 
     target, *pairs = [part.strip() for part in text.split(",")]
@@ -152,7 +153,7 @@ def parse_optimizer(text: str, base: Path | None = None) -> Contender:
         takes_lr = "learning_rate" in named or takes_any
     tuned = takes_lr and "learning_rate" not in fixed
     grid = {"learning_rate": [1e-3]} if tuned else {}
-    sweep_builder(optimizer, grid, fixed)  # refuses unknown keywords and a factory that fails, up front
+    resolve_optimizer(optimizer, grid, fixed)  # refuses unknown keywords and a factory that fails, up front
     contender = Contender(target, optimizer, fixed, tuned, text)
     try:  # one update traced on a small vector: a value of the wrong type fails here, not five pairs in
         tx = optax.with_extra_args_support(contender.build({"learning_rate": 1e-3} if tuned else {}))

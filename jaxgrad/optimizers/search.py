@@ -8,7 +8,7 @@ combine with them as a product, so that grid with ``samples=16`` is 32 settings.
 value is traced data: all samples and seeds run in one compiled program.
 
 Example:
-  >>> from jaxgrad.engine import search
+  >>> from jaxgrad.optimizers import search
   >>> points = search.settings({"learning_rate": search.log_uniform(1e-4, 1e-1)}, samples=4, seed=0)
   >>> len(points), all(1e-4 <= p["learning_rate"] <= 1e-1 for p in points)
   (4, True)
