@@ -125,3 +125,21 @@ def test_no_import_cycle_between_modules():
     # a package's __init__ that imports its own submodules is not a cycle of concepts
     cycles = [c for c in cycles if not any(a.startswith(b + ".") or b.startswith(a + ".") for a, b in zip(c, c[1:]))]
     assert cycles == []
+
+
+def test_no_module_of_the_package_uses_another_modules_private_name():
+    found = []
+    for info in pkgutil.walk_packages(jaxgrad.__path__, "jaxgrad."):
+        path = pathlib.Path(importlib.util.find_spec(info.name).origin)
+        tree = ast.parse(path.read_text())
+        imported = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("jaxgrad"):
+                for alias in node.names:
+                    if _private(alias.name):
+                        found.append(f"{info.name}: from {node.module} import {alias.name}")
+                    imported[alias.asname or alias.name] = node.module
+            elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in imported
+                  and _private(node.attr)):
+                found.append(f"{info.name}: {node.value.id}.{node.attr}")
+    assert found == []

@@ -39,6 +39,7 @@ from jaxgrad.fields.quantities import DEFAULT_MEMORY_BUDGET, field
 PyTree = Any
 
 __all__ = [
+    "any_orthogonal",
     "filter_normalise",
     "random_direction",
     "random_plane",
@@ -225,7 +226,7 @@ def trajectory_plane(loss: Callable, path: PyTree, num: int | Sequence[int] = 51
     u1 = first / n1
     rest = deltas - np.outer(deltas @ u1, u1)
     _, s, vt = np.linalg.svd(rest, full_matrices=False)
-    u2 = vt[0] if s.size and s[0] > 0 else _any_orthogonal(u1)
+    u2 = vt[0] if s.size and s[0] > 0 else any_orthogonal(u1)
     u2 = u2 - (u2 @ u1) * u1
     u2 /= np.linalg.norm(u2)
     coords = np.stack([deltas @ u1, deltas @ u2], axis=1)
@@ -239,7 +240,7 @@ def trajectory_plane(loss: Callable, path: PyTree, num: int | Sequence[int] = 51
     return result._replace(path=coords, explained=explained)
 
 
-def _any_orthogonal(u: np.ndarray) -> np.ndarray:
+def any_orthogonal(u: np.ndarray) -> np.ndarray:
     e = np.zeros_like(u)
     e[np.argmin(np.abs(u))] = 1.0
     return e - (e @ u) * u

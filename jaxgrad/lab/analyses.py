@@ -182,7 +182,7 @@ def _trajectory_plane(problem, prefix: str, best: int, paths: dict, unravel, dty
     deltas = np.concatenate([f - origin for f in paths.values()])
     rest = deltas - np.outer(deltas @ u1, u1)
     _, sv, vt = np.linalg.svd(rest, full_matrices=False)
-    u2 = vt[0] if sv.size and sv[0] > 1e-12 * np.abs(deltas).max() else landscape._any_orthogonal(u1)
+    u2 = vt[0] if sv.size and sv[0] > 1e-12 * np.abs(deltas).max() else landscape.any_orthogonal(u1)
     u2 = u2 - (u2 @ u1) * u1
     u2 /= np.linalg.norm(u2)
     coords = {i: np.stack([(f - origin) @ u1, (f - origin) @ u2], axis=1) for i, f in paths.items()}

@@ -87,7 +87,7 @@ def mlp(
         :func:`~jaxgrad.problems.regression.linear_regression`; then ``n`` and
         ``noise`` are unused and ``key`` seeds the split.
     """
-    from jaxgrad.problems.regression import _no_data_options, from_file
+    from jaxgrad.problems.regression import no_data_options, from_file
 
     check(task is None or task in TASKS, f"task must be one of {', '.join(TASKS)}, got {task!r}")
     check(activation in ACTIVATIONS, f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
@@ -101,7 +101,7 @@ def mlp(
             check(integral, f"{data}: classification needs integer class labels 0, 1, ..., got {all_y[:3]}", "data")
         classes = int(all_y.max()) + 1 if task == "classification" else 1
     else:
-        _no_data_options(data, target, standardize, test_fraction)
+        no_data_options(data, target, standardize, test_fraction)
         check(features is None, "features (column names) need data = \"file.csv\"")
         task = task or "regression"
         check(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and 4 <= n <= 50_000_000,

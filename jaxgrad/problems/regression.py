@@ -24,7 +24,7 @@ from jaxgrad.problems import data as _data
 from jaxgrad.problems import losses
 from jaxgrad.problems._problem import Problem, as_key, check, register
 
-__all__ = ["linear_regression", "logistic_regression"]
+__all__ = ["linear_regression", "logistic_regression", "no_data_options", "from_file"]
 
 
 def _dtype():
@@ -120,7 +120,7 @@ def from_file(data, target, features, standardize, test_fraction, key):
     return X, y, ((X_test, y_test) if len(test) else None), source
 
 
-def _no_data_options(data, target, standardize, test_fraction):
+def no_data_options(data, target, standardize, test_fraction):
     check(data is not None or (target is None and not standardize and not test_fraction),
           "target, standardize and test_fraction need data = \"file.csv\"", "data")
 
@@ -150,7 +150,7 @@ def linear_regression(n: int = 100, features: int | Sequence[str] = 1, noise: fl
                                        standardize, test_fraction, key)
         n = X.shape[0]
     else:
-        _no_data_options(data, target, standardize, test_fraction)
+        no_data_options(data, target, standardize, test_fraction)
         n, features = _sizes(n, features)
         check(noise >= 0, f"noise must be non-negative, got {noise}")
         kx, kw, kb, ke = jax.random.split(as_key(key), 4)
@@ -222,7 +222,7 @@ def logistic_regression(n: int = 200, features: int | Sequence[str] = 2, l2: flo
                                                   f"{', '.join(f'{v:g}' for v in labels[:5])}", "data")
         check(0 < y.sum() < len(y), f"{data}: the training targets are all one class", "data")
     else:
-        _no_data_options(data, target, standardize, test_fraction)
+        no_data_options(data, target, standardize, test_fraction)
         n, features = _sizes(n, features)
         kx, kw, kb, ky = jax.random.split(as_key(key), 4)
         X = np.asarray(jax.random.normal(kx, (n, features), jnp.float32), np.float64)
