@@ -112,7 +112,7 @@ def test_bench_cli_bad_input(tmp_path, capsys):
 def test_a_bench_file_is_resolved_once_into_a_frozen_config(tmp_path):
     import dataclasses
 
-    from jaxgrad.lab.config import load_bench_config
+    from jaxgrad.lab.bench.schema import load_bench_config
 
     path = tmp_path / "bench.toml"
     path.write_text('steps = 50\nlr_grid = [0.01, 0.1]\nproblems = ["beale"]\n')

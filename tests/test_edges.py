@@ -376,7 +376,7 @@ OPT_KEYS = st.sampled_from(["learning_rate", "momentum", "b1", "eps", "damping",
 
 
 def _toml(value) -> str:
-    from jaxgrad.lab.config import toml_value
+    from jaxgrad.lab.toml import toml_value
 
     return toml_value(value)
 
@@ -417,7 +417,8 @@ def test_a_resolved_config_is_deeply_frozen_and_factories_get_plain_copies(tmp_p
 
     import tomllib
 
-    from jaxgrad.lab.config import load_config, to_toml
+    from jaxgrad.lab.config import load_config
+    from jaxgrad.lab.toml import to_toml
 
     (tmp_path / "mine.py").write_text(textwrap.dedent("""
         import jaxgrad as jg
@@ -441,7 +442,7 @@ def test_a_resolved_config_is_deeply_frozen_and_factories_get_plain_copies(tmp_p
         cfg.steps = 3
     assert copy.deepcopy(cfg.raw) is cfg.raw and pickle.loads(pickle.dumps(cfg.raw)) == data
     assert type(pickle.loads(pickle.dumps(cfg.raw["problems"]))).__name__ == "FrozenList"
-    from jaxgrad.lab.config import apply_overrides
+    from jaxgrad.lab.toml import apply_overrides
 
     changed = apply_overrides(cfg.raw, ["steps=7", "problems.0.name=beale"])  # a plain copy, changed
     assert changed["steps"] == 7 and changed["problems"][0]["name"] == "beale" and cfg.raw == data

@@ -13,7 +13,8 @@ import pytest
 import tomllib
 
 from jaxgrad.cli import main
-from jaxgrad.lab.config import apply_overrides, load_config, parse_config, to_toml
+from jaxgrad.lab.config import load_config, parse_config
+from jaxgrad.lab.toml import apply_overrides, to_toml
 from jaxgrad.pictures import report
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default

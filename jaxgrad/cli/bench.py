@@ -75,7 +75,7 @@ def _run_bench(args) -> int:
                 sys.argv = saved
         return 0
     from jaxgrad.lab import bench
-    from jaxgrad.lab.config import load_bench_config
+    from jaxgrad.lab.bench.schema import load_bench_config
 
     extra = tuple(bench.parse_optimizer(spec) for spec in args.optimizer)
     config = bench.resolve(None, args.quick, extra)  # the defaults, full or quick
@@ -83,7 +83,7 @@ def _run_bench(args) -> int:
         config = load_bench_config(args.what, config, [s.name for s in bench.SUITE],
                                    [*bench.OPTIMIZERS, *(c.name for c in extra)])
     if args.tune_samples is not None:
-        from jaxgrad.lab.config import parse_bench_config
+        from jaxgrad.lab.bench.schema import parse_bench_config
 
         config = parse_bench_config({"tune_samples": args.tune_samples}, config, [s.name for s in bench.SUITE],
                                     [*bench.OPTIMIZERS, *(c.name for c in extra)], "--tune-samples")

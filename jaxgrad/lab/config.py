@@ -46,19 +46,22 @@ import numbers
 from pathlib import Path
 from typing import Any, Sequence
 
-import tomllib
-
 from jaxgrad import factories, types
 from jaxgrad import optimizers as _optimizers
 from jaxgrad import problems as _problems
-from jaxgrad.optimizers import search
-from jaxgrad.engine.options import DEFAULT_SEEDS, DEFAULT_STEPS, MAX_STEPS, RunOptions
+from jaxgrad.engine.options import DEFAULT_SEEDS, DEFAULT_STEPS, RunOptions
 from jaxgrad.errors import InputError, did_you_mean
+from jaxgrad.lab.toml import (
+    ConfigError,
+    apply_overrides,
+    freeze,
+    read_toml,
+    thaw,
+)
+from jaxgrad.optimizers import search
 
-__all__ = ["toml_value", "Config", "ProblemConfig", "OptimizerConfig", "OutputConfig", "ConfigError", "load_config",
-           "parse_config", "parse_problem", "parse_value", "apply_overrides", "to_toml", "PLOT_KINDS",
-           "LANDSCAPE_KINDS", "BenchConfig", "parse_bench_config", "load_bench_config", "FrozenDict", "FrozenList",
-           "freeze", "thaw"]
+__all__ = ["Config", "ProblemConfig", "OptimizerConfig", "OutputConfig", "ConfigError", "Checker", "load_config",
+           "parse_config", "parse_problem", "run_options", "PLOT_KINDS", "LANDSCAPE_KINDS", "PRECISIONS", "MAX_RUNS"]
 
 PLOT_KINDS = ("loss", "accuracy", "grad_norm", "paths", "lr_sensitivity", "search", "fit", "landscape", "basins",
               "race",
@@ -67,66 +70,7 @@ LANDSCAPE_KINDS = ("interpolation", "random_plane", "trajectory_plane")
 MAX_RUNS = 10_000_000
 _TOP = {"name", "description", "steps", "seeds", "precision", "tol", "batch_size", "problems", "optimizers", "output"}
 _OUTPUT = {"directory", "plots", "record_params", "record_every", "metrics_every", "sharpness_every", "tensorboard"}
-_PRECISIONS = ("float32", "float64")
-
-
-class ConfigError(InputError):
-    """A config that does not validate: ``<file>: <field>: <what is wrong>``."""
-
-
-# --- read-only values: a resolved config is deeply frozen ----------------------------------
-
-
-def _read_only(self, *args, **kwargs):
-    raise TypeError("a resolved config is read-only (thaw() gives a plain copy)")
-
-
-class _ReadOnly:
-    """What the frozen containers share: copies are the object itself, pickles rebuild it."""
-
-    _plain: type
-
-    def __copy__(self):
-        return self
-
-    def __deepcopy__(self, memo):
-        return self
-
-    def __reduce__(self):
-        return type(self), (self._plain(self),)
-
-
-class FrozenDict(_ReadOnly, dict):
-    """A ``dict`` that refuses changes (so JSON, TOML and ``==`` treat it as a dict)."""
-
-    _plain = dict
-    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _read_only
-
-
-class FrozenList(_ReadOnly, list):
-    """A ``list`` that refuses changes."""
-
-    _plain = list
-    __setitem__ = __delitem__ = __iadd__ = __imul__ = append = extend = insert = pop = remove = _read_only
-    clear = sort = reverse = _read_only
-
-
-def freeze(value):
-    """``value`` with every dict and list in it made read-only (:class:`FrozenDict`, :class:`FrozenList`)."""
-    if isinstance(value, dict):
-        return value if isinstance(value, FrozenDict) else FrozenDict({k: freeze(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return value if isinstance(value, FrozenList) else FrozenList(freeze(v) for v in value)
-    return value
-
-
-def thaw(value):
-    """A plain, mutable deep copy of a frozen value (what a user's factory receives)."""
-    if isinstance(value, dict):
-        return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [thaw(v) for v in value]
-    return value
+PRECISIONS = ("float32", "float64")
 
 
 def _freeze_fields(obj, *names) -> None:
@@ -206,7 +150,7 @@ class Config:
         _freeze_fields(self, "raw")
 
 
-class _Checker:
+class Checker:
     def __init__(self, source: str):
         self.source = source
 
@@ -275,7 +219,7 @@ def parse_problem(table: Any, source: str = "<problem>", base: Path | None = Non
     """One ``[[problems]]`` table (``name`` or ``factory``, and its options) resolved as a config
     resolves it: one :class:`ProblemConfig` per combination of its lists of numbers; data
     paths relative to ``base``."""
-    return _problem(_Checker(source), table, 0, base)
+    return _problem(Checker(source), table, 0, base)
 
 
 def _resolve_paths(table: dict, base: Path | None) -> dict:
@@ -286,7 +230,7 @@ def _resolve_paths(table: dict, base: Path | None) -> dict:
     return table
 
 
-def _problem(check: _Checker, table: Any, i: int, base: Path | None) -> list[ProblemConfig]:
+def _problem(check: Checker, table: Any, i: int, base: Path | None) -> list[ProblemConfig]:
     field = f"problems.{i}"
     if not isinstance(table, dict):
         check.fail(field, "must be a table ([[problems]])")
@@ -330,7 +274,7 @@ def _problem(check: _Checker, table: Any, i: int, base: Path | None) -> list[Pro
     return [dataclasses.replace(config, label=label if label is not None else default_label)]
 
 
-def _load_factory(check: _Checker, table: dict, field: str, base: Path | None):
+def _load_factory(check: Checker, table: dict, field: str, base: Path | None):
     """Pop ``factory`` from a table, import it, and check the table's other keys against its
     signature: ``(spec, function, printed name)``, or a one-line error naming the field."""
     spec = table.pop("factory")
@@ -356,7 +300,7 @@ def _load_factory(check: _Checker, table: dict, field: str, base: Path | None):
     return spec, factory, where
 
 
-def _problem_factory(check: _Checker, table: dict, field: str, base: Path | None,
+def _problem_factory(check: Checker, table: dict, field: str, base: Path | None,
                      label: str | None) -> list[ProblemConfig]:
     """``factory = "module:function"`` returning a Problem; a list of numbers makes one problem per value."""
     if "name" in table:
@@ -389,7 +333,7 @@ def _label(text: str, fixed: dict) -> str:
                                    for k, v in fixed.items()) + ")"
 
 
-def _optimizer(check: _Checker, table: Any, i: int, base: Path | None) -> list[OptimizerConfig]:
+def _optimizer(check: Checker, table: Any, i: int, base: Path | None) -> list[OptimizerConfig]:
     field = f"optimizers.{i}"
     if not isinstance(table, dict):
         check.fail(field, "must be a table ([[optimizers]])")
@@ -431,7 +375,7 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _groups(check: "_Checker", name: str, factory, swept: dict, static_lists: dict, fixed: dict, field: str, i: int,
+def _groups(check: "Checker", name: str, factory, swept: dict, static_lists: dict, fixed: dict, field: str, i: int,
             label: str | None, samples: int, search_seed: int, where: str | None = None) -> list[OptimizerConfig]:
     """One group per combination of the static lists, each resolved by :func:`jaxgrad.optimizers.resolve`
     (the one validator of an optimizer's values), whose errors name the hyperparameter."""
@@ -448,14 +392,14 @@ def _groups(check: "_Checker", name: str, factory, swept: dict, static_lists: di
     return groups
 
 
-def _range(check: "_Checker", value: Any, field: str):
+def _range(check: "Checker", value: Any, field: str):
     try:
         return search.parse(value, field)
     except InputError as err:
         check.fail(field, str(err).split(": ", 1)[-1])
 
 
-def _search_options(check: "_Checker", table: dict, field: str) -> tuple[int, int]:
+def _search_options(check: "Checker", table: dict, field: str) -> tuple[int, int]:
     """Pop ``samples`` and ``search_seed`` from an optimizer table (meaningful with ranges)."""
     samples = table.pop("samples", search.DEFAULT_SAMPLES)
     seed = table.pop("search_seed", 0)
@@ -466,7 +410,7 @@ def _search_options(check: "_Checker", table: dict, field: str) -> tuple[int, in
     return samples, seed
 
 
-def _optimizer_factory(check: _Checker, table: dict, field: str, i: int, base: Path | None,
+def _optimizer_factory(check: Checker, table: dict, field: str, i: int, base: Path | None,
                        label: str | None) -> list[OptimizerConfig]:
     """``factory = "module:function"``: the other keys are its keyword arguments; float lists sweep."""
     samples, search_seed = _search_options(check, table, field)
@@ -492,7 +436,7 @@ _OPTION_FIELDS = {"steps": "steps", "tol": "tol", "record_every": "output.record
                   "sharpness_every": "output.sharpness_every"}
 
 
-def run_options(check: "_Checker", data: dict, output: dict) -> RunOptions:
+def run_options(check: "Checker", data: dict, output: dict) -> RunOptions:
     """The config's run options, validated by :class:`RunOptions` (the one validator); an error
     names the config's own field (``output.record_every``)."""
     try:
@@ -507,15 +451,15 @@ def parse_config(data: dict, source: str = "<config>", default_name: str = "expe
                  base: str | Path | None = None) -> Config:
     """Validate a config's data (as TOML would give it) into a :class:`Config`; relative paths
     (data files, factory files) resolve against ``base``, by default the folder of ``source``."""
-    check = _Checker(source)
+    check = Checker(source)
     if not isinstance(data, dict):
         check.fail("", "a config must be a TOML table")
     check.keys(data, _TOP, "", "top-level")
     name = check.string(data.get("name", default_name), "name")
     seeds = check.integer(data.get("seeds", DEFAULT_SEEDS), "seeds", maximum=MAX_RUNS)
     precision = data.get("precision", "float32")
-    if precision not in _PRECISIONS:
-        check.fail("precision", f"must be one of {', '.join(_PRECISIONS)}, got {precision!r}")
+    if precision not in PRECISIONS:
+        check.fail("precision", f"must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     batch_size = data.get("batch_size")
     batch_size = None if batch_size is None else check.integer(batch_size, "batch_size")
     description = data.get("description", "")
@@ -570,65 +514,6 @@ def parse_config(data: dict, source: str = "<config>", default_name: str = "expe
                   data, source)
 
 
-# --- overrides ------------------------------------------------------------------------------
-
-
-def parse_value(text: str):
-    """A TOML value (``3``, ``1e-3``, ``true``, ``[1, 2]``, ``"x"``), or the text itself."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def apply_overrides(data: dict, overrides: Sequence[str], source: str = "--set") -> dict:
-    """Apply ``key.path=value`` overrides (list indices 0-based) to a copy of ``data``."""
-    data = thaw(data)  # a plain deep copy, of a resolved (frozen) config's data too
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"{source} {item!r}: expected key=value, e.g. steps=200")
-        path, text = item.split("=", 1)
-        parts = [p for p in path.strip().split(".") if p]
-        if not parts:
-            raise ConfigError(f"{source} {item!r}: empty key")
-        node = data
-        for depth, part in enumerate(parts[:-1]):
-            where = ".".join(parts[: depth + 1])
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    raise ConfigError(f"{source} {path}: {where}: index out of range (there are {len(node)})")
-                node = node[int(part)]
-            elif isinstance(node, dict):
-                node = node.setdefault(part, {})
-            else:
-                raise ConfigError(f"{source} {path}: {where} is a value, not a table")
-        last = parts[-1]
-        if isinstance(node, list):
-            if not last.isdigit() or int(last) >= len(node):
-                raise ConfigError(f"{source} {path}: index out of range (there are {len(node)})")
-            node[int(last)] = parse_value(text)
-        elif isinstance(node, dict):
-            node[last] = parse_value(text)
-        else:
-            raise ConfigError(f"{source} {path}: cannot set a key inside a value")
-    return data
-
-
-def _read_toml(path: str | Path) -> dict:
-    """A TOML file's data; a missing, unreadable or invalid file is a :class:`ConfigError`."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark is not TOML
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: no such file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{source}: cannot read: {err}") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{source}: invalid TOML: {err}") from None
-
-
 def load_config(path: str | Path, overrides: Sequence[str] = (), base: str | Path | None = None) -> Config:
     """Read, override and validate a TOML config (relative paths from ``base``, by default the
     config's folder; a run directory's copy uses the original config's, see :func:`jaxgrad.lab.experiment.load_trained`).
@@ -642,114 +527,5 @@ def load_config(path: str | Path, overrides: Sequence[str] = (), base: str | Pat
       100
     """
     path = Path(path)
-    data = apply_overrides(_read_toml(path), overrides, "--set")
+    data = apply_overrides(read_toml(path), overrides, "--set")
     return parse_config(data, str(path), default_name=path.stem, base=base)
-
-
-# --- the bench's config ------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class BenchConfig:
-    """What ``jaxgrad bench`` runs: a TOML table's values over the suite's defaults, resolved once.
-
-    ``lr_grid``: the learning rates every tuned optimizer is swept over; ``problems`` and
-    ``optimizers``: names in :data:`jaxgrad.lab.bench.SUITE` and :data:`jaxgrad.lab.bench.OPTIMIZERS`.
-    """
-
-    steps: int
-    tune_seeds: int
-    eval_seeds: int
-    lr_grid: tuple[float, ...]
-    problems: tuple[str, ...]
-    optimizers: tuple[str, ...]
-    precision: str
-    tune_samples: int | None = None  # Halton samples of log_uniform(min, max of lr_grid) instead of the grid
-
-    def as_dict(self) -> dict:
-        """Plain values (lists for tuples), as ``bench.json`` records them."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-
-def parse_bench_config(data: Any, defaults: BenchConfig, problems: Sequence[str], optimizers: Sequence[str],
-                       source: str = "bench config") -> BenchConfig:
-    """Validate a bench table over ``defaults``; names must be among ``problems`` / ``optimizers``."""
-    check = _Checker(source)
-    if not isinstance(data, dict):
-        check.fail("", "a bench config must be a TOML table")
-    check.keys(data, [f.name for f in dataclasses.fields(BenchConfig)], "", "bench")
-    values = {**dataclasses.asdict(defaults), **data}
-    counts = {key: check.integer(values[key], key, maximum=MAX_STEPS if key == "steps" else MAX_RUNS)
-              for key in ("steps", "tune_seeds", "eval_seeds")}
-    grid = values["lr_grid"]
-    if not isinstance(grid, (list, tuple)) or not grid:
-        check.fail("lr_grid", f"must be a list of positive learning rates, got {grid!r}")
-    for j, v in enumerate(grid):
-        if check.number(v, f"lr_grid.{j}") <= 0:
-            check.fail(f"lr_grid.{j}", f"must be a list of positive learning rates, got {v!r}")
-    names = {}
-    for key, known in (("problems", problems), ("optimizers", optimizers)):
-        given = values[key]
-        if not isinstance(given, (list, tuple)) or not given:
-            check.fail(key, f"must be a non-empty list of names, got {given!r}")
-        for j, name in enumerate(given):
-            if name not in known:
-                check.fail(f"{key}.{j}", f"unknown {name!r}{did_you_mean(str(name), known)}; known: {', '.join(known)}")
-        names[key] = tuple(given)
-    if values["precision"] not in _PRECISIONS:
-        check.fail("precision", f"must be one of {', '.join(_PRECISIONS)}, got {values['precision']!r}")
-    tune_samples = values.get("tune_samples")
-    if tune_samples is not None:
-        tune_samples = check.integer(tune_samples, "tune_samples", maximum=search.MAX_SAMPLES)
-        if len(grid) < 2 or min(grid) == max(grid):
-            check.fail("tune_samples", "samples a range between the lr_grid's smallest and largest values; "
-                                       "give lr_grid two different values")
-    return BenchConfig(lr_grid=tuple(float(v) for v in grid), precision=values["precision"],
-                       tune_samples=tune_samples, **counts, **names)
-
-
-def load_bench_config(path: str | Path, defaults: BenchConfig, problems: Sequence[str],
-                      optimizers: Sequence[str]) -> BenchConfig:
-    """Read and validate a bench TOML file (errors name the file and the field)."""
-    return parse_bench_config(_read_toml(path), defaults, problems, optimizers, str(path))
-
-
-# --- writing TOML (the resolved config) ------------------------------------------------------
-
-
-def toml_value(value) -> str:
-    """One value as TOML text (a scalar, a list of them, or an inline table)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if isinstance(value, numbers.Real):
-        text = repr(float(value))
-        return text if math.isfinite(value) else ("inf" if value > 0 else "-inf" if value < 0 else "nan")
-    if isinstance(value, str):
-        import json
-
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):  # an inline table: a search range, { log_uniform = [lo, hi] }
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {type(value).__name__} as TOML")
-
-
-def to_toml(data: dict) -> str:
-    """TOML text for a config's data: scalars, lists, one level of tables and arrays of tables."""
-    lines, tables, arrays = [], [], []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            arrays.append((key, value))
-        else:
-            lines.append(f"{key} = {toml_value(value)}")
-    for key, items in arrays:
-        for item in items:
-            lines += ["", f"[[{key}]]"] + [f"{k} = {toml_value(v)}" for k, v in item.items()]
-    for key, table in tables:
-        lines += ["", f"[{key}]"] + [f"{k} = {toml_value(v)}" for k, v in table.items()]
-    return "\n".join(lines) + "\n"

@@ -312,7 +312,7 @@ def run_experiment(config: Config, out_dir: str | Path | None = None, *, progres
     Raises:
       InputError: the directory is taken, or (``resume``) holds another config's run.
     """
-    from jaxgrad.lab.config import to_toml
+    from jaxgrad.lab.toml import to_toml
     from jaxgrad.pictures import terminal
 
     status = terminal.Status(enabled=progress)

@@ -43,12 +43,12 @@ import optax
 
 from jaxgrad import files, optimizers, problems, timing
 from jaxgrad.engine import minimize, plan_sweep
-from jaxgrad.optimizers import search
 from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.lab import stats
-from jaxgrad.lab.config import BenchConfig, parse_bench_config
+from jaxgrad.lab.bench.schema import BenchConfig, parse_bench_config
 from jaxgrad.lab.results import versions
 from jaxgrad.lab.rundir import strict_json
+from jaxgrad.optimizers import search
 from jaxgrad.precision import precision
 
 __all__ = ["SUITE", "OPTIMIZERS", "FULL", "QUICK", "Spec", "Contender", "parse_optimizer", "resolve", "run_suite",
@@ -130,8 +130,8 @@ def parse_optimizer(text: str, base: Path | None = None) -> Contender:
     learning-rate grid when it takes a ``learning_rate`` that is not given.
     """
     from jaxgrad import factories
+    from jaxgrad.lab.toml import parse_value
     from jaxgrad.optimizers import resolve as resolve_optimizer
-    from jaxgrad.lab.config import parse_value
 
     target, *pairs = [part.strip() for part in text.split(",")]
     fixed = {}
