@@ -3,7 +3,7 @@
 Run:  python experiments/gallery.py [--out docs/gallery]
 
 Everything here goes through the public API: compute with jaxgrad, draw with
-jaxgrad.pictures.plots (NumPy in, no JAX), save with jaxgrad.pictures.plots.save_figure. It also
+jaxgrad.pictures.plots (NumPy in, no JAX), save with jaxgrad.pictures.house.save_figure. It also
 times a 101 x 101 loss landscape of the default MLP (one compiled call).
 """
 
@@ -20,8 +20,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import jaxgrad as jg
-from jaxgrad.pictures import plots
-from jaxgrad.pictures.plots import save_figure
+from jaxgrad.pictures import house, plots
+from jaxgrad.pictures.house import save_figure
 
 
 def main(argv=None):
@@ -44,14 +44,14 @@ def main(argv=None):
     crit = [(c.point, c.kind) for c in jg.critical_points(f, (-2, -2), (2, 2))]
     save(plots.field_figure("grad", (x, y), gv, f_values=fv, grad=gv, critical=crit, title=f"f = {f.text}"),
          "gradient_field.png")
-    fig, (ax,) = plots.figure(1, 7.0, 5.6)
+    fig, (ax,) = house.figure(1, 7.0, 5.6)
     plots.streamlines(ax, x, y, fv, gv, title=f"gradient flow of f = {f.text}")
     save(fig, "streamlines.png")
 
     # 2. the directional derivative around a point (the seeds' x^2 + y^2 at (1, 2))
     bowl = jg.expression("x**2 + y**2")
     angles, dd = jg.directional_profile(bowl, jnp.asarray([1.0, 2.0]))
-    fig = Figure(figsize=(6, 6), dpi=plots.DPI, layout="constrained")
+    fig = Figure(figsize=(6, 6), dpi=house.DPI, layout="constrained")
     plots.directional_polar(fig.add_subplot(projection="polar"), angles, dd, np.array([2.0, 4.0]), (1, 2))
     save(fig, "directional_derivative.png")
 
@@ -66,7 +66,7 @@ def main(argv=None):
     hgrid = jg.Grid((-5, -5), (5, 5), (301, 301))
     hx, hy = hgrid.axes
     hv = np.asarray(jg.field(him, hgrid))
-    fig = Figure(figsize=(7.5, 6.0), dpi=plots.DPI)
+    fig = Figure(figsize=(7.5, 6.0), dpi=house.DPI)
     plots.surface(fig, hx, hy, hv, title="Himmelblau's function")
     save(fig, "surface.png")
     hcrit = [(c.point, c.kind) for c in jg.critical_points(him, (-5, -5), (5, 5))]
@@ -80,7 +80,7 @@ def main(argv=None):
     # 4. basins of attraction of Newton with a line search on Himmelblau
     problem = jg.problems.make("himmelblau")
     b = jg.basins(problem, jg.optimizers.make("newton", linesearch=True), num=151, steps=60)
-    fig, (ax,) = plots.figure(1, 6.4, 5.8)
+    fig, (ax,) = house.figure(1, 6.4, 5.8)
     plots.basins_map(ax, b.axes[0], b.axes[1], b.label, b.steps, b.minimizers, 60,
                      title="Newton + line search on Himmelblau: where each start ends")
     save(fig, "basins.png")
@@ -116,7 +116,7 @@ def main(argv=None):
     alphas, along = jg.landscape.interpolate(mlp.loss, params0, trained, num=101)
     d = jg.landscape.random_direction(jax.random.PRNGKey(3), trained)
     betas, across = jg.landscape.line(mlp.loss, trained, d, num=101)
-    fig, (ax,) = plots.figure(1, 7.0, 4.6)
+    fig, (ax,) = house.figure(1, 7.0, 4.6)
     plots.landscape_1d(ax, alphas, [("_loss", along)], xlabel="α: (1 - α) initial + α trained weights",
                        title="MLP: loss along the straight line from initialisation (α = 0) to the trained weights (α = 1)")
     save(fig, "landscape_1d.png")
@@ -127,19 +127,19 @@ def main(argv=None):
     seconds = time.perf_counter() - t0
     print(f"MLP ({mlp.dim} parameters, {mlp.data[0].shape[0]} examples): 101 x 101 plane in {seconds:.2f} s "
           f"(one compiled call, steady state)")
-    fig, (ax,) = plots.figure(1, 6.6, 5.6)
+    fig, (ax,) = house.figure(1, 6.6, 5.6)
     plots.landscape_2d(ax, sl.alphas, sl.betas, sl.losses,
                        title="MLP: loss on a random filter-normalised plane through the trained weights")
     save(fig, "landscape_2d.png")
     tp = jg.landscape.trajectory_plane(mlp.loss, trace.params, num=101)
-    fig, (ax,) = plots.figure(1, 6.6, 5.6)
+    fig, (ax,) = house.figure(1, 6.6, 5.6)
     plots.landscape_2d(ax, tp.alphas, tp.betas, tp.losses, path=tp.path, xlabel="towards the start",
                        ylabel="principal direction of the rest",
                        title=f"MLP: Adam's path on the plane through its start and end ({100 * tp.explained:.0f}% of its motion)")
     save(fig, "landscape_trajectory.png")
 
     # 7. the Hessian's eigenvalue density of the MLP, at initialisation and after 500 Adam steps
-    fig, axes = plots.figure(2, 5.4, 4.4)
+    fig, axes = house.figure(2, 5.4, 4.4)
     for ax, (label, p) in zip(axes, [("at initialisation", params0), ("after 500 Adam steps", trained)]):
         grid, density = jg.spectral_density(mlp.loss, p)
         top = jg.top_eigenvalues(mlp.loss, p, k=3)[0]

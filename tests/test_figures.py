@@ -9,8 +9,8 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from PIL import Image
 
-from jaxgrad.pictures import plots
-from jaxgrad.pictures.plots import save_figure
+from jaxgrad.pictures import house, plots
+from jaxgrad.pictures.house import save_figure
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
 pytestmark = pytest.mark.float64
@@ -55,7 +55,7 @@ def _colorbars(fig) -> int:
 def test_paths_keep_every_start_in_the_frame_with_the_legend_off_the_data():
     start = np.array([2.6, 1.4])  # outside the contour grid
     path = np.stack([np.linspace(start[0], 0, 12), np.linspace(start[1], 0, 12)], 1)
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     plots.paths_on_contours(ax, x, y, F, [("gd", path, "r"), ("adam", path[::-1] * 0.5, "b")], [(0, 0)])
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
     for p in (path[0], path[-1]):
@@ -67,7 +67,7 @@ def test_paths_keep_every_start_in_the_frame_with_the_legend_off_the_data():
 def test_loss_curves_draw_exact_zeros_on_a_band_at_the_datas_own_floor():
     curve = np.exp(-np.arange(40) / 4.0)
     zeroed = np.where(np.arange(40) > 20, 0.0, curve**2)  # Newton: the gap hits exactly 0
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     plots.loss_curves(ax, [("sgd", curve, curve / 2, curve * 2, None), ("newton", zeroed, zeroed, zeroed, None)])
     lo, hi = ax.get_ylim()
     smallest = min(v for v in np.concatenate([curve / 2, zeroed]) if v > 0)
@@ -81,7 +81,7 @@ def test_loss_curves_draw_exact_zeros_on_a_band_at_the_datas_own_floor():
 @pytest.mark.parametrize("diverged", [True, False])
 def test_lr_sensitivity_caps_a_blown_up_setting_and_names_divergence_only_when_there_is_one(diverged):
     values = [1.0, 0.1, 2e17 if diverged else 3.0]
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     plots.lr_sensitivity(ax, [("sgd", [1e-3, 1e-2, 1e-1], values, [0, 0, 1 if diverged else 0]),
                               ("adam", [1e-3, 1e-2, 1e-1], [0.5, 0.05, 0.0], [0, 0, 0])])
     lo, hi = ax.get_ylim()
@@ -98,14 +98,14 @@ def test_maps_carry_colorbars_and_legends_stay_off_the_data():
     fig = Figure()
     plots.surface(fig, x, y, F)
     assert _colorbars(fig) == 1
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     plots.landscape_2d(ax, x, y, F + 1, paths=[("a", np.array([[1.0, 0.5], [0.0, 0.0]]), "r")])
     assert _colorbars(fig) == 1
     _assert_legends_clear(fig)
 
 
 def test_gradient_arrows_use_a_log_colour_scale_when_the_norm_spans_decades():
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     g = G * np.exp(3 * X)[..., None]  # |∇f| over five decades
     plots.gradient_field(ax, x, y, F, g)
     quiver = ax.collections[-1]
@@ -117,7 +117,7 @@ def test_gradient_arrows_use_a_log_colour_scale_when_the_norm_spans_decades():
 
 @pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")])
 def test_figures_save_at_150_dpi_or_as_vectors_by_suffix(tmp_path, suffix, magic):
-    fig, (ax,) = plots.figure(1, 4.0, 3.0)
+    fig, (ax,) = house.figure(1, 4.0, 3.0)
     plots.landscape_1d(ax, np.linspace(0, 1, 10), [("a", np.linspace(1, 2, 10))])
     save_figure(fig, tmp_path / f"f{suffix}")
     data = (tmp_path / f"f{suffix}").read_bytes()
@@ -187,7 +187,7 @@ def test_a_one_variable_plot_draws_f_and_its_exact_derivative_with_finite_differ
 
 def test_landscape_arrows_are_the_normalised_negative_gradient_and_paths_get_a_dot_per_step():
     path = np.stack([np.linspace(1.5, 0, 12), np.linspace(1.0, 0, 12)], 1)
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     plots.paths_on_contours(ax, x, y, F, [("gd", path, "r")], [(0, 0)], arrows=True)
     quiver = next(c for c in ax.collections if type(c).__name__ == "Quiver")
     px, py = quiver.X, quiver.Y
@@ -216,27 +216,27 @@ def test_a_surface_spanning_decades_is_drawn_on_a_log_scale_and_a_bowl_is_not():
 def _every_kind():
     """One figure of every other kind the report and the CLI draw."""
     steps = np.arange(0, 200, 10)
-    fig, (a, b) = plots.figure(1, 6.0, 6.0, rows=2, sharex=True)
+    fig, (a, b) = house.figure(1, 6.0, 6.0, rows=2, sharex=True)
     plots.sharpness_panels(a, b, [("sgd (lr=0.05)", steps, np.exp(-steps / 50) + 0.1, steps, 30 + steps / 10, 40.0),
                                   ("sgd (lr=0.01)", steps, np.exp(-steps / 80) + 0.1, steps, 30 + steps / 20, 200.0)])
     yield "sharpness", fig
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     grid = np.linspace(-5, 45, 400)
     plots.spectral_density(ax, grid, np.exp(-grid**2) + 1e-3 * np.exp(-(grid - 40) ** 2), top=[40.0, 0.5])
     yield "spectral_density", fig
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     plots.fit_plot(ax, np.linspace(-1, 1, 40), (np.linspace(-1, 1, 40) > 0).astype(float), [("gd", 0.1, 4.0, "r")],
                    classification=True, minimizer=(0.0, 5.0))
     yield "fit", fig
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     plots.landscape_1d(ax, np.linspace(0, 1, 30), [("adam", np.linspace(2, 0.1, 30)), ("sgd", np.linspace(2, 1, 30))])
     yield "interpolation", fig
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     taus = np.logspace(0, 4, 50, base=2)
     plots.performance_profiles(ax, taus, np.clip(np.log2(taus)[None] / np.array([[2.0], [5.0]]), 0, 1),
                                ["newton", "sgd"], "steps", 7)
     yield "profile", fig
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     plots.basins_map(ax, x, y, np.where(X > 0, 0, 1), 1 + np.abs(X * 10), [(1, 0), (-1, 0)], 60)
     yield "basins", fig
     yield "kind", plots.field_figure("kind", (x, y), np.where(X * Y > 0, 0, 2), critical=[(np.zeros(2), "saddle")])

@@ -10,7 +10,7 @@ import pytest
 from matplotlib.colors import to_hex
 
 from jaxgrad.cli import main
-from jaxgrad.pictures import plots, report
+from jaxgrad.pictures import house, plots, report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,32 +45,32 @@ def test_each_optimizer_keeps_its_colour_across_figures_and_runs(runs):
             fig = report.figure(run, kind)
             for label, c in _line_colors(fig.axes[0]).items():
                 name = label.split(" ")[0]
-                if name in plots.OPTIMIZER_STYLES:
-                    assert c == plots.OPTIMIZER_STYLES[name].color, (run.name, kind, label)
+                if name in house.OPTIMIZER_STYLES:
+                    assert c == house.OPTIMIZER_STYLES[name].color, (run.name, kind, label)
                     seen.setdefault(name, set()).add(c)
     assert set(seen) == {"sgd", "adam", "newton"} and all(len(c) == 1 for c in seen.values())
     # relatives that can coincide differ in colour and in dash
-    a, b = plots.identities(["momentum", "nesterov"])
+    a, b = house.identities(["momentum", "nesterov"])
     assert a.color != b.color and a.dash != b.dash
-    first, second = plots.identities(["newton", "newton"])  # two groups of one optimizer: a new dash
+    first, second = house.identities(["newton", "newton"])  # two groups of one optimizer: a new dash
     assert first.color == second.color and first.dash != second.dash
 
 
 def test_one_legend_at_most_and_none_for_a_single_line():
-    fig, (ax,) = plots.figure(1, 6, 4)
+    fig, (ax,) = house.figure(1, 6, 4)
     plots.landscape_1d(ax, np.linspace(0, 1, 10), [("adam (lr=0.01)", np.linspace(1, 2, 10))], title="a title")
-    plots.polish(fig)
+    house.polish(fig)
     assert ax.get_legend() is None and "adam (lr=0.01)" in ax.get_title()
-    fig, (ax,) = plots.figure(1, 6, 4)
+    fig, (ax,) = house.figure(1, 6, 4)
     plots.landscape_1d(ax, np.linspace(0, 1, 10), [("a", np.linspace(1, 2, 10)), ("b", np.linspace(2, 1, 10))])
-    plots.polish(fig)
+    house.polish(fig)
     assert ax.get_legend() is not None and len(ax.get_legend().get_texts()) == 2
 
 
 def test_titles_wrap_to_their_axes_and_set_maths():
-    fig, (ax,) = plots.figure(1, 4, 3)
+    fig, (ax,) = house.figure(1, 4, 3)
     ax.set_title("x**3 - 3*x + sin(3*x): " + "a long title " * 8)
-    plots.polish(fig)
+    house.polish(fig)
     title = ax.get_title()
     assert title.startswith("x³ − 3x + sin(3x)") and "\n" in title
     fig.canvas.draw()
@@ -96,7 +96,7 @@ def test_paths_frame_every_start_and_end_square_with_decade_ticks(runs):
 
 
 def test_landscape_planes_are_square():
-    fig, (ax,) = plots.figure(1, 6, 5)
+    fig, (ax,) = house.figure(1, 6, 5)
     a = np.linspace(-1, 1, 11)
     plots.landscape_2d(ax, a, 2 * a, np.add.outer(a**2, a**2) + 0.1)
     assert ax.get_aspect() == 1.0
@@ -109,7 +109,7 @@ def test_the_race_is_840_px_wide_with_a_legend_in_every_frame():
     z = np.add.outer(x**2, y**2)
     paths = [np.linspace([1.5, 1.5], [0, 0], 30), np.linspace([-1.5, 1.0], [0, 0], 20)]
     fig, update, count = plots.race_figure(x, y, z, paths, ["sgd", "adam"], [(0.0, 0.0)],
-                                           styles=plots.identities(["sgd", "adam"]))
+                                           styles=house.identities(["sgd", "adam"]))
     update(count - 1)
     fig.canvas.draw()
     assert fig.legends and [t.get_text() for t in fig.legends[0].get_texts()] == ["sgd", "adam"]
@@ -124,7 +124,7 @@ def test_the_race_is_840_px_wide_with_a_legend_in_every_frame():
 
 def test_fits_that_coincide_are_one_line_with_one_legend_entry():
     X = np.linspace(-1, 1, 20)
-    fig, (ax,) = plots.figure(1, 6, 4)
+    fig, (ax,) = house.figure(1, 6, 4)
     fits = [("sgd", 1.0, 2.0, "C0"), ("adam", 1.0000001, 2.0000001, "C1"), ("newton", 1.0, 2.0, "C2"),
             ("momentum", 0.5, 1.0, "C3")]
     plots.fit_plot(ax, X, 2 * X + 1, fits, minimizer=(1.0, 2.0))
@@ -140,7 +140,7 @@ def test_streamlines_colour_gradient_norms_on_a_log_scale():
     X, Y = np.meshgrid(x, y, indexing="ij")
     f = X**2 + 10 * Y**2
     grad = np.stack([2 * X, 20 * Y], -1)
-    fig, (ax,) = plots.figure(1, 5, 4)
+    fig, (ax,) = house.figure(1, 5, 4)
     plots.streamlines(ax, x, y, f, grad)
     assert any(isinstance(c.norm, LogNorm) for c in ax.collections)
 
@@ -185,6 +185,6 @@ def test_a_single_panel_figure_has_one_title():
     f = np.add.outer(x**2, y)
     grad = np.stack(np.broadcast_arrays(2 * x[:, None], np.ones((11, 11))), -1)
     fig = plots.field_figure("grad", (x, y), grad, f_values=f, grad=grad, title="f = x**2 + y")
-    plots.polish(fig)
+    house.polish(fig)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert len(titles) == 1 and titles[0].startswith("f = x² + y") and not fig._suptitle.get_text()

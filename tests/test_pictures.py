@@ -12,8 +12,8 @@ from jaxgrad import optimizers, problems
 from jaxgrad.fields import landscape
 from jaxgrad.fields.basins import DIVERGED, ELSEWHERE, basins
 from jaxgrad.fields.quantities import directional_profile
-from jaxgrad.pictures import plots
-from jaxgrad.pictures.plots import save_figure
+from jaxgrad.pictures import house, plots
+from jaxgrad.pictures.house import save_figure
 
 # written when the suite ran in float64 throughout; tests/test_float32.py covers the default
 pytestmark = pytest.mark.float64
@@ -169,7 +169,7 @@ def test_every_plot_function_writes_an_image(tmp_path):
                     ("eigenvalues", eig), ("hessian", H), ("laplacian", np.full(X.shape, 8.0))]:
         fig = plots.field_figure(q, (x, y), vals, f_values=f, grad=g, critical=[(np.zeros(2), "minimum")])
         sizes[q] = saved(fig, tmp_path, f"{q}.png")
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     plots.streamlines(ax, x, y, f, g)
     sizes["streamlines"] = saved(fig, tmp_path, "s.png")
     fig = Figure()
@@ -179,26 +179,26 @@ def test_every_plot_function_writes_an_image(tmp_path):
     fig = Figure()
     plots.surface(fig, x, y, f)
     sizes["surface"] = saved(fig, tmp_path, "surf.png")
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     plots.basins_map(ax, x, y, np.where(X > 0, 0, 1), np.ones(X.shape), [(1, 0), (-1, 0)], 10)
     sizes["basins"] = saved(fig, tmp_path, "b.png")
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     curve = np.exp(-np.arange(30) / 5.0)
     plots.loss_curves(ax, [("a", curve, curve / 2, curve * 2, None), ("b", curve**2, curve**2, curve**2, 5)])
     sizes["loss"] = saved(fig, tmp_path, "l.png")
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     plots.paths_on_contours(ax, x, y, f, [("gd", np.stack([np.linspace(2, 0, 10), np.linspace(1, 0, 10)], 1), "r")], [(0, 0)])
     sizes["paths"] = saved(fig, tmp_path, "pc.png")
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     plots.lr_sensitivity(ax, [("sgd", [1e-3, 1e-2, 1e-1], [1.0, 0.1, 5.0], [0, 0, 0.5])])
     sizes["lr"] = saved(fig, tmp_path, "lr.png")
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     plots.fit_plot(ax, np.linspace(-1, 1, 20), np.linspace(-1, 1, 20) * 2, [("gd", 0.1, 1.9, "r")], minimizer=(0.0, 2.0))
     sizes["fit"] = saved(fig, tmp_path, "fit.png")
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     plots.landscape_1d(ax, np.linspace(0, 1, 20), [("interp", np.linspace(1, 2, 20))])
     sizes["l1"] = saved(fig, tmp_path, "l1.png")
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = house.figure()
     plots.landscape_2d(ax, x, y, f + 1, path=np.array([[1.0, 0.5], [0.0, 0.0]]))
     sizes["l2"] = saved(fig, tmp_path, "l2.png")
     plots.race_gif(tmp_path / "race.gif", x, y, f, [np.array([[1.5, 1.0], [0.5, 0.2], [0.0, 0.0]])], ["gd"], frames=3)

@@ -110,7 +110,7 @@ def _main(argv=None) -> int:
               "(a fault, not your input; JAXGRAD_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
     finally:
-        plots = sys.modules.get("jaxgrad.pictures.plots")
-        if plots is not None:  # --dpi holds for one command (main is also called in-process, by tests)
-            plots.DPI = plots.DEFAULT_DPI
+        house = sys.modules.get("jaxgrad.pictures.house")
+        if house is not None:  # --dpi holds for one command (main is also called in-process, by tests)
+            house.DPI = house.DEFAULT_DPI
 

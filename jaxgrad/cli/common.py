@@ -93,12 +93,12 @@ def add_dpi(p) -> None:
 
 
 def set_dpi(args) -> None:
-    from jaxgrad.pictures import plots
+    from jaxgrad.pictures import house
 
     if getattr(args, "dpi", None) is not None:
         if not 50 <= args.dpi <= 1200:
             raise UsageError(f"--dpi: must be from 50 to 1200, got {args.dpi}")
-        plots.DPI = args.dpi
+        house.DPI = args.dpi
 
 
 def check_output_path(flag: str, path: str, suffixes: tuple) -> None:

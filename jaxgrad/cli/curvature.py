@@ -134,10 +134,10 @@ def _curvature(args, dtype) -> int:
     print(f"spectral density (Lanczos quadrature, 8 probes x {min(64, n)} steps, {t_density:.2f} s)")
     print(f"  eigenvalues from {_fmt(grid[0])} to {_fmt(grid[-1])} (with a margin)")
     if args.plot:
-        from jaxgrad.pictures import plots
-        from jaxgrad.pictures.plots import save_figure
+        from jaxgrad.pictures import house, plots
+        from jaxgrad.pictures.house import save_figure
 
-        fig, (ax,) = plots.figure(1, 7.0, 4.6)
+        fig, (ax,) = house.figure(1, 7.0, 4.6)
         plots.spectral_density(ax, grid, density, top=values,
                                title=f"{label}: {matrix} eigenvalue density, {where}")
         save_figure(fig, args.plot)

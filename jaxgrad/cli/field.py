@@ -53,7 +53,7 @@ def _field(args, dtype) -> int:
     from jaxgrad.fields.quantities import plan_field, quantity
     from jaxgrad.files import write_npz
     from jaxgrad.pictures.explore import field_plot, function_figure
-    from jaxgrad.pictures.plots import save_figure
+    from jaxgrad.pictures.house import save_figure
 
     set_dpi(args)
     f = jg.expression(args.expr, args.variables)

@@ -13,12 +13,11 @@ from jaxgrad import cache, distributed
 from jaxgrad import optimizers as _optimizers
 from jaxgrad.calculus.derivatives import check_loss
 from jaxgrad.curvature.operators import CurvatureOperator
-from jaxgrad.problems import losses
-from jaxgrad.optimizers import search
 from jaxgrad.engine.options import SHARPNESS_ITERS, RunOptions
 from jaxgrad.engine.run import RUN_BLOCK, Trace, run_mesh, run_steps
 from jaxgrad.errors import InputError, positive_int
-from jaxgrad.problems import batch_loss
+from jaxgrad.optimizers import search
+from jaxgrad.problems import batch_loss, losses
 
 PyTree = Any
 

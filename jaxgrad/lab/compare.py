@@ -193,8 +193,8 @@ def _winner(rows: list[Row], k: int) -> str:
 def plot(sources: list[Source], rows: list[Row], path: str | Path) -> Path:
     """One panel per problem: each optimizer's median loss curve (chosen setting, seeds that did
     not diverge) in its colour, one line style per source."""
-    from jaxgrad.pictures import plots
-    from jaxgrad.pictures.plots import save_figure
+    from jaxgrad.pictures import house
+    from jaxgrad.pictures.house import save_figure
 
     if sources[0].kind != "run":
         raise InputError("--plot: bench outputs hold no loss curves; compare runs to overlay them")
@@ -202,7 +202,7 @@ def plot(sources: list[Source], rows: list[Row], path: str | Path) -> Path:
     problems = list(dict.fromkeys(r.problem for r in rows))
     cols = min(2, len(problems))
     nrows = -(-len(problems) // cols)
-    fig, axes = plots.figure(cols, 6.4, 4.4 * nrows, rows=nrows)
+    fig, axes = house.figure(cols, 6.4, 4.4 * nrows, rows=nrows)
     for ax in axes[len(problems):]:
         ax.set_visible(False)
     styles = ["-", "--", ":", "-."]
@@ -213,14 +213,14 @@ def plot(sources: list[Source], rows: list[Row], path: str | Path) -> Path:
                 loss = np.asarray(a[rundir.group_key(e.group, "loss")][e.index], np.float64)
                 div = np.asarray(a[rundir.group_key(e.group, "diverged_at")][e.index])
                 calm = loss[div < 0] if np.any(div < 0) else loss
-                ax.plot(a[rundir.group_key(e.group, "steps")], np.median(calm, 0), color=plots.color(c),
+                ax.plot(a[rundir.group_key(e.group, "steps")], np.median(calm, 0), color=house.color(c),
                         ls=styles[k % len(styles)], lw=1.6, label=f"{r.optimizer} ({s.name})")
         ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_ylabel("loss (median over seeds)")
         ax.set_title(problem)
         ax.grid(True, which="both", alpha=0.25)
-        plots.legend(ax)
+        house.legend(ax)
     names = {"-": "solid", "--": "dashed", ":": "dotted", "-.": "dash-dot"}
     fig.suptitle(";  ".join(f"{s.name} ({names[styles[k % len(styles)]]}): {s.path}" for k, s in enumerate(sources)),
                  fontsize=8)

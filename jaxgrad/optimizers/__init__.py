@@ -9,25 +9,25 @@ resolve        resolve(optimizer, grid, fixed): the one validator; Builder, opti
 """
 
 from jaxgrad.optimizers.registry import (  # noqa: F401
-    make,
-    names,
-    spec,
-    describe,
-    stability_threshold,
+    COMMON,
+    CURVATURE_STEPS,
+    FULL_BATCH,
+    SCHEDULES,
     Hyper,
     HyperparamsState,
-    Recipe,
-    SCHEDULES,
-    COMMON,
-    FULL_BATCH,
-    CURVATURE_STEPS,
     NewtonState,
+    Recipe,
+    describe,
+    gauss_newton,
+    make,
+    names,
+    natural_gradient,
     newton,
     newton_cg,
     scale_by_newton,
     scale_by_newton_cg,
-    gauss_newton,
-    natural_gradient,
+    spec,
+    stability_threshold,
 )
 from jaxgrad.optimizers.resolve import Builder, optimizer_label, resolve  # noqa: F401
 

@@ -30,7 +30,6 @@ import jax.numpy as jnp
 import optax
 
 from jaxgrad.errors import InputError, did_you_mean
-from jaxgrad.optimizers.second_order import gauss_newton, natural_gradient
 from jaxgrad.optimizers.newton import (
     NewtonState,
     newton,
@@ -38,6 +37,7 @@ from jaxgrad.optimizers.newton import (
     scale_by_newton,
     scale_by_newton_cg,
 )
+from jaxgrad.optimizers.second_order import gauss_newton, natural_gradient
 
 __all__ = ["make", "names", "spec", "describe", "stability_threshold", "Hyper", "HyperparamsState", "Recipe", "SCHEDULES", "COMMON", "FULL_BATCH", "CURVATURE_STEPS", "NewtonState",
            "newton", "newton_cg", "scale_by_newton", "scale_by_newton_cg",

@@ -1,6 +1,7 @@
 """Everything a person looks at: figures, tables, the terminal and the page.
 
-plots         matplotlib figures, one function per plot kind, and the house style
+plots         matplotlib figures, one function per plot kind (NumPy in, no JAX)
+house         the house style: identities, figure and legend helpers, polish, save_figure
 report        a finished run directory -> its figures (reads files, never calls JAX)
 tables        the results tables (terminal and page share them)
 terminal      printing at 80 columns

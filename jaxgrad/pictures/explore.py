@@ -28,7 +28,7 @@ from jaxgrad.fields.critical import critical_points
 from jaxgrad.fields.grid import Grid
 from jaxgrad.fields.points import classify, eigvalsh
 from jaxgrad.fields.quantities import directional_profile, field, quantity
-from jaxgrad.pictures import plots
+from jaxgrad.pictures import house, plots
 
 __all__ = ["PointReport", "examine", "symbolic_partials", "function_figure", "field_plot"]
 
@@ -119,7 +119,7 @@ def function_figure(f, grid: Grid, dtype, at=None):
     x_check = np.linspace(x[0], x[-1], 15)
     numerical = numerical_gradient(f)  # 15 markers: a loop over points is no hot path here
     df_check = np.asarray([numerical(jnp.asarray([v], dtype))[0] for v in x_check])
-    fig, (ax_f, ax_d) = plots.figure(1, 7.5, 6.4, rows=2, sharex=True)
+    fig, (ax_f, ax_d) = house.figure(1, 7.5, 6.4, rows=2, sharex=True)
     plots.function_1d(ax_f, ax_d, x, f_values, df, x_check, df_check, at=None if at is None else at[0],
                       title=f"f(x) = {f.text} and its derivative")
     return fig
@@ -135,15 +135,15 @@ def field_plot(f, grid: Grid, quantity_name: str, values, dtype, style: str = "m
         x, y = small.axes
         f_values = np.asarray(field(f, small, dtype=dtype))
         if style == "streamlines":
-            fig, (ax,) = plots.figure(1, 7.0, 5.6)
+            fig, (ax,) = house.figure(1, 7.0, 5.6)
             plots.streamlines(ax, x, y, f_values, np.asarray(field(quantity(f, "grad"), small, dtype=dtype)))
         elif style == "surface":
-            fig = Figure(figsize=(7.5, 6.0), dpi=plots.DPI)
+            fig = Figure(figsize=(7.5, 6.0), dpi=house.DPI)
             plots.surface(fig, x, y, f_values)
         else:
             point = jnp.asarray(at, dtype)
             angles, dd = directional_profile(f, point)
-            fig = Figure(figsize=(6.0, 6.0), dpi=plots.DPI, layout="constrained")
+            fig = Figure(figsize=(6.0, 6.0), dpi=house.DPI, layout="constrained")
             ax = fig.add_subplot(projection="polar")
             plots.directional_polar(ax, angles, dd, np.asarray(quantity(f, "grad")(point)), at)
         fig.suptitle(f"f = {f.text}")
@@ -164,5 +164,5 @@ def field_plot(f, grid: Grid, quantity_name: str, values, dtype, style: str = "m
         for ax in fig.axes[:1]:
             ax.plot(at[0], at[1], "*", color="#e7298a", mec="k", ms=14, zorder=7,
                     label=f"({at[0]:g}, {at[1]:g}): f = {float(f(jnp.asarray(at, dtype))):.4g}")
-            plots.legend(ax, below=True)
+            house.legend(ax, below=True)
     return fig

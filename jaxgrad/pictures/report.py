@@ -19,8 +19,8 @@ import numpy as np
 
 from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.lab import rundir, stats
-from jaxgrad.pictures import plots
-from jaxgrad.pictures.plots import save_figure
+from jaxgrad.pictures import house, plots
+from jaxgrad.pictures.house import save_figure
 
 __all__ = ["draw", "figure", "default_kinds"]
 
@@ -112,8 +112,8 @@ def _seeds_note(groups) -> str:
 
 
 def _styles(groups) -> dict:
-    """``{group index: plots.Style}``: each optimizer's identity, the same in every figure."""
-    return dict(zip((g["index"] for g in groups), plots.identities([g["optimizer"] for g in groups])))
+    """``{group index: house.Style}``: each optimizer's identity, the same in every figure."""
+    return dict(zip((g["index"] for g in groups), house.identities([g["optimizer"] for g in groups])))
 
 
 def _seed(g: dict, i: int) -> int:
@@ -133,7 +133,7 @@ def _test_curves(problem, groups, arrays):
 
 
 def _loss(problem, groups, arrays, summary, field="loss"):
-    fig, (ax,) = plots.figure(1, 7.5, 4.8)
+    fig, (ax,) = house.figure(1, 7.5, 4.8)
     dashed = _test_curves(problem, groups, arrays) if field == "loss" else []
     if dashed:  # training and test loss on one axis: the loss itself, not the gap to the training minimum
         problem = {**problem, "minimum": None}
@@ -166,7 +166,7 @@ def _accuracy(problem, groups, arrays, summary):
                                                       else np.asarray(test[i], np.float64), 0)))
     if not curves:
         return None
-    fig, (ax,) = plots.figure(1, 7.5, 4.8)
+    fig, (ax,) = house.figure(1, 7.5, 4.8)
     plots.loss_curves(ax, curves, ylabel="accuracy", log=False, dashed=dashed, styles=styles, dashed_label="test accuracy",
                       steps=arrays.get(f"group{groups[0]['index']}_steps"),
                       title=f"{problem['label']}: accuracy (training solid, test dotted)\n"
@@ -193,7 +193,7 @@ def _sharpness(problem, groups, arrays, summary):
                           setting.get("stability_threshold")))
     if not lines:
         return None
-    fig, (ax_loss, ax_sharp) = plots.figure(1, 7.5, 7.0, rows=2, sharex=True)
+    fig, (ax_loss, ax_sharp) = house.figure(1, 7.5, 7.0, rows=2, sharex=True)
     # one identity per optimizer; settings of one optimizer (the learning rates of EoS) get the run palette
     styles = None if any(st is None for st in styles) else styles
     plots.sharpness_panels(ax_loss, ax_sharp, lines, styles=styles,
@@ -218,7 +218,7 @@ def _path_list(groups, arrays):
 def _paths(problem, groups, arrays, summary):
     j = problem["index"]
     x, y, z = (arrays[f"problem{j}_contour_{k}"] for k in "xyz")
-    fig, (ax,) = plots.figure(1, 6.8, 6.0)
+    fig, (ax,) = house.figure(1, 6.8, 6.0)
     minimizers = [m for m in problem["minimizers"] if len(m) == 2]
     plots.paths_on_contours(ax, x, y, z, _path_list(groups, arrays), minimizers,
                             title=f"{problem['label']}: optimizer paths (best setting, first seed that did not diverge)")
@@ -228,7 +228,7 @@ def _paths(problem, groups, arrays, summary):
 def _landscape(problem, groups, arrays, summary):
     j = problem["index"]
     x, y, z = (arrays[f"problem{j}_contour_{k}"] for k in "xyz")
-    fig, (ax,) = plots.figure(1, 6.8, 6.0)
+    fig, (ax,) = house.figure(1, 6.8, 6.0)
     minimizers = [(m[-1], m[0]) for m in problem["minimizers"]]  # ravel order is (b, w): plot (w, b)
     paths = [(label, pts[:, ::-1], c) for label, pts, c in _path_list(groups, arrays)]
     plots.paths_on_contours(ax, x, y, z, paths, minimizers, xlabel="weight w", ylabel="bias b", arrows=True,
@@ -249,7 +249,7 @@ def _interpolation(problem, groups, arrays, summary):
               for i, losses in zip(arrays[f"problem{j}_interp_groups"], arrays[f"problem{j}_interp_loss"])]
     test = arrays.get(f"problem{j}_interp_test_loss")
     dashed = [] if test is None else list(enumerate(test))
-    fig, (ax,) = plots.figure(1, 7.0, 4.6)
+    fig, (ax,) = house.figure(1, 7.0, 4.6)
     style = _styles(groups)
     plots.landscape_1d(ax, arrays[f"problem{j}_interp_alpha"], curves, dashed=dashed,
                        styles=[style[int(i)] for i in arrays[f"problem{j}_interp_groups"]],
@@ -263,7 +263,7 @@ def _random_plane(problem, groups, arrays, summary):
     if f"problem{j}_rplane_loss" not in arrays:
         return None
     k, g = _by_index(groups)[int(arrays[f"problem{j}_rplane_group"])]
-    fig, (ax,) = plots.figure(1, 6.8, 5.6)
+    fig, (ax,) = house.figure(1, 6.8, 5.6)
     plots.landscape_2d(ax, arrays[f"problem{j}_rplane_alpha"], arrays[f"problem{j}_rplane_beta"],
                        arrays[f"problem{j}_rplane_loss"],
                        title=f"{problem['label']}: filter-normalised random plane through the end of "
@@ -279,7 +279,7 @@ def _trajectory_plane(problem, groups, arrays, summary):
     k, g = index[int(arrays[f"problem{j}_tplane_group"])]
     paths = [(_label(og, _best(og)), arrays[f"problem{j}_tplane_path{i}"], _styles(groups)[i].color)
              for i, (ok, og) in index.items() if f"problem{j}_tplane_path{i}" in arrays]
-    fig, (ax,) = plots.figure(1, 6.8, 5.6)
+    fig, (ax,) = house.figure(1, 6.8, 5.6)
     explained = float(arrays[f"problem{j}_tplane_explained"])
     plots.landscape_2d(ax, arrays[f"problem{j}_tplane_alpha"], arrays[f"problem{j}_tplane_beta"],
                        arrays[f"problem{j}_tplane_loss"], paths=paths,
@@ -293,7 +293,7 @@ def _trajectory_plane(problem, groups, arrays, summary):
 def _fit(problem, groups, arrays, summary):
     j = problem["index"]
     X, t = arrays[f"problem{j}_inputs"][:, 0], arrays[f"problem{j}_targets"]
-    fig, (ax,) = plots.figure(1, 7.0, 4.8)
+    fig, (ax,) = house.figure(1, 7.0, 4.8)
     if f"problem{j}_fitcurve_x" in arrays:  # a network: its curve on a grid, saved by the run
         grid = arrays[f"problem{j}_fitcurve_x"]
         curves = [(_label(g, _best(g)), grid, arrays[f"group{g['index']}_fitcurve_y"], _styles(groups)[g["index"]])
@@ -336,7 +336,7 @@ def _lr(problem, groups, arrays, summary):
                       else _styles(groups)[g["index"]])
     if not lines:
         return None
-    fig, (ax,) = plots.figure(1, 6.5, 4.6)
+    fig, (ax,) = house.figure(1, 6.5, 4.6)
     plots.lr_sensitivity(ax, lines, styles=styles,
                          ylabel="median final loss" + (" - minimum" if problem["minimum"] is not None else ""),
                          title=f"{problem['label']}: learning-rate sensitivity")
@@ -348,7 +348,7 @@ def _search(problem, groups, arrays, summary):
     sampled = [g for g in groups if g.get("sampled") and len(g["swept"]) >= 2]
     if not sampled:
         return None
-    fig, axes = plots.figure(len(sampled), 5.6, 4.8)
+    fig, axes = house.figure(len(sampled), 5.6, 4.8)
     for ax, g in zip(axes, sampled):
         a, b = g["swept"][:2]
         settings = g["settings"]
@@ -367,7 +367,7 @@ def _basins(problem, groups, arrays, summary):
     x, y = arrays[f"problem{j}_basins_x"], arrays[f"problem{j}_basins_y"]
     cols = min(2, len(with_basins))  # at most two panels a row: legible at a page's width
     rows = -(-len(with_basins) // cols)
-    fig, axes = plots.figure(cols, 5.2, 5.0 * rows, rows=rows)
+    fig, axes = house.figure(cols, 5.2, 5.0 * rows, rows=rows)
     for ax in axes[len(with_basins):]:
         ax.set_visible(False)
     for ax, g in zip(axes, with_basins):
@@ -420,7 +420,7 @@ def figure(run_dir: str | Path, kind: str, problem: int = 0):
     groups = [g for g in summary["groups"] if g["problem_index"] == problem]
     fig = DRAWERS[kind](info, groups, arrays, summary)
     if fig is not None:
-        plots.polish(fig)
+        house.polish(fig)
     return fig
 
 

@@ -87,7 +87,7 @@ def mlp(
         :func:`~jaxgrad.problems.regression.linear_regression`; then ``n`` and
         ``noise`` are unused and ``key`` seeds the split.
     """
-    from jaxgrad.problems.regression import no_data_options, from_file
+    from jaxgrad.problems.regression import from_file, no_data_options
 
     check(task is None or task in TASKS, f"task must be one of {', '.join(TASKS)}, got {task!r}")
     check(activation in ACTIVATIONS, f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")

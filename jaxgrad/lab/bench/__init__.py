@@ -358,8 +358,8 @@ def cost_table(bench: dict, key: str) -> tuple[list[str], list[str], np.ndarray]
 
 def write_outputs(bench: dict, out: Path) -> list[Path]:
     """bench.json, performance profiles (steps, time) and learning-rate sensitivity, as files."""
-    from jaxgrad.pictures import plots
-    from jaxgrad.pictures.plots import save_figure
+    from jaxgrad.pictures import house, plots
+    from jaxgrad.pictures.house import save_figure
 
     if files.writing():
         out.mkdir(parents=True, exist_ok=True)
@@ -368,11 +368,11 @@ def write_outputs(bench: dict, out: Path) -> list[Path]:
     taus = np.logspace(0, 12, 400, base=2)  # first-order methods can be 1000x Newton's steps
     spec = {r["optimizer"]: r["spec"].split(",")[0] for r in bench["results"]}
     order = list(dict.fromkeys(r["optimizer"] for r in bench["results"]))
-    style = dict(zip(order, plots.identities([spec[o] for o in order])))  # the same identity in every figure
+    style = dict(zip(order, house.identities([spec[o] for o in order])))  # the same identity in every figure
     for key, what in (("median_steps_to_target", "steps"), ("median_time_to_target", "time")):
         probs, opts, costs = cost_table(bench, key)
         rho = performance_profile(costs, taus)
-        fig, (ax,) = plots.figure(1, 6.8, 4.6)
+        fig, (ax,) = house.figure(1, 6.8, 4.6)
         plots.performance_profiles(ax, taus, rho, opts, what, len(probs), styles=[style[o] for o in opts])
         save_figure(fig, out / f"profile_{what}.png")
         written.append(out / f"profile_{what}.png")
@@ -381,7 +381,7 @@ def write_outputs(bench: dict, out: Path) -> list[Path]:
         probs = list(dict.fromkeys(r["problem"] for r in tuned))
         cols = min(3, len(probs))  # a grid a README can show, not one long row
         rows = -(-len(probs) // cols)
-        fig, axes = plots.figure(cols, 5.2, 3.6 * rows, rows=rows)
+        fig, axes = house.figure(cols, 5.2, 3.6 * rows, rows=rows)
         for ax in axes[len(probs):]:
             ax.set_visible(False)
         for k, (ax, p) in enumerate(zip(axes, probs)):
@@ -398,7 +398,7 @@ def write_outputs(bench: dict, out: Path) -> list[Path]:
             plots.lr_sensitivity(ax, lines, ylabel="median final gap (tuning)" if k % cols == 0 else None, title=p,
                                  styles=[style[name]._replace(dash="none") if sampled else style[name]
                                          for name, *_ in lines], show_legend=False)
-        plots.shared_legend(fig, axes[: len(probs)])
+        house.shared_legend(fig, axes[: len(probs)])
         save_figure(fig, out / "lr_sensitivity.png")
         written.append(out / "lr_sensitivity.png")
     from jaxgrad.pictures import page
