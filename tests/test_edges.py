@@ -101,6 +101,7 @@ def test_a_run_that_cannot_fit_is_refused_before_any_work(tmp_path, capsys):
     out = tmp_path / "run"
     code, _, err = run_cli(["run", str(path), "--out", str(out), "--set", "steps=2000000000"], capsys)
     assert code == 2 and one_error_line(err) and "record_every" in err and "GiB" in err
+    assert "steps = 2,000,000,000" in err  # the knob that caused it
     assert not out.exists()  # refused before the directory was made
     # the estimate is the one the run then honours: with record_every it fits
     code, out_text, _ = run_cli(["run", str(path), "--dry-run", "--set", "steps=2000000000",
@@ -464,3 +465,19 @@ def test_a_full_disk_on_field_save_is_a_fault_exit_1_not_bad_input(tmp_path, mon
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "No space left on device" in err and "--save" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["check", "x**1e308", "--at", "2"], "the number 1e+308 is beyond float32's range"),
+    (["field", "x**1e308 + y", "--lower", "0,0", "--upper", "3,3", "--num", "5"], "beyond float32's range"),
+    (["field", "x*y", "--lower", "1e308,0", "--upper", "1.5e308,1", "--num", "5"], "--lower: entry 0 (1e+308)"),
+    (["field", "x*y", "--lower", "-1e308,0", "--upper", "1e308,1", "--num", "5", "--float64"], "wider than"),
+])
+def test_numbers_beyond_the_precision_are_one_error_line_and_no_warning(argv, message, capsys):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning reaching the user fails the test
+        assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err

@@ -359,10 +359,20 @@ class Expression:
                 f"{self!r} takes a point of shape ({n},) for variables ({', '.join(self.variables)}); "
                 f"got shape {x.shape}"
             )
+        self._check_range(x.dtype)
         env = {name: x[i] for i, name in enumerate(self.variables)}
         if self.is_vector:
             return jnp.stack([jnp.asarray(self._eval(e, env), x.dtype) for e in self._tree.elts])
         return jnp.asarray(self._eval(self._tree, env), x.dtype)
+
+    def _check_range(self, dtype) -> None:
+        """Refuse a number the dtype cannot hold (``1e308`` in float32 would silently be inf)."""
+        big = float(jnp.finfo(dtype).max)
+        for node in ast.walk(self._tree):
+            if isinstance(node, ast.Constant) and _is_number(node.value) and abs(_float(node.value)) > big:
+                name = jnp.dtype(dtype).name
+                hint = "; float64 holds it" if name != "float64" else ""
+                _fail(self._src, node, f"the number {node.value!r} is beyond {name}'s range (±{big:.3g}{hint})")
 
     def _eval(self, node: ast.AST, env):
         if isinstance(node, ast.Constant):

@@ -65,6 +65,12 @@ def _field(args, dtype) -> int:
     num = numbers(args.num, "--num", None, integer=True)
     if len(num) not in (1, d):
         raise UsageError(f"--num: expected 1 or {d} comma-separated integers, got {len(num)}")
+    big = float(np.finfo(dtype).max)
+    for flag, corner in (("--lower", lower), ("--upper", upper)):
+        for i, v in enumerate(corner):
+            if abs(v) > big:
+                raise UsageError(f"{flag}: entry {i} ({v:g}) is beyond {np.dtype(dtype).name}'s range (±{big:.3g})"
+                                 + ("; use --float64" if np.dtype(dtype) != np.float64 else ""))
     grid = Grid(lower, upper, num * d if len(num) == 1 else num)
     direction = numbers(args.direction, "--direction", d) if args.direction else None
     if args.quantity == "directional" and direction is None:

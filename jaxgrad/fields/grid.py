@@ -65,6 +65,8 @@ class Grid:
                 raise InputError(f"Grid: num[{i}] must be at least 1, got {n}")
             if n > 1 and not lo < hi:
                 raise InputError(f"Grid: lower[{i}] = {lo} must be below upper[{i}] = {hi}")
+            if not math.isfinite(hi - lo):
+                raise InputError(f"Grid: axis {i}, [{lo:g}, {hi:g}], is wider than floating point can hold")
         object.__setattr__(self, "lower", lower)
         object.__setattr__(self, "upper", upper)
         object.__setattr__(self, "num", num)

@@ -136,13 +136,15 @@ def check_resources(config: Config, groups: list[Group], run_dir: Path | None = 
     needs = [resources(config, g) for g in groups]
     peak = max(r.working for r in needs) + sum(r.kept for r in needs)
     memory = available_memory()
-    knobs = ("set [output] record_every = k (keep every k-th step), fewer seeds or settings, "
+    knobs = ("set [output] record_every = k (keep every k-th step), fewer steps, seeds or settings, "
              "or record_params = false")
     if memory is not None and peak > 0.8 * memory:
         worst = max(range(len(groups)), key=lambda i: needs[i].working + needs[i].kept)
-        raise InputError(f"{config.source}: the run needs about {gib(peak)} of memory and {gib(memory)} is "
-                         f"available (group {worst}, {groups[worst].label}, alone {gib(needs[worst].working)}); "
-                         + knobs)
+        every = config.output.record_every
+        history = f"steps = {config.steps:,}, recorded every {'step' if every == 1 else f'{every:,} steps'}"
+        raise InputError(f"{config.source}: {history}: the run needs about {gib(peak)} of memory and "
+                         f"{gib(memory)} is available (group {worst}, {groups[worst].label}, alone "
+                         f"{gib(needs[worst].working)}); " + knobs, field="steps")
     disk = sum(r.disk for r in needs)
     where = run_dir if run_dir is not None else Path.cwd()
     try:
