@@ -32,3 +32,34 @@ def _module_precision(request):
 def _precision(request):
     with jax.enable_x64(request.node.get_closest_marker("float64") is not None):
         yield
+
+
+class Ran(tuple):
+    """``(code, out, err, path)`` of a command run on a written config."""
+
+    code = property(lambda self: self[0])
+    out = property(lambda self: self[1])
+    err = property(lambda self: self[2])
+    path = property(lambda self: self[3])
+
+
+@pytest.fixture
+def run_config(tmp_path, capsys):
+    """The one way a test writes a config and runs a command on it, in-process:
+    ``run_config(text, *args, command="run", name="exp.toml", folder=tmp_path) -> Ran``
+    (``text`` is dedented; ``args`` follow the config's path; ``command=None`` only writes it)."""
+    import textwrap
+
+    from jaxgrad.cli import main
+
+    def run(text, *args, command="run", name="exp.toml", folder=None):
+        path = (folder or tmp_path) / name
+        path.write_text(textwrap.dedent(text))
+        if command is None:
+            return Ran((None, "", "", path))
+        capsys.readouterr()
+        code = main([command, str(path), *map(str, args)])
+        captured = capsys.readouterr()
+        return Ran((code, captured.out, captured.err, path))
+
+    return run

@@ -54,13 +54,10 @@ def test_a_registry_problem_top_k_trace_layers_and_density(tmp_path, capsys):
     assert max(len(line) for line in out.splitlines()) <= 80
 
 
-def test_a_run_directory_uses_its_final_parameters(tmp_path, capsys):
-    cfg = tmp_path / "run.toml"
-    cfg.write_text('name = "r"\nsteps = 30\nseeds = 1\nprecision = "float64"\n'
-                   '[[problems]]\nname = "rosenbrock"\ndim = 4\n[[optimizers]]\nname = "adam"\n'
-                   '[output]\nplots = []\n')
-    assert cli.main(["run", str(cfg), "--out", str(tmp_path / "run")]) == 0
-    capsys.readouterr()
+def test_a_run_directory_uses_its_final_parameters(tmp_path, capsys, run_config):
+    assert run_config('name = "r"\nsteps = 30\nseeds = 1\nprecision = "float64"\n'
+                      '[[problems]]\nname = "rosenbrock"\ndim = 4\n[[optimizers]]\nname = "adam"\n'
+                      '[output]\nplots = []\n', "--out", tmp_path / "run").code == 0
     assert cli.main(["curvature", str(tmp_path / "run"), "--k", "2", "--float64"]) == 0
     out = capsys.readouterr().out
     _, arrays = rundir.read(tmp_path / "run")

@@ -75,9 +75,8 @@ def one_error_line(err: str) -> bool:
     ('name = "quadratic"\ndim = 100000', "problems.0.dim", "at most 4096"),
     ('name = "mlp"\nn = 1000000000', "problems.0.n", "n must be an integer from 4"),
 ])
-def test_wrongly_typed_problem_options_are_one_line_exit_2(tmp_path, capsys, table, field, message):
-    path = write(tmp_path, f'[[problems]]\n{table}\n[[optimizers]]\nname = "sgd"\n')
-    code, _, err = run_cli(["run", str(path), "--dry-run"], capsys)
+def test_wrongly_typed_problem_options_are_one_line_exit_2(run_config, table, field, message):
+    code, _, err, path = run_config(f'[[problems]]\n{table}\n[[optimizers]]\nname = "sgd"\n', "--dry-run")
     assert code == 2 and one_error_line(err), err
     assert f"{path}: {field}:" in err and message in err, err
 
@@ -90,22 +89,20 @@ def test_wrongly_typed_problem_options_are_one_line_exit_2(tmp_path, capsys, tab
     ('problems.1.dim="2"', "problems.1.dim", "got '2'"),
     ("output.record_every=7", "output.record_every", "must divide steps"),
 ])
-def test_bad_overrides_are_one_line_exit_2(tmp_path, capsys, override, field, message):
-    path = write(tmp_path, SMALL)
-    code, _, err = run_cli(["run", str(path), "--dry-run", "--set", override], capsys)
+def test_bad_overrides_are_one_line_exit_2(run_config, override, field, message):
+    code, _, err, path = run_config(SMALL, "--dry-run", "--set", override)
     assert code == 2 and one_error_line(err) and field in err and message in err, err
 
 
-def test_a_run_that_cannot_fit_is_refused_before_any_work(tmp_path, capsys):
-    path = write(tmp_path, SMALL)
+def test_a_run_that_cannot_fit_is_refused_before_any_work(tmp_path, run_config):
     out = tmp_path / "run"
-    code, _, err = run_cli(["run", str(path), "--out", str(out), "--set", "steps=2000000000"], capsys)
+    code, _, err, path = run_config(SMALL, "--out", out, "--set", "steps=2000000000")
     assert code == 2 and one_error_line(err) and "record_every" in err and "GiB" in err
     assert "steps = 2,000,000,000" in err  # the knob that caused it
     assert not out.exists()  # refused before the directory was made
     # the estimate is the one the run then honours: with record_every it fits
-    code, out_text, _ = run_cli(["run", str(path), "--dry-run", "--set", "steps=2000000000",
-                                 "--set", "output.record_every=100000000"], capsys)
+    code, out_text, _, _ = run_config(SMALL, "--dry-run", "--set", "steps=2000000000",
+                                      "--set", "output.record_every=100000000")
     assert code == 0 and "fits this machine" in out_text
 
 
@@ -114,10 +111,9 @@ def test_a_run_that_cannot_fit_is_refused_before_any_work(tmp_path, capsys):
     (lambda tmp: (tmp / "f").write_text("x") and tmp / "f" / "sub", "is a file, not a directory"),
     (lambda tmp: Path("/proc/jaxgrad-x"), "cannot create"),
 ])
-def test_unusable_out_directories_are_one_line_exit_2(tmp_path, capsys, make_out, message):
-    path = write(tmp_path, SMALL)
+def test_unusable_out_directories_are_one_line_exit_2(tmp_path, run_config, make_out, message):
     out = make_out(tmp_path)
-    code, _, err = run_cli(["run", str(path), "--out", str(out), "--no-plots"], capsys)
+    code, _, err, _ = run_config(SMALL, "--out", out, "--no-plots")
     assert code == 2 and one_error_line(err) and message in err, err
 
 

@@ -154,10 +154,9 @@ def toml_with(**changes):
         (toml_with(output={"record_param": True}), "output.record_param", "did you mean 'record_params'"),
     ],
 )
-def test_config_errors_exit_2_with_one_line_naming_the_field(tmp_path, capsys, text, field, message):
-    path = write(tmp_path, text)
-    assert main(["run", str(path), "--dry-run"]) == 2
-    err = capsys.readouterr().err
+def test_config_errors_exit_2_with_one_line_naming_the_field(run_config, text, field, message):
+    code, _, err, path = run_config(text, "--dry-run", name="bad.toml")
+    assert code == 2
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith(f"error: {path}: {field + ': ' if field else ''}"), err
     assert message in err

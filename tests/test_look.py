@@ -145,18 +145,16 @@ def test_streamlines_colour_gradient_norms_on_a_log_scale():
     assert any(isinstance(c.norm, LogNorm) for c in ax.collections)
 
 
-def test_a_network_regression_draws_its_fitted_curve(tmp_path):
+def test_a_network_regression_draws_its_fitted_curve(tmp_path, run_config):
     import jax
     from jax.flatten_util import ravel_pytree
 
     import jaxgrad as jg
     from jaxgrad.lab import rundir
 
-    cfg = tmp_path / "net.toml"
-    cfg.write_text('steps = 30\nseeds = 2\n[[problems]]\nname = "mlp"\nn = 64\n[[optimizers]]\nname = "adam"\n'
-                   'learning_rate = 0.02\n[[optimizers]]\nname = "sgd"\nlearning_rate = 0.1\n'
-                   '[output]\nplots = ["loss"]\n')
-    assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet", "--no-plots"]) == 0
+    assert run_config('steps = 30\nseeds = 2\n[[problems]]\nname = "mlp"\nn = 64\n[[optimizers]]\nname = "adam"\n'
+                      'learning_rate = 0.02\n[[optimizers]]\nname = "sgd"\nlearning_rate = 0.1\n'
+                      '[output]\nplots = ["loss"]\n', "--out", tmp_path / "run", "--quiet", "--no-plots").code == 0
     summary, arrays = rundir.read(tmp_path / "run")
     problem = jg.problems.make("mlp", n=64)
     _, unravel = ravel_pytree(problem.init(jax.random.PRNGKey(0)))

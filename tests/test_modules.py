@@ -157,11 +157,11 @@ def make(n: int = 90):
 '''
 
 
-def test_a_config_runs_on_a_module_factory(tmp_path, capsys):
+def test_a_config_runs_on_a_module_factory(tmp_path, run_config):
     (tmp_path / "my_model.py").write_text(textwrap.dedent(MODEL))
-    (tmp_path / "m.toml").write_text('steps = 30\nseeds = 2\n[[problems]]\nfactory = "my_model.py:make"\n'
-                                     '[[optimizers]]\nname = "adam"\nlearning_rate = [0.01, 0.05]\n')
-    assert main(["run", str(tmp_path / "m.toml"), "--out", str(tmp_path / "run"), "--quiet", "--no-plots"]) == 0
+    assert run_config('steps = 30\nseeds = 2\n[[problems]]\nfactory = "my_model.py:make"\n'
+                      '[[optimizers]]\nname = "adam"\nlearning_rate = [0.01, 0.05]\n',
+                      "--out", tmp_path / "run", "--quiet", "--no-plots").code == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     best = summary["groups"][0]["settings"][summary["groups"][0]["best"]]
     assert best["median_final_accuracy"] > 0.7  # accuracy recorded for a cross-entropy module
