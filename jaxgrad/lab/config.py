@@ -200,12 +200,22 @@ class ProblemConfig:
     label: str
     factory: Any = None
     resolved: dict | None = None
+    _built: dict = dataclasses.field(default_factory=dict, init=False, compare=False, repr=False)  # x64 -> Problem
 
     def __post_init__(self):
         _freeze_fields(self, "options", "resolved")
 
     def build(self):
-        """The :class:`~jaxgrad.problems.Problem` (call inside the config's precision)."""
+        """The :class:`~jaxgrad.problems.Problem` in the current precision (call inside the config's),
+        built once: the config's validation builds it, and the plan reuses that one."""
+        import jax
+
+        x64 = bool(jax.config.jax_enable_x64)
+        if x64 not in self._built:
+            self._built[x64] = self._make()
+        return self._built[x64]
+
+    def _make(self):
         kwargs = thaw(self.options if self.resolved is None else self.resolved)
         if self.factory is None:
             return _problems.make(self.name, **kwargs)
@@ -271,7 +281,9 @@ def _problem(check: Checker, table: Any, i: int, base: Path | None) -> list[Prob
         default_label += f" on {Path(table['data']).name}"
     if extra and name != "expression":
         default_label += f" ({', '.join(extra)})"
-    return [dataclasses.replace(config, label=label if label is not None else default_label)]
+    labelled = dataclasses.replace(config, label=label if label is not None else default_label)
+    labelled._built.update(config._built)  # the same options: the problem built to validate them
+    return [labelled]
 
 
 def _load_factory(check: Checker, table: dict, field: str, base: Path | None):
@@ -474,7 +486,10 @@ def parse_config(data: dict, source: str = "<config>", default_name: str = "expe
     if base is None:
         base = Path(source).parent if source and not source.startswith("<") else None
     base = None if base is None else Path(base)
-    probs = tuple(p for i, t in enumerate(raw_problems) for p in _problem(check, t, i, base))
+    from jaxgrad.precision import precision as _precision
+
+    with _precision(precision)[0]:  # built (to validate them) in the precision the run uses, once
+        probs = tuple(p for i, t in enumerate(raw_problems) for p in _problem(check, t, i, base))
     opts = tuple(g for i, t in enumerate(raw_optimizers) for g in _optimizer(check, t, i, base))
     output = data.get("output", {})
     if not isinstance(output, dict):
