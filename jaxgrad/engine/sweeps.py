@@ -165,7 +165,8 @@ def plan_sweep(
     if batch_size is not None:
         positive_int(batch_size, "batch_size")
     if batch_size is not None and problem.data is not None and batch_size > problem.data[0].shape[0]:
-        raise InputError(f"batch_size {batch_size} is larger than the {problem.data[0].shape[0]} training rows")
+        raise InputError(f"batch_size {batch_size} is larger than the {problem.data[0].shape[0]} training rows",
+                         field="batch_size")
     params0 = jax.vmap(problem.init)(keys)
     objective = _Objective(problem)
     check_loss(objective.fn, jax.tree_util.tree_map(lambda p: p[0], params0), problem.data,

@@ -94,6 +94,8 @@ class OptimizerConfig:
     factory: Any = None
     samples: int = 16  # Halton points over the ranges in ``sweep`` (jaxgrad.optimizers.search)
     search_seed: int = 0
+    # what jaxgrad.optimizers.resolve made of it when the config was validated (the engine trusts it)
+    resolved: Any = dataclasses.field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         _freeze_fields(self, "sweep", "fixed")
@@ -394,13 +396,15 @@ def _groups(check: "Checker", name: str, factory, swept: dict, static_lists: dic
     groups = []
     for combo in search.settings(static_lists):  # one compiled group per combination
         group_fixed = {**fixed, **combo}
+        sweep = {k: v if isinstance(v, search.Range) else [float(x) if _is_number(x) else x for x in v]
+                 for k, v in swept.items()}
         try:
-            _optimizers.resolve(name if factory is None else factory, swept, group_fixed, samples, search_seed)
+            resolved = _optimizers.resolve(name if factory is None else factory, sweep, group_fixed, samples,
+                                           search_seed)
         except InputError as err:
             check.fail(f"{field}.{err.field}" if err.field else field, err.reason)
-        sweep = {k: v if isinstance(v, search.Range) else [float(x) for x in v] for k, v in swept.items()}
         text = label if label is not None else _label(where or name, group_fixed)
-        groups.append(OptimizerConfig(name, sweep, group_fixed, text, i, factory, samples, search_seed))
+        groups.append(OptimizerConfig(name, sweep, group_fixed, text, i, factory, samples, search_seed, resolved))
     return groups
 
 

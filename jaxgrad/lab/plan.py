@@ -289,7 +289,7 @@ def plan_group(config: Config, group: Group, steps: int | None = None):
     where = f"{config.source}: "
     try:
         return plan_sweep(
-            group.problem, group.optimizer.optimizer, group.optimizer.sweep, config.seeds,
+            group.problem, group.optimizer.resolved or group.optimizer.optimizer, group.optimizer.sweep, config.seeds,
             config.steps if steps is None else steps, tol=config.tol,
             record_params=_record_params(config, group.problem), batch_size=batch_size(config, group),
             fixed=group.optimizer.fixed,
@@ -297,7 +297,7 @@ def plan_group(config: Config, group: Group, steps: int | None = None):
             sharpness_every=config.output.sharpness_every if steps is None else None,
             samples=group.optimizer.samples, search_seed=group.optimizer.search_seed)
     except InputError as err:
-        field = "batch_size" if "batch_size" in str(err) else f"problems.{group.problem_index}"
+        field = "batch_size" if err.field == "batch_size" else f"problems.{group.problem_index}"
         raise InputError(where + f"{field}: {err}", field=field) from None
     except Exception as err:  # the problem's init or data is not what the engine can run
         raise InputError(where + f"problems.{group.problem_index}: {_why(err)}",

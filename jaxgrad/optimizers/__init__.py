@@ -29,7 +29,7 @@ from jaxgrad.optimizers.registry import (  # noqa: F401
     spec,
     stability_threshold,
 )
-from jaxgrad.optimizers.resolve import Builder, optimizer_label, resolve  # noqa: F401
+from jaxgrad.optimizers.resolve import Builder, Resolved, optimizer_label, resolve  # noqa: F401
 
 __all__ = [
     "make",
@@ -52,6 +52,7 @@ __all__ = [
     "gauss_newton",
     "natural_gradient",
     "Builder",
+    "Resolved",
     "optimizer_label",
     "resolve",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 import optax
@@ -22,7 +22,7 @@ from jaxgrad.errors import InputError
 from jaxgrad.optimizers import search
 from jaxgrad.optimizers.registry import CURVATURE_STEPS, check_value, make, spec
 
-__all__ = ["Builder", "resolve", "optimizer_label"]
+__all__ = ["Builder", "Resolved", "resolve", "optimizer_label"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +50,14 @@ class Builder:
         if self.kind == "factory":
             return self.target(**dict(self.fixed), **hp)
         return self.target
+
+
+class Resolved(NamedTuple):
+    """What :func:`resolve` returns: the static ``builder`` and the ``settings`` axis, checked.
+    Passed back to :func:`resolve` (or to ``plan_sweep``) it is trusted as it is."""
+
+    builder: Builder
+    settings: list
 
 
 def optimizer_label(optimizer) -> str:
@@ -109,7 +117,7 @@ def _build_checked(builder: Builder, setting: dict, where: str):
 
 
 def resolve(optimizer, grid: Mapping[str, Any], fixed: Mapping[str, Any], samples: int = search.DEFAULT_SAMPLES,
-            search_seed: int = 0) -> tuple[Builder, list[dict]]:
+            search_seed: int = 0) -> Resolved:
     """The one validator of an optimizer and its values: ``(builder, settings)``.
 
     Args:
@@ -124,6 +132,8 @@ def resolve(optimizer, grid: Mapping[str, Any], fixed: Mapping[str, Any], sample
         for an unknown optimizer, ``"factory"`` for a factory that fails or returns something
         else), ``reason`` says what is wrong without the name.
     """
+    if isinstance(optimizer, Resolved):  # resolved once already (a config's group): trusted
+        return optimizer
     grid, fixed = dict(grid), dict(fixed)
     if isinstance(optimizer, str):
         hypers = spec(optimizer)  # an unknown name: field "name"
@@ -143,12 +153,12 @@ def resolve(optimizer, grid: Mapping[str, Any], fixed: Mapping[str, Any], sample
         builder = Builder("registry", optimizer, _freeze(fixed, f"optimizer {optimizer!r}"))
         settings = search.settings(grid, samples, search_seed)
         make(optimizer, **settings[0], **fixed)  # what holds across values (newton's schedule)
-        return builder, settings
+        return Resolved(builder, settings)
     if isinstance(optimizer, optax.GradientTransformation):
         if grid or fixed:
             raise InputError("a ready optax transformation has no hyperparameters to sweep; pass a factory "
                              "(e.g. optax.adamw, or lambda learning_rate: optax.chain(...)) to sweep them")
-        return Builder("ready", optimizer), [{}]
+        return Resolved(Builder("ready", optimizer), [{}])
     if not callable(optimizer):
         raise InputError(f"optimizer must be a registry name, an optax GradientTransformation or a factory "
                          f"returning one, got {type(optimizer).__name__} {optimizer!r:.80}")
@@ -164,7 +174,7 @@ def resolve(optimizer, grid: Mapping[str, Any], fixed: Mapping[str, Any], sample
     builder = Builder("factory", optimizer, _freeze(fixed, where))
     settings = search.settings(grid, samples, search_seed)
     _build_checked(builder, settings[0], where)
-    return builder, settings
+    return Resolved(builder, settings)
 
 
 def _as_list(values) -> list:
