@@ -98,6 +98,25 @@ class CurvatureOperator:
             out = jax.tree_util.tree_map(jnp.add, out, batch(full * b, rest))
         return out
 
+    def quadratic(self, v: PyTree) -> jax.Array:
+        r""":math:`v^\top A v`, forward-only where the kind allows: :math:`(Jv)^\top H_{\text{out}} (Jv)`
+        for the GGN and Fisher, :math:`\frac1m \lVert J_\ell v \rVert^2` for the Fishers of
+        per-example gradients (no VJP), :math:`v^\top H v` for the Hessian."""
+        X, y = self.data
+        n = X.shape[0]
+        b = n if self.batch_size is None else min(self.batch_size, n)
+        full, rest = divmod(n, b)
+        T = self.targets
+
+        def batch(lo, size):
+            cut = lambda a, axis=0: jax.lax.dynamic_slice_in_dim(a, lo, size, axis=axis)  # noqa: E731
+            return _quadratic(self, v, cut(X), cut(y), None if T is None else cut(T, 1)) * (size / n)
+
+        if full == 1 and rest == 0:
+            return batch(0, n)
+        out = jnp.sum(jax.lax.map(lambda i: batch(i * b, b), jnp.arange(full)))
+        return out + batch(full * b, rest) if rest else out
+
     def flat_matvec(self) -> Callable:
         """The product on flat vectors (the order of ``ravel_pytree(params)``)."""
         _, unravel = ravel_pytree(self.params)
@@ -139,6 +158,27 @@ def _product(op: CurvatureOperator, v, X, y, T):
     m = X.shape[0] * (1 if T is None else T.shape[0])
     lv = jax.jvp(per, (params,), (v,))[1]
     return jax.tree_util.tree_map(lambda a: a / m, jax.vjp(per, params)[1](lv)[0])
+
+
+def _quadratic(op: CurvatureOperator, v, X, y, T):
+    """One batch's ``v^T A v`` for the batch's own mean loss (the caller weights it)."""
+    objective, predict, output_loss = op.functions
+    params = op.params
+    if op.kind == "hessian":
+        hv = jax.jvp(jax.grad(lambda p: objective(p, (X, y))), (params,), (v,))[1]
+        return sum(jnp.vdot(a, b) for a, b in zip(jax.tree_util.tree_leaves(v), jax.tree_util.tree_leaves(hv)))
+    f = lambda p: predict(p, X)  # noqa: E731
+    if op.kind in ("ggn", "fisher"):
+        outputs, Jv = jax.jvp(f, (params,), (v,))
+        HJv = jax.jvp(jax.grad(lambda o: output_loss(o, y)), (outputs,), (Jv,))[1]
+        return jnp.vdot(Jv, HJv)
+    one = lambda o, t: output_loss(o[None], t[None])  # noqa: E731
+    if op.kind == "empirical_fisher":
+        per = lambda p: jax.vmap(one)(f(p), y)  # noqa: E731
+    else:
+        per = lambda p: jax.vmap(lambda t: jax.vmap(one)(f(p), t))(T).reshape(-1)  # noqa: E731
+    lv = jax.jvp(per, (params,), (v,))[1]
+    return jnp.vdot(lv, lv) / lv.shape[0]
 
 
 def curvature_operator(problem, params: PyTree, kind: str = "hessian", *, num_samples: int = 1,
