@@ -146,6 +146,24 @@ def main(argv=None):
         plots.spectral_density(ax, grid, density, top=np.asarray(top), title=f"MLP Hessian spectrum, {label}")
     save(fig, "spectral_density.png")
 
+    # 8. the Hessian against the generalised Gauss-Newton of the trained MLP: H = GGN + the
+    # residual term (the outputs' residuals times their Hessians); the GGN is positive
+    # semi-definite, so every negative eigenvalue of H is the residual term's
+    curves, smallest, traces = [], [], []
+    for label, kind in (("Hessian", "hessian"), ("Gauss-Newton (GGN)", "ggn")):
+        op = jg.curvature_operator(mlp, trained, kind)
+        grid, density = jg.spectral_density(op)
+        curves.append((label, grid, density))
+        eigenvalues = np.linalg.eigvalsh(np.asarray(op.to_dense(), np.float64))
+        smallest.append((label, eigenvalues[:30]))
+        traces.append(f"{eigenvalues.sum():.3g}")
+    fig, axes = house.figure(2, 5.0, 4.2)
+    plots.spectral_overlay(axes[0], curves, title=f"densities (traces {' and '.join(traces)})", show_legend=False)
+    plots.eigenvalue_ladder(axes[1], smallest, title="the 30 smallest eigenvalues (exact)", show_legend=False)
+    house.shared_legend(fig, axes)
+    fig.suptitle("MLP after 500 Adam steps: the Hessian against its Gauss-Newton part")
+    save(fig, "hessian_vs_ggn.png")
+
 
 if __name__ == "__main__":
     main()

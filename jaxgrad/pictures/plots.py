@@ -33,7 +33,7 @@ from jaxgrad.pictures.house import (
     zero_band,
 )
 
-__all__ = ["gradient_field", "scalar_map", "kind_map", "eigenvalue_maps", "field_figure", "loss_curves", "sharpness_panels", "spectral_density", "paths_on_contours", "search_scatter", "lr_sensitivity", "fit_plot", "fit_curves", "streamlines", "directional_polar", "surface", "basins_map", "landscape_1d", "landscape_2d", "function_1d", "race_gif", "race_figure", "performance_profiles"]
+__all__ = ["gradient_field", "scalar_map", "kind_map", "eigenvalue_maps", "field_figure", "loss_curves", "sharpness_panels", "spectral_density", "spectral_overlay", "eigenvalue_ladder", "paths_on_contours", "search_scatter", "lr_sensitivity", "fit_plot", "fit_curves", "streamlines", "directional_polar", "surface", "basins_map", "landscape_1d", "landscape_2d", "function_1d", "race_gif", "race_figure", "performance_profiles"]
 
 
 def _finish(ax, x, y, xlabel="x", ylabel="y", title=None, equal=True):
@@ -294,6 +294,46 @@ def spectral_density(ax, grid, density, top=(), log: bool = True, title: str | N
     ax.set_ylabel("density" + (" (log scale)" if log else ""))
     ax.grid(True, which="both", alpha=0.25)
     if len(top):
+        legend(ax, below=True)
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+def spectral_overlay(ax, curves, title: str | None = None, show_legend: bool = True):
+    """Several eigenvalue densities on one log axis: ``curves`` is ``[(label, grid, density), ...]``
+    (the Hessian and the GGN of one model: where they differ is the residual term, and only the
+    Hessian reaches below zero)."""
+    peak = 0.0
+    for i, (label, grid, density) in enumerate(curves):
+        density = np.asarray(density)
+        ax.plot(grid, density, color=color(i), lw=1.6, ls=("-", (0, (5, 2)), ":")[i % 3], label=label)
+        ax.fill_between(grid, density, color=color(i), alpha=0.10, lw=0)
+        peak = max(peak, float(density.max()))
+    ax.set_yscale("log")
+    ax.set_ylim(peak * 1e-8, peak * 3)
+    ax.axvline(0.0, color="0.5", lw=0.8)
+    ax.set_xlabel("eigenvalue")
+    ax.set_ylabel("density (log scale)")
+    ax.grid(True, which="both", alpha=0.25)
+    if show_legend:
+        legend(ax, below=True)
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+def eigenvalue_ladder(ax, series, title: str | None = None, show_legend: bool = True):
+    """Sorted eigenvalues against their rank, one marked line per matrix: ``series`` is
+    ``[(label, values), ...]`` (e.g. the smallest of a Hessian and its Gauss-Newton part)."""
+    markers = ("o", "s", "^")
+    for i, (label, values) in enumerate(series):
+        values = np.sort(np.asarray(values))
+        ax.plot(np.arange(1, values.size + 1), values, color=color(i), lw=1.0, marker=markers[i % 3], ms=3.5,
+                ls=("-", (0, (5, 2)), ":")[i % 3], label=label)
+    ax.axhline(0.0, color="0.5", lw=0.8)
+    ax.set_xlabel("rank (smallest first)")
+    ax.set_ylabel("eigenvalue")
+    ax.grid(True, alpha=0.25)
+    if show_legend:
         legend(ax, below=True)
     if title:
         ax.set_title(title, fontsize=10)
