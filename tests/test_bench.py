@@ -3,10 +3,13 @@
 import base64
 import json
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
 
+import jaxgrad as jg
 from jaxgrad.cli import main
 from jaxgrad.errors import InputError
 from jaxgrad.lab import bench
@@ -140,3 +143,23 @@ def test_bench_file_errors_name_the_file_and_the_field(tmp_path, capsys, text, m
     assert main(["bench", str(path), "--quick"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_evaluation_reuses_the_tuning_program_and_equals_a_fresh_sweep():
+    from jaxgrad import cache
+    from jaxgrad.lab import bench as bench_module
+
+    config = {"steps": 30, "tune_seeds": 2, "eval_seeds": 5, "problems": ["rosenbrock-2d"], "optimizers": ["adam"],
+              "lr_grid": [0.01, 0.1]}
+    before = cache.traces("sweep")
+    result = bench_module.run_suite(config)
+    # one trace for the tuning sweep (its executable also runs the evaluation) and one for the
+    # one-run timing program: two, not three
+    assert cache.traces("sweep") - before == 2
+    r = result["results"][0]
+    with jax.enable_x64(True):
+        problem = jg.problems.make("rosenbrock", dim=2)
+        keys = jax.vmap(jax.random.PRNGKey)(10_000 + jnp.arange(5))  # the bench's fresh seeds
+        fresh = jg.sweep(problem, "adam", {}, keys=keys, steps=30, fixed=r["best_setting"])
+    gaps = np.asarray(fresh.loss, np.float64)[0, :, -1] - problem.minimum
+    np.testing.assert_allclose(r["eval_final_gap"], gaps, rtol=1e-12, atol=1e-300)

@@ -110,6 +110,15 @@ class SweepPlan(NamedTuple):
     settings: tuple
     n_seeds: int
     n_runs: int
+    layout: Callable | None = None  # (settings, keys) -> args, the same shapes (see with_runs)
+
+    def with_runs(self, settings: Sequence[dict], keys: jax.Array) -> "SweepPlan":
+        """The same compiled program on other runs: run ``i`` takes ``settings[i]`` and ``keys[i]``
+        (exactly ``n_runs`` of each; new values and keys are data, so an executable of this plan
+        runs them without compiling again). ``finish`` then gives ``(n_runs,)``-leading arrays."""
+        if len(settings) != self.n_runs or len(keys) != self.n_runs:
+            raise InputError(f"with_runs needs {self.n_runs} settings and keys, got {len(settings)} and {len(keys)}")
+        return self._replace(args=self.layout(settings, keys), settings=tuple(settings), n_seeds=1)
 
     def compile(self):
         return self.program.lower(*self.args, **self.kwargs).compile()
@@ -187,9 +196,17 @@ def plan_sweep(
     if pad:
         flat_values, flat_params, flat_keys = distributed.pad_rows((flat_values, flat_params, flat_keys),
                                                                    n_runs + pad)
+
+    def layout(run_settings, run_keys):  # one setting and one key per run, the plan's shapes
+        run_values = jnp.asarray([[s[k] for k in names] for s in run_settings], dtype).reshape(n_runs, len(names))
+        run_keys = jnp.asarray(run_keys)
+        run_params = jax.vmap(problem.init)(run_keys)
+        rows = (run_values, run_params, run_keys)
+        return (*(distributed.pad_rows(rows, n_runs + pad) if pad else rows), problem.data, problem.test_data)
+
     kwargs = dict(objective=objective, builder=builder, names=names, batch_size=batch_size, n_dev=n_dev, **options)
     return SweepPlan(_sweep_program, (flat_values, flat_params, flat_keys, problem.data, problem.test_data), kwargs,
-                     tuple(settings), n_seeds, n_runs)
+                     tuple(settings), n_seeds, n_runs, layout)
 
 
 def sweep(

@@ -42,7 +42,7 @@ import numpy as np
 import optax
 
 from jaxgrad import files, optimizers, problems, timing
-from jaxgrad.engine import minimize, plan_sweep
+from jaxgrad.engine import plan_sweep
 from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.lab import stats
 from jaxgrad.lab.bench.schema import BenchConfig, parse_bench_config
@@ -68,6 +68,11 @@ class Spec:
     loss_target: float | None = None  # absolute loss target otherwise
     skip: tuple = ()  # optimizers not run on this problem
     hessian_steps: int | None = None  # step budget for full-Hessian Newton (each step forms H)
+    data: bool = False  # a data problem (predict, output_loss): Gauss-Newton and natural gradient run on it
+
+    def runs(self, contender: "Contender") -> bool:
+        """Whether ``contender`` runs on this problem (second-order steps on outputs need data)."""
+        return contender.name not in self.skip and (self.data or not contender.needs_outputs)
 
 
 SUITE = (
@@ -77,10 +82,10 @@ SUITE = (
     Spec("rosenbrock-2d", "rosenbrock", {"dim": 2}),
     Spec("rosenbrock-10d", "rosenbrock", {"dim": 10}),
     Spec("beale", "beale", {"x0": [1.0, 1.0]}),
-    Spec("linear-regression", "linear_regression", {"n": 200, "features": 5}),
-    Spec("logistic-regression", "logistic_regression", {"n": 200, "features": 5}),
+    Spec("linear-regression", "linear_regression", {"n": 200, "features": 5}, data=True),
+    Spec("logistic-regression", "logistic_regression", {"n": 200, "features": 5}, data=True),
     # full-Hessian Newton forms the MLP's 1153 x 1153 Hessian every step: slow per step, few steps
-    Spec("mlp", "mlp", {}, loss_target=0.02, hessian_steps=40),
+    Spec("mlp", "mlp", {}, loss_target=0.02, hessian_steps=40, data=True),
 )
 
 
@@ -103,6 +108,11 @@ class Contender:
     def newton(self) -> bool:
         return self.optimizer == "newton"
 
+    @property
+    def needs_outputs(self) -> bool:
+        """A Gauss-Newton or natural-gradient step: it needs a data problem's outputs."""
+        return self.optimizer in optimizers.CURVATURE_STEPS
+
 
 def _builtin(name, registry, fixed=None, tuned=True):
     return name, Contender(name, registry, dict(fixed or {}), tuned, registry)
@@ -119,6 +129,8 @@ OPTIMIZERS = dict([
     _builtin("newton", "newton", {"linesearch": True}, tuned=False),
     _builtin("newton-lm", "newton", {"adaptive": True}, tuned=False),
     _builtin("newton-cg", "newton_cg", tuned=False),
+    _builtin("gauss-newton", "gauss_newton", {"adaptive": True}, tuned=False),
+    _builtin("natural-gradient", "natural_gradient", tuned=False),
 ])
 
 
@@ -214,28 +226,40 @@ def _steps_to(loss: np.ndarray, threshold: np.ndarray) -> np.ndarray:
     return np.where(hit.any(-1), hit.argmax(-1), -1)
 
 
-def _run(problem, optimizer, fixed, grid, seeds, steps, keys, samples=None):
-    """One compiled sweep; ``samples``: Halton samples of a log range over the grid's span instead."""
+def _plan(problem, optimizer, fixed, grid, seeds, steps, keys, samples=None):
+    """The pair's tuning sweep; ``samples``: Halton samples of a log range over the grid's span instead."""
     sweep_grid = {"learning_rate": list(grid)} if grid else {}
     if grid and samples:
         sweep_grid = {"learning_rate": search.log_uniform(min(grid), max(grid))}
-    plan = plan_sweep(problem, optimizer, sweep_grid, seeds, steps, keys=keys, fixed=fixed,
+    return plan_sweep(problem, optimizer, sweep_grid, seeds, steps, keys=keys, fixed=fixed,
                       samples=samples or search.DEFAULT_SAMPLES)
-    exe, compile_s = timing.compiled(plan)
-    trace, _ = timing.timed(lambda: plan.run(exe))
-    return trace, compile_s
 
 
-def _time_per_step(problem, opt, steps: int, repeats: int = 3) -> tuple[float, float]:
-    """Steady-state seconds per step of one run (compiled first, blocked on, median of repeats)."""
-    params0 = problem.init(jax.random.PRNGKey(0))
-    _, first = timing.timed(lambda: minimize(problem.loss, params0, opt, steps).loss)
+def _evaluate(plan, executable, setting: dict, keys) -> tuple:
+    """``setting`` on every key, run by the tuning sweep's own executable (new values and keys are
+    data: no compile): as many calls as ``len(keys)`` needs, the spare rows of the last repeating keys.
+    Returns the trace's loss and diverged_at over the keys, and the seconds of the calls."""
+    n, rows = len(keys), plan.n_runs
+    losses, diverged, seconds = [], [], 0.0
+    for lo in range(0, n, rows):
+        chunk = keys[np.arange(lo, lo + rows) % n]  # the last call's spare rows repeat keys (discarded)
+        trace, s = timing.timed(lambda c=chunk: plan.with_runs([setting] * rows, c).run(executable))
+        seconds += s
+        losses.append(np.asarray(trace.loss, np.float64)[:, 0])
+        diverged.append(np.asarray(trace.diverged_at)[:, 0])
+    return np.concatenate(losses)[:n], np.concatenate(diverged)[:n], seconds
+
+
+def _time_per_step(problem, optimizer, fixed: dict, steps: int, repeats: int = 3) -> tuple[float, float]:
+    """Steady-state seconds per step of one run (its one-run program compiled first, blocked on,
+    median of ``repeats``), and the compile seconds."""
+    plan = plan_sweep(problem, optimizer, {}, 1, steps, fixed=fixed)
+    executable, compile_s = timing.compiled(plan)
     times = []
     for r in range(repeats):
-        p = problem.init(jax.random.PRNGKey(r + 1))
-        times.append(timing.timed(lambda p=p: minimize(problem.loss, p, opt, steps).loss)[1])
-    steady = statistics.median(times)
-    return steady / steps, max(first - steady, 0.0)
+        keys = jax.random.PRNGKey(r + 1)[None]
+        times.append(timing.timed(lambda k=keys: plan.with_runs([{}], k).run(executable).loss)[1])
+    return statistics.median(times) / steps, compile_s
 
 
 def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, status=None, extra: tuple = ()) -> dict:
@@ -252,7 +276,7 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
     contenders = {**OPTIMIZERS, **{c.name: c for c in extra}}
     names = list(opts.optimizers) + [c.name for c in extra if c.name not in opts.optimizers]
     suite_specs = {s.name: s for s in SUITE}
-    pairs = [(p, o) for p in opts.problems for o in names if o not in suite_specs[p].skip]
+    pairs = [(p, o) for p in opts.problems for o in names if suite_specs[p].runs(contenders[o])]
     tuning = (f"{opts.tune_samples} Halton samples of [{min(opts.lr_grid):g}, {max(opts.lr_grid):g}]"
               if opts.tune_samples else f"{len(opts.lr_grid)} values")
     status.say(f"jaxgrad bench: {len(pairs)} (problem, optimizer) pairs, {opts.precision}, {opts.steps} steps: learning "
@@ -266,9 +290,9 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
             spec = suite_specs[pname]
             problem = problems.make(spec.problem, **spec.options)
             for oname in names:
-                if oname in spec.skip:
-                    continue
                 c = contenders[oname]
+                if not spec.runs(c):
+                    continue
                 fixed, tuned = c.fixed, c.tuned
                 step.start(f"{pname} / {oname}")
                 grid = list(opts.lr_grid) if tuned else []
@@ -276,8 +300,9 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
                 if c.newton and spec.hessian_steps is not None:
                     steps = min(steps, spec.hessian_steps)
                 tune_keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(opts.tune_seeds))
-                trace, tune_compile = _run(problem, c.optimizer, fixed, grid, opts.tune_seeds, steps, tune_keys,
-                                           opts.tune_samples)
+                plan = _plan(problem, c.optimizer, fixed, grid, opts.tune_seeds, steps, tune_keys, opts.tune_samples)
+                executable, tune_compile = timing.compiled(plan)
+                trace, tune_run = timing.timed(lambda: plan.run(executable))
                 loss = np.asarray(trace.loss, np.float64)
                 steps_to = _steps_to(loss, _target(spec, problem, loss[..., 0]))
                 big = steps + 1
@@ -288,13 +313,11 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
                 best = stats.best(diverged.tolist(), [sc[0] for sc in score], [sc[1] for sc in score])
                 setting = trace.settings[best]
                 eval_keys = jax.vmap(jax.random.PRNGKey)(10_000 + jnp.arange(opts.eval_seeds))
-                ev, eval_compile = _run(problem, c.optimizer, {**fixed, **setting}, [], opts.eval_seeds,
-                                        steps, eval_keys)
-                ev_loss = np.asarray(ev.loss, np.float64)[0]
+                ev_loss, ev_diverged, eval_run = _evaluate(plan, executable, setting, eval_keys)
                 ev_steps = _steps_to(ev_loss, _target(spec, problem, ev_loss[:, 0]))
-                ev_div = np.asarray(ev.diverged_at)[0] >= 0
+                ev_div = ev_diverged >= 0
                 ok = (ev_steps >= 0) & ~ev_div
-                per_step, single_compile = _time_per_step(problem, c.build(setting), steps)
+                per_step, single_compile = _time_per_step(problem, c.optimizer, {**fixed, **setting}, steps)
                 median_steps = float(np.median(ev_steps[ok])) if ok.any() else None
                 steps_ci = stats.median_ci(ev_steps[ok])
                 gap = stats.finals(ev_loss[:, -1], ev_div) - (problem.minimum if problem.minimum is not None else 0.0)
@@ -317,8 +340,9 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
                     "eval_steps_to_target": [int(v) if k else None for v, k in zip(ev_steps, ok)],
                     "eval_diverged": int(ev_div.sum()),
                     "eval_final_gap": gap.tolist(),
-                    "compile_seconds": {"tuning_sweep": tune_compile, "evaluation": eval_compile,
+                    "compile_seconds": {"tuning_sweep": tune_compile, "evaluation": 0.0,
                                         "single_run": single_compile},
+                    "run_seconds": {"tuning_sweep": tune_run, "evaluation": eval_run},
                     "median_final_gap" if problem.minimum is not None else "median_final_loss": stats.median(gap),
                     "hessian_evaluations": median_steps if c.newton else None,
                     "steps": steps,
