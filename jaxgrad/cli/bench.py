@@ -40,6 +40,11 @@ def bench_table(result: dict, out, quick: bool = False) -> None:
              f"{result['wall_seconds']:.0f} s wall")
     columns, rows, bold = tables.bench_rows(result)
     terminal.print_table(out, title, columns, rows, bold_rows=bold)
+    split = result.get("time")
+    if split:
+        terminal.paragraph(out, f"where the {split['wall']:.1f} s went: compiling {split['compile']:.1f} s "
+                                f"({split['compiles']} programs), running {split['run']:.1f} s, the rest "
+                                f"{split['other']:.1f} s (tracing, statistics, starting up)")
 
 
 def _run_bench(args) -> int:

@@ -352,6 +352,9 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
                 step.done(f": {100 * ok.mean():.0f}% reached the target"
                           + ("" if median_steps is None else f" in {median_steps:.0f} steps"))
     device = jax.devices()[0]
+    wall = time.perf_counter() - started
+    compile_s = sum(sum(r["compile_seconds"].values()) for r in results)
+    run_s = sum(sum(r["run_seconds"].values()) + 3 * r["seconds_per_step"] * r["steps"] for r in results)
     return {
         "schema_version": 2,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -359,7 +362,9 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
         "protocol": PROTOCOL,
         "options": opts.as_dict(),
         "user_optimizers": [c.spec for c in extra],
-        "wall_seconds": time.perf_counter() - started,
+        "wall_seconds": wall,
+        "time": {"wall": wall, "compile": compile_s, "run": run_s, "other": max(wall - compile_s - run_s, 0.0),
+                 "compiles": sum(1 for r in results for v in r["compile_seconds"].values() if v > 0)},
         "device": {"platform": device.platform, "kind": device.device_kind, "count": jax.device_count()},
         "machine": {"system": platform.system(), "machine": platform.machine(), "processor": platform.processor(),
                     "python": platform.python_version()},
