@@ -1,7 +1,5 @@
 """``python -m jaxgrad``: the ``jaxgrad`` command."""
 
-import sys
+from jaxgrad.cli.process import run
 
-from jaxgrad.cli import main
-
-sys.exit(main())
+run()
