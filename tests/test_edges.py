@@ -139,6 +139,7 @@ def test_a_non_empty_out_is_refused_unless_overwrite_which_clears_it(tmp_path, c
     assert json.loads((out / "summary.json").read_text())["status"] == "complete"
 
 
+@pytest.mark.slow  # 6-10 s; run with --full
 def test_two_runs_in_the_same_second_get_two_directories(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     made = {rundir.create(None, "same") for _ in range(3)}

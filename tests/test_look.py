@@ -145,6 +145,7 @@ def test_streamlines_colour_gradient_norms_on_a_log_scale():
     assert any(isinstance(c.norm, LogNorm) for c in ax.collections)
 
 
+@pytest.mark.slow  # 6-10 s; run with --full
 def test_a_network_regression_draws_its_fitted_curve(tmp_path, run_config):
     import jax
     from jax.flatten_util import ravel_pytree

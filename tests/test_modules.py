@@ -157,6 +157,7 @@ def make(n: int = 90):
 '''
 
 
+@pytest.mark.slow  # 6-10 s; run with --full
 def test_a_config_runs_on_a_module_factory(tmp_path, run_config):
     (tmp_path / "my_model.py").write_text(textwrap.dedent(MODEL))
     assert run_config('steps = 30\nseeds = 2\n[[problems]]\nfactory = "my_model.py:make"\n'

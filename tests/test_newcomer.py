@@ -67,6 +67,7 @@ def _config_folder(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow  # 6-10 s; run with --full
 def test_curvature_reads_a_run_made_from_a_config_in_another_folder(tmp_path, monkeypatch, capsys):
     folder = _config_folder(tmp_path)
     elsewhere = tmp_path / "elsewhere"

@@ -44,6 +44,7 @@ def _curvature_target(args):
 
     from jaxgrad import problems
     from jaxgrad.lab import config as _config
+    from jaxgrad.lab.toml import parse_value
     from jaxgrad.lab.results import load_trained
 
     target = Path(args.target)
@@ -67,7 +68,7 @@ def _curvature_target(args):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"--set {item!r}: expected key=value, e.g. widths=[1,16,1]")
-        table[key.strip()] = _config.parse_value(value.strip())
+        table[key.strip()] = parse_value(value.strip())
     configs = _config.parse_problem(table, "--set" if args.options else args.target, Path.cwd())
     if len(configs) != 1:
         raise UsageError("--set: one problem at a time (a list sweeps several)")

@@ -205,7 +205,7 @@ def performance_profile(costs: np.ndarray, taus: np.ndarray) -> np.ndarray:
 
 
 def resolve(config: BenchConfig | dict | None = None, quick: bool = False, extra: tuple = ()) -> BenchConfig:
-    """The bench's :class:`~jaxgrad.lab.config.BenchConfig`: ``config`` as given, or a table's values
+    """The bench's :class:`~jaxgrad.lab.bench.schema.BenchConfig`: ``config`` as given, or a table's values
     over the full or quick defaults (``extra``: the user's contenders, whose names count as known)."""
     if isinstance(config, BenchConfig):
         return config
