@@ -257,3 +257,12 @@ def test_compare_refuses_an_unfinished_run(quartic_run, tmp_path, capsys):
     (tmp_path / "stopped" / "summary.json").write_text(json.dumps(summary))
     assert main(["compare", str(run), str(tmp_path / "stopped")]) == 2
     assert "incomplete, not finished" in capsys.readouterr().err
+
+
+def test_the_verdict_names_no_faster_optimizer_when_the_median_steps_tie():
+    row = lambda label, steps: {"label": label, "median_final_loss": 0.2544, "median_final_loss_ci": [0.2544, 0.2544],  # noqa: E731
+                                "diverged": 0, "runs": 4, "p_value": 1.0, "median_steps_to_tol": steps}
+    tie = stats.verdict([row("newton", 2.0), row("gauss_newton", 2.0)], seeds=4, tol_set=True)
+    assert "as fast" in tie and "fastest" not in tie
+    ahead = stats.verdict([row("newton", 2.0), row("gauss_newton", 5.0)], seeds=4, tol_set=True)
+    assert "newton got within tolerance fastest, in 2 steps (median), against 5 for gauss_newton" in ahead

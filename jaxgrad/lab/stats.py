@@ -288,8 +288,12 @@ def verdict(ranking: list[dict], seeds: int, tol_set: bool = False, dtype: str =
         if tol_set and win.get("median_steps_to_tol") is not None:
             steps_2 = second.get("median_steps_to_tol")
             n = win["median_steps_to_tol"]
-            text += (f"; {win['label']} got within tolerance fastest, in {n:.0f} step{'' if n == 1 else 's'} "
-                     f"(median), against {'never' if steps_2 is None else f'{steps_2:.0f}'} for {second['label']}")
+            steps = f"{n:.0f} step{'' if n == 1 else 's'} (median)"
+            if steps_2 is not None and steps_2 == n:  # the same median: no one is faster
+                text += f"; {win['label']} and {second['label']} got within tolerance as fast, in {steps}"
+            else:
+                text += (f"; {win['label']} got within tolerance fastest, in {steps}, against "
+                         f"{'never' if steps_2 is None else f'{steps_2:.0f}'} for {second['label']}")
         else:
             text += "; they differ in speed, not in the end point (see the loss curves)"
         return text
