@@ -77,45 +77,34 @@ class CurvatureOperator:
         return jnp.result_type(*jax.tree_util.tree_leaves(self.params))
 
     def matvec(self, v: PyTree) -> PyTree:
-        """The product with ``v`` (a pytree like ``params``)."""
-        X, y = self.data
-        n = X.shape[0]
-        b = n if self.batch_size is None else min(self.batch_size, n)
-        full, rest = divmod(n, b)
-        cut = lambda a, lo, size: jax.lax.dynamic_slice_in_dim(a, lo, size, axis=0)  # noqa: E731
-        T = self.targets
-
-        def batch(lo, size):
-            Xb, yb = cut(X, lo, size), cut(y, lo, size)
-            Tb = None if T is None else jax.lax.dynamic_slice_in_dim(T, lo, size, axis=1)
-            return jax.tree_util.tree_map(lambda a: a * (size / n), _product(self, v, Xb, yb, Tb))
-
-        if full == 1 and rest == 0:
-            return batch(0, n)
-        out = jax.lax.map(lambda i: batch(i * b, b), jnp.arange(full))
-        out = jax.tree_util.tree_map(lambda a: jnp.sum(a, axis=0), out)
-        if rest:
-            out = jax.tree_util.tree_map(jnp.add, out, batch(full * b, rest))
-        return out
+        """The product with ``v`` (a pytree like ``params``); compiled once per kind and shapes."""
+        return _matvec(self, v)
 
     def quadratic(self, v: PyTree) -> jax.Array:
         r""":math:`v^\top A v`, forward-only where the kind allows: :math:`(Jv)^\top H_{\text{out}} (Jv)`
         for the GGN and Fisher, :math:`\frac1m \lVert J_\ell v \rVert^2` for the Fishers of
         per-example gradients (no VJP), :math:`v^\top H v` for the Hessian."""
+        return self._over_data(lambda X, y, T: _quadratic(self, v, X, y, T))
+
+    def _over_data(self, one_batch: Callable):
+        """``one_batch(X, y, T)`` (a pytree, for the batch's own mean loss) summed over the data
+        in batches of ``batch_size``, each weighted by its size over N (a remainder batch too)."""
         X, y = self.data
+        T = self.targets
         n = X.shape[0]
         b = n if self.batch_size is None else min(self.batch_size, n)
         full, rest = divmod(n, b)
-        T = self.targets
 
         def batch(lo, size):
             cut = lambda a, axis=0: jax.lax.dynamic_slice_in_dim(a, lo, size, axis=axis)  # noqa: E731
-            return _quadratic(self, v, cut(X), cut(y), None if T is None else cut(T, 1)) * (size / n)
+            out = one_batch(cut(X), cut(y), None if T is None else cut(T, 1))
+            return jax.tree_util.tree_map(lambda a: a * (size / n), out)
 
         if full == 1 and rest == 0:
             return batch(0, n)
-        out = jnp.sum(jax.lax.map(lambda i: batch(i * b, b), jnp.arange(full)))
-        return out + batch(full * b, rest) if rest else out
+        out = jax.tree_util.tree_map(lambda a: jnp.sum(a, axis=0),
+                                     jax.lax.map(lambda i: batch(i * b, b), jnp.arange(full)))
+        return jax.tree_util.tree_map(jnp.add, out, batch(full * b, rest)) if rest else out
 
     def flat_matvec(self) -> Callable:
         """The product on flat vectors (the order of ``ravel_pytree(params)``)."""
@@ -136,48 +125,56 @@ def _dense(op, eye):
     return jax.lax.map(op.flat_matvec(), eye).T
 
 
+@jax.jit
+def _matvec(op, v):
+    return op._over_data(lambda X, y, T: _product(op, v, X, y, T))
+
+
+def _per_example(op: CurvatureOperator, X, y, T) -> Callable:
+    """``params -> (m,)`` losses of single examples at their own targets (``T`` None: the
+    empirical Fisher's) or at drawn ones (``T`` (S, batch, ...): the Monte Carlo Fisher's),
+    each ``output_loss`` on one example, so that their mean is the objective's data term."""
+    _, predict, output_loss = op.functions
+    one = lambda o, t: output_loss(o[None], t[None])  # noqa: E731
+    if T is None:
+        return lambda p: jax.vmap(one)(predict(p, X), y)
+    return lambda p: jax.vmap(lambda t: jax.vmap(one)(predict(p, X), t))(T).reshape(-1)
+
+
+def _output_curvature(op: CurvatureOperator, v, X, y):
+    """``(f, Jv, H_out Jv)`` for the GGN and Fisher: one JVP and one output-space HVP."""
+    _, predict, output_loss = op.functions
+    f = lambda p: predict(p, X)  # noqa: E731
+    outputs, Jv = jax.jvp(f, (op.params,), (v,))
+    return f, Jv, jax.jvp(jax.grad(lambda o: output_loss(o, y)), (outputs,), (Jv,))[1]
+
+
+def _hvp(op: CurvatureOperator, v, X, y):
+    objective = op.functions[0]
+    return jax.jvp(jax.grad(lambda p: objective(p, (X, y))), (op.params,), (v,))[1]
+
+
 def _product(op: CurvatureOperator, v, X, y, T):
     """One batch's product, for the batch's own mean loss (the caller weights it)."""
-    objective, predict, output_loss = op.functions
-    params = op.params
     if op.kind == "hessian":
-        g = jax.grad(lambda p: objective(p, (X, y)))
-        return jax.jvp(g, (params,), (v,))[1]
-    f = lambda p: predict(p, X)  # noqa: E731
+        return _hvp(op, v, X, y)
     if op.kind in ("ggn", "fisher"):
-        outputs, Jv = jax.jvp(f, (params,), (v,))
-        HJv = jax.jvp(jax.grad(lambda o: output_loss(o, y)), (outputs,), (Jv,))[1]
-        return jax.vjp(f, params)[1](HJv)[0]
-    # the Fishers of gradients of single examples: (1/m) J_l^T (J_l v), l the vector of
-    # the m per-example losses (m = batch x samples for the Monte Carlo Fisher)
-    one = lambda o, t: output_loss(o[None], t[None])  # noqa: E731
-    if op.kind == "empirical_fisher":
-        per = lambda p: jax.vmap(one)(f(p), y)  # noqa: E731
-    else:  # mc_fisher: T (S, batch, ...) drawn targets
-        per = lambda p: jax.vmap(lambda t: jax.vmap(one)(f(p), t))(T).reshape(-1)  # noqa: E731
-    m = X.shape[0] * (1 if T is None else T.shape[0])
-    lv = jax.jvp(per, (params,), (v,))[1]
-    return jax.tree_util.tree_map(lambda a: a / m, jax.vjp(per, params)[1](lv)[0])
+        f, _, HJv = _output_curvature(op, v, X, y)
+        return jax.vjp(f, op.params)[1](HJv)[0]
+    per = _per_example(op, X, y, T)  # (1/m) J_l^T (J_l v)
+    lv = jax.jvp(per, (op.params,), (v,))[1]
+    return jax.tree_util.tree_map(lambda a: a / lv.shape[0], jax.vjp(per, op.params)[1](lv)[0])
 
 
 def _quadratic(op: CurvatureOperator, v, X, y, T):
-    """One batch's ``v^T A v`` for the batch's own mean loss (the caller weights it)."""
-    objective, predict, output_loss = op.functions
-    params = op.params
+    """One batch's ``v^T A v``, for the batch's own mean loss (the caller weights it)."""
     if op.kind == "hessian":
-        hv = jax.jvp(jax.grad(lambda p: objective(p, (X, y))), (params,), (v,))[1]
+        hv = _hvp(op, v, X, y)
         return sum(jnp.vdot(a, b) for a, b in zip(jax.tree_util.tree_leaves(v), jax.tree_util.tree_leaves(hv)))
-    f = lambda p: predict(p, X)  # noqa: E731
     if op.kind in ("ggn", "fisher"):
-        outputs, Jv = jax.jvp(f, (params,), (v,))
-        HJv = jax.jvp(jax.grad(lambda o: output_loss(o, y)), (outputs,), (Jv,))[1]
+        _, Jv, HJv = _output_curvature(op, v, X, y)
         return jnp.vdot(Jv, HJv)
-    one = lambda o, t: output_loss(o[None], t[None])  # noqa: E731
-    if op.kind == "empirical_fisher":
-        per = lambda p: jax.vmap(one)(f(p), y)  # noqa: E731
-    else:
-        per = lambda p: jax.vmap(lambda t: jax.vmap(one)(f(p), t))(T).reshape(-1)  # noqa: E731
-    lv = jax.jvp(per, (params,), (v,))[1]
+    lv = jax.jvp(_per_example(op, X, y, T), (op.params,), (v,))[1]
     return jnp.vdot(lv, lv) / lv.shape[0]
 
 
