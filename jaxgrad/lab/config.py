@@ -242,14 +242,20 @@ def _resolve_paths(table: dict, base: Path | None) -> dict:
     return table
 
 
-def _problem(check: Checker, table: Any, i: int, base: Path | None) -> list[ProblemConfig]:
-    field = f"problems.{i}"
+def _entry(check: Checker, table: Any, field: str) -> tuple[dict, str | None]:
+    """A ``[[problems]]`` or ``[[optimizers]]`` entry as a fresh dict, and its ``label`` taken out."""
     if not isinstance(table, dict):
-        check.fail(field, "must be a table ([[problems]])")
+        check.fail(field, f"must be a table ([[{field.split('.')[0]}]])")
     table = dict(table)
     label = table.pop("label", None)
     if label is not None:
         check.string(label, f"{field}.label")
+    return table, label
+
+
+def _problem(check: Checker, table: Any, i: int, base: Path | None) -> list[ProblemConfig]:
+    field = f"problems.{i}"
+    table, label = _entry(check, table, field)
     if "factory" in table:
         return _problem_factory(check, table, field, base, label)
     if "expr" in table:
@@ -349,12 +355,7 @@ def _label(text: str, fixed: dict) -> str:
 
 def _optimizer(check: Checker, table: Any, i: int, base: Path | None) -> list[OptimizerConfig]:
     field = f"optimizers.{i}"
-    if not isinstance(table, dict):
-        check.fail(field, "must be a table ([[optimizers]])")
-    table = dict(table)
-    label = table.pop("label", None)
-    if label is not None:
-        check.string(label, f"{field}.label")
+    table, label = _entry(check, table, field)
     if "factory" in table:
         if "name" in table:
             check.fail(f"{field}.name", "give name (a registry optimizer) or factory (your function), not both")
