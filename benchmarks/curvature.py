@@ -48,6 +48,8 @@ try:
 except ImportError as err:  # pragma: no cover - an optional comparison
     sys.exit(f"error: this benchmark needs torch and pyhessian ({err.name} is missing): pip install torch pyhessian")
 
+from torch_twin import twin  # noqa: E402  (benchmarks/torch_twin.py)
+
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore", message="Using backward")  # PyHessian's create_graph=True backward
 torch.set_default_dtype(torch.float64 if FLOAT64 else torch.float32)
@@ -78,21 +80,8 @@ def setup(train_steps: int):
     X, y = np.array(X64, dtype), np.array(y64, dtype)  # writable copies, as torch.from_numpy wants
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a, dtype)), params64)
     problem = jg.problems.Problem("mlp", problem64.objective, problem64.init_fn, data=(jnp.asarray(X), jnp.asarray(y)))
-    layers = []
-    for i, layer in enumerate(params):
-        w, b = np.asarray(layer["w"]), np.asarray(layer["b"])
-        linear = torch.nn.Linear(*w.shape)
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(np.array(w.T)))
-            linear.bias.copy_(torch.from_numpy(np.array(b)))
-        layers += [linear] + ([torch.nn.Tanh()] if i < len(params) - 1 else [])
-    model = torch.nn.Sequential(*layers)
-    data = (torch.from_numpy(X), torch.from_numpy(y)[:, None])
+    model, data = twin(params, X, y, float(problem.loss(params)), 1e-12 if FLOAT64 else 1e-5)
     criterion = torch.nn.MSELoss()
-    with torch.no_grad():
-        torch_loss = float(criterion(model(data[0]), data[1]))
-    tol = 1e-12 if FLOAT64 else 1e-5
-    assert abs(torch_loss - float(problem.loss(params))) <= tol * abs(torch_loss), "the two models differ"
     return problem, params, model, criterion, data, exact
 
 

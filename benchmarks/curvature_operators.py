@@ -56,6 +56,8 @@ except ImportError as err:  # pragma: no cover - an optional comparison
     sys.exit(f"error: this benchmark needs torch and curvlinops ({err.name} is missing): "
              "pip install torch curvlinops-for-pytorch")
 
+from torch_twin import twin  # noqa: E402  (benchmarks/torch_twin.py)
+
 torch.set_num_threads(1)
 torch.set_default_dtype(torch.float64 if FLOAT64 else torch.float32)
 
@@ -77,20 +79,8 @@ def setup(train_steps: int):
     problem = jg.problems.Problem("mlp", problem.objective, problem.init_fn, data=(jnp.asarray(X), jnp.asarray(y)),
                                   predict=problem.predict, output_loss=problem.output_loss)
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a, dtype)), params64)
-    layers = []
-    for i, layer in enumerate(params):
-        w, b = np.asarray(layer["w"]), np.asarray(layer["b"])
-        linear = torch.nn.Linear(*w.shape)
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(np.array(w.T)))
-            linear.bias.copy_(torch.from_numpy(np.array(b)))
-        layers += [linear] + ([torch.nn.Tanh()] if i < len(params) - 1 else [])
-    model = torch.nn.Sequential(*layers)
-    data = [(torch.from_numpy(X), torch.from_numpy(y)[:, None])]
-    with torch.no_grad():
-        torch_loss = float(torch.nn.MSELoss()(model(data[0][0]), data[0][1]))
-    tol = 1e-12 if FLOAT64 else 1e-5
-    assert abs(torch_loss - float(problem.loss(params))) <= tol * abs(torch_loss), "the two models differ"
+    model, (inputs, targets) = twin(params, X, y, float(problem.loss(params)), 1e-12 if FLOAT64 else 1e-5)
+    data = [(inputs, targets)]
     ggn = GGNLinearOperator(model, torch.nn.MSELoss(), [p for p in model.parameters()], data,
                             check_deterministic=False)
     return problem, params, model, ggn, G
