@@ -366,13 +366,18 @@ class Expression:
         return jnp.asarray(self._eval(self._tree, env), x.dtype)
 
     def _check_range(self, dtype) -> None:
-        """Refuse a number the dtype cannot hold (``1e308`` in float32 would silently be inf)."""
+        """Refuse a number the dtype cannot hold (``1e308`` in float32 would silently be inf);
+        the tree is walked once per dtype."""
+        checked = self.__dict__.setdefault("_ranges_checked", set())
+        if jnp.dtype(dtype) in checked:
+            return
         big = float(jnp.finfo(dtype).max)
         for node in ast.walk(self._tree):
             if isinstance(node, ast.Constant) and _is_number(node.value) and abs(_float(node.value)) > big:
                 name = jnp.dtype(dtype).name
                 hint = "; float64 holds it" if name != "float64" else ""
                 _fail(self._src, node, f"the number {node.value!r} is beyond {name}'s range (±{big:.3g}{hint})")
+        checked.add(jnp.dtype(dtype))
 
     def _eval(self, node: ast.AST, env):
         if isinstance(node, ast.Constant):
