@@ -185,6 +185,9 @@ OPTIMIZER_STYLES = {
     "adamw": Style("#8c564b", (0, (5, 2)), "v"), "rmsprop": Style("#2ca02c", "-", "P"),
     "adagrad": Style("#bcbd22", "-", "X"), "lbfgs": Style("#17becf", (0, (3, 1, 1, 1)), "h"),
     "newton": Style("#222222", "-", "*"), "newton_cg": Style("#e377c2", (0, (5, 2)), "p"),
+    # the Newton family's relatives on outputs: dashed, so that where they coincide with Newton
+    # (least squares: one step each) both lines show
+    "gauss_newton": Style("#6a3d9a", (0, (4, 1.5)), "d"), "natural_gradient": Style("#1b9e77", "-", "<"),
 }
 
 

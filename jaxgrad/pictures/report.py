@@ -169,7 +169,8 @@ def _accuracy(problem, groups, arrays, summary):
     fig, (ax,) = house.figure(1, 7.5, 4.8)
     plots.loss_curves(ax, curves, ylabel="accuracy", log=False, dashed=dashed, styles=styles, dashed_label="test accuracy",
                       steps=arrays.get(f"group{groups[0]['index']}_steps"),
-                      title=f"{problem['label']}: accuracy (training solid, test dotted)\n"
+                      title=f"{problem['label']}: " + ("accuracy (training solid, test dotted)" if dashed
+                                                       else "training accuracy") + "\n"
                             f"(best setting per optimizer; {_seeds_note(groups)})")
     ax.set_ylim(min(ax.get_ylim()[0], 1.0), 1.005)
     return fig
