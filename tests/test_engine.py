@@ -225,6 +225,29 @@ def test_sweep_does_not_retrace_for_new_values():
 # --- sweeps -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("settings, seeds, rows", [(1, 4, 4), (2, 3, 6), (4, 4, 16), (4, 3, 16), (3, 3, 16)])
+def test_a_sweep_computes_its_runs_below_a_block_and_whole_blocks_above(settings, seeds, rows):
+    """On one device a sweep of n < 8 runs computes n (no padding); 8 or more come in whole
+    blocks of 8 (at most 7 repeated, so each run's bits match any split layout)."""
+    from jaxgrad.engine import plan_sweep
+    from jaxgrad.engine.run import RUN_BLOCK, run_layout
+
+    grid = {"learning_rate": list(np.linspace(0.01, 0.05, settings))}
+    plan = plan_sweep(problems.make("quadratic", dim=3), "sgd", grid, seeds=seeds, steps=3)
+    lowered = plan.program.lower(*plan.args, **plan.kwargs)
+    batch = {leaf.shape[0] for leaf in jax.tree_util.tree_leaves(lowered.in_avals[0][:3])}
+    assert batch == {rows} and plan.n_runs == settings * seeds
+    assert run_layout(settings * seeds, 1) == (1, rows)
+    # split over devices: fewer than a block stay whole on one device; more come in whole blocks
+    assert run_layout(5, 4) == (1, 5) and run_layout(9, 3) == (3, 3 * RUN_BLOCK)
+    assert run_layout(40, 2) == (2, 48) and run_layout(64, 4) == (4, 64)
+    t = plan.run()  # and the runs it returns are the sweep's, the repeated ones dropped
+    assert t.loss.shape == (settings, seeds, 4)
+    problem = problems.make("quadratic", dim=3)
+    single = minimize(problem.loss, problem.init(jax.random.PRNGKey(seeds - 1)), optax.sgd(grid["learning_rate"][-1]), 3)
+    np.testing.assert_allclose(t.loss[-1, -1], single.loss, rtol=1e-5)
+
+
 def test_sweep_equals_single_runs():
     p = problems.make("rosenbrock", dim=3)
     lrs = [1e-3, 3e-3]

@@ -16,7 +16,7 @@ from jaxgrad.engine.options import SHARPNESS_ITERS
 PyTree = Any
 
 
-__all__ = ["Trace", "run_steps", "run_mesh", "RUN_BLOCK"]
+__all__ = ["Trace", "run_steps", "run_mesh", "run_layout", "RUN_BLOCK"]
 
 
 class Trace(NamedTuple):
@@ -219,7 +219,23 @@ def run_steps(full_loss: Callable, step_loss: Callable | None, update: Callable,
                  sharp)
 
 
-RUN_BLOCK = 8  # runs per device come in multiples of this (see plan_sweep)
+RUN_BLOCK = 8  # runs come in whole blocks of this per device, unless there are fewer (see run_layout)
+
+
+def run_layout(n: int, n_dev: int) -> tuple[int, int]:
+    """``(devices, rows)``: how ``n`` runs are laid out over at most ``n_dev`` devices.
+
+    Fewer than :data:`RUN_BLOCK` runs are one batch of exactly ``n`` on one device (every process
+    computes them alike when there are several). More are split over the devices in whole blocks
+    of ``RUN_BLOCK`` per device, the last run repeated to fill them: XLA:CPU's batched matrix
+    products round a remainder row differently from a full block, so either way each run's bits
+    are the same on any number of devices and processes. A sweep of 4 runs computes 4; one of
+    12 computes 16 (at most 7 more, for that identity).
+    """
+    if n < RUN_BLOCK:
+        return 1, n
+    n_dev = max(1, min(n_dev, n))
+    return n_dev, n + -n % (n_dev * RUN_BLOCK)
 
 
 def run_mesh(n: int):

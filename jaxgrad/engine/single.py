@@ -13,7 +13,7 @@ from jaxgrad import cache, distributed
 from jaxgrad import optimizers as _optimizers
 from jaxgrad.calculus.derivatives import check_loss
 from jaxgrad.engine.options import SHARPNESS_ITERS, RunOptions
-from jaxgrad.engine.run import RUN_BLOCK, Trace, run_mesh, run_steps
+from jaxgrad.engine.run import Trace, run_mesh, run_layout, run_steps
 from jaxgrad.errors import InputError
 
 PyTree = Any
@@ -144,10 +144,10 @@ def minimize_from(
         raise InputError(f"starts must have a leading axis of starting points, got shape {starts.shape}")
     check_loss(loss, starts[0])
     states = jax.vmap(tx.init)(starts)
-    # padded with copies of the last start to RUN_BLOCK runs per device (see plan_sweep), split over
-    # every process's devices when there are several, and gathered
-    n, n_dev = starts.shape[0], jax.device_count() if distributed.multiprocess() else 1
-    starts, states = distributed.pad_rows((starts, states), n + -n % (n_dev * RUN_BLOCK))
+    # split over every process's devices when there are several, in blocks (see run_layout), and gathered
+    n = starts.shape[0]
+    n_dev, rows = run_layout(n, jax.device_count() if distributed.multiprocess() else 1)
+    starts, states = distributed.pad_rows((starts, states), rows)
     if n_dev > 1:
         split = NamedSharding(run_mesh(n_dev), PartitionSpec("runs"))
         starts, states = jax.tree_util.tree_map(lambda a: distributed.to_global(a, split), (starts, states))

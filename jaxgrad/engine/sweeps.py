@@ -5,7 +5,7 @@ import functools
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax
-import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec
 
@@ -14,7 +14,7 @@ from jaxgrad import optimizers as _optimizers
 from jaxgrad.calculus.derivatives import check_loss
 from jaxgrad.curvature.operators import CurvatureOperator
 from jaxgrad.engine.options import SHARPNESS_ITERS, RunOptions
-from jaxgrad.engine.run import RUN_BLOCK, Trace, run_mesh, run_steps
+from jaxgrad.engine.run import Trace, run_mesh, run_layout, run_steps
 from jaxgrad.errors import InputError, positive_int
 from jaxgrad.optimizers import search
 from jaxgrad.problems import batch_loss, losses
@@ -22,8 +22,30 @@ from jaxgrad.problems import batch_loss, losses
 PyTree = Any
 
 
-__all__ = ["SweepPlan", "plan_sweep", "sweep", "settings_of"]
+__all__ = ["SweepPlan", "plan_sweep", "sweep", "settings_of", "seed_keys"]
 
+
+def seed_keys(seeds) -> np.ndarray:
+    """``jax.random.PRNGKey(s)`` for every ``s`` in ``seeds`` (a count ``n`` means ``0 .. n - 1``),
+    stacked; built in NumPy for the default threefry keys (``[0, s]``), so laying out a sweep
+    compiles nothing."""
+    seeds = np.arange(seeds) if np.ndim(seeds) == 0 else np.asarray(seeds)
+    if jax.config.jax_default_prng_impl == "threefry2x32" and 0 <= seeds.min(initial=0) <= seeds.max(initial=0) < 2**32:
+        return np.stack([np.zeros(len(seeds), np.uint32), seeds.astype(np.uint32)], axis=1)
+    return np.asarray(jax.vmap(jax.random.PRNGKey)(seeds))
+
+
+_STARTS = cache.memo("sweep starts", maxsize=256)  # a registry problem's key -> its init over keys
+
+
+def _starts(problem) -> Callable:
+    """``problem.init`` over a batch of keys: for a registry problem one compiled program per
+    problem and shape (rebuilt with the same options, it reuses it); a user's problem, whose init
+    may be a new closure every time, runs eagerly (XLA's operations cached by shape)."""
+    if problem.key is None:
+        return jax.vmap(problem.init)
+    fn = _STARTS.get(problem.key)
+    return fn if fn is not None else _STARTS.put(jax.jit(jax.vmap(problem.init)), problem.key)
 
 
 
@@ -118,15 +140,15 @@ class SweepPlan(NamedTuple):
         runs them without compiling again). ``finish`` then gives ``(n_runs,)``-leading arrays."""
         if len(settings) != self.n_runs or len(keys) != self.n_runs:
             raise InputError(f"with_runs needs {self.n_runs} settings and keys, got {len(settings)} and {len(keys)}")
-        return self._replace(args=self.layout(settings, keys), settings=tuple(settings), n_seeds=1)
+        return self._replace(args=self.layout(settings, np.asarray(keys)), settings=tuple(settings), n_seeds=1)
 
     def compile(self):
         return self.program.lower(*self.args, **self.kwargs).compile()
 
     def finish(self, flat: Trace) -> Trace:
         """Reshape the flat runs of an executed program to ``(settings, seeds)``."""
-        shaped = jax.tree_util.tree_map(
-            lambda a: a[: self.n_runs].reshape((len(self.settings), self.n_seeds) + a.shape[1:]), flat)
+        shaped = jax.tree_util.tree_map(  # in NumPy: no eager XLA slice and reshape per leaf
+            lambda a: np.asarray(a)[: self.n_runs].reshape((len(self.settings), self.n_seeds) + a.shape[1:]), flat)
         return shaped._replace(settings=self.settings, every=self.kwargs["every"],
                                sharpness_every=self.kwargs["sharpness"])
 
@@ -168,45 +190,35 @@ def plan_sweep(
     builder, settings = _optimizers.resolve(optimizer, grid, fixed or {}, samples, search_seed)
     if keys is None:
         positive_int(seeds, "seeds")
-        keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(int(seeds)))
-    keys = jnp.asarray(keys)
+        keys = seed_keys(int(seeds))
+    keys = np.asarray(keys)
     n_seeds = keys.shape[0]
     if batch_size is not None:
         positive_int(batch_size, "batch_size")
     if batch_size is not None and problem.data is not None and batch_size > problem.data[0].shape[0]:
         raise InputError(f"batch_size {batch_size} is larger than the {problem.data[0].shape[0]} training rows",
                          field="batch_size")
-    params0 = jax.vmap(problem.init)(keys)
     objective = _Objective(problem)
-    check_loss(objective.fn, jax.tree_util.tree_map(lambda p: p[0], params0), problem.data,
-               key=problem.key, what=f"problem {problem.name!r}'s objective")
-    dtype = jax.tree_util.tree_leaves(params0)[0].dtype
+    start = jax.eval_shape(problem.init, keys[0])
+    check_loss(objective.fn, start, problem.data, key=problem.key, what=f"problem {problem.name!r}'s objective")
+    dtype = jax.tree_util.tree_leaves(start)[0].dtype
     names = tuple(grid)
-    values = jnp.asarray([[s[k] for k in names] for s in settings], dtype).reshape(len(settings), len(names))
     n_runs = len(settings) * n_seeds
-    n_dev = jax.device_count() if devices is None else int(devices)
-    n_dev = max(1, min(n_dev, n_runs))
-    # every device runs a multiple of RUN_BLOCK runs (padding repeats the last run): XLA:CPU's
-    # batched matrix products round a remainder row differently from a full vector block, so
-    # this keeps each run's bits the same whatever the number of devices or processes
-    pad = -n_runs % (n_dev * RUN_BLOCK)
-    flat_values = jnp.repeat(values, n_seeds, axis=0)
-    flat_params = jax.tree_util.tree_map(lambda p: jnp.tile(p, (len(settings),) + (1,) * (p.ndim - 1)), params0)
-    flat_keys = jnp.tile(keys, (len(settings), 1))
-    if pad:
-        flat_values, flat_params, flat_keys = distributed.pad_rows((flat_values, flat_params, flat_keys),
-                                                                   n_runs + pad)
+    n_dev, rows = run_layout(n_runs, jax.device_count() if devices is None else int(devices))
 
-    def layout(run_settings, run_keys):  # one setting and one key per run, the plan's shapes
-        run_values = jnp.asarray([[s[k] for k in names] for s in run_settings], dtype).reshape(n_runs, len(names))
-        run_keys = jnp.asarray(run_keys)
-        run_params = jax.vmap(problem.init)(run_keys)
-        rows = (run_values, run_params, run_keys)
-        return (*(distributed.pad_rows(rows, n_runs + pad) if pad else rows), problem.data, problem.test_data)
+    def layout(run_settings, run_keys):
+        # one setting and one key per run, laid out in NumPy (no eager XLA operations between
+        # programs); padding repeats the last run; each run's start is its key's init, computed by
+        # one compiled program per problem and shape
+        take = np.minimum(np.arange(rows), len(run_settings) - 1)
+        values = np.asarray([[s[k] for k in names] for s in run_settings], dtype)
+        values = values.reshape(len(run_settings), len(names))[take]
+        run_keys = np.asarray(run_keys)[take]
+        return values, _starts(problem)(run_keys), run_keys, problem.data, problem.test_data
 
+    args = layout([s for s in settings for _ in range(n_seeds)], np.concatenate([keys] * len(settings)))
     kwargs = dict(objective=objective, builder=builder, names=names, batch_size=batch_size, n_dev=n_dev, **options)
-    return SweepPlan(_sweep_program, (flat_values, flat_params, flat_keys, problem.data, problem.test_data), kwargs,
-                     tuple(settings), n_seeds, n_runs, layout)
+    return SweepPlan(_sweep_program, args, kwargs, tuple(settings), n_seeds, n_runs, layout)
 
 
 def sweep(
