@@ -4,8 +4,8 @@ Run: ``python benchmarks/bench_compiles.py``. In one process with the persistent
 cache off, it runs the quick suite and counts JAX's backend compilations through
 ``jax.monitoring`` (the ``/jax/core/compile/backend_compile_duration`` event, one per XLA
 program compiled), per (problem, optimizer) pair: those that take 0.1 s or more (the
-programs: tuning sweep, one-run timing) and the small ones (eager operations between
-programs: key arrays, reshapes, padding), with their seconds.
+program of the pair, which tunes, evaluates and times) and the small ones (eager operations
+between programs), with their seconds; and apart, those of building each problem (its data).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from jaxgrad.lab import bench  # noqa: E402
 from jaxgrad.pictures import terminal  # noqa: E402
 
 EVENT = "/jax/core/compile/backend_compile_duration"
+BETWEEN = "between pairs"
 
 
 class PairStatus(terminal.Status):
@@ -39,13 +40,17 @@ class PairStatus(terminal.Status):
         class Steps:
             def __enter__(self):
                 self.step = inner.__enter__()
-                original = self.step.start
+                original_start, original_done = self.step.start, self.step.done
 
                 def start(label):
                     log["pair"] = label
-                    return original(label)
+                    return original_start(label)
 
-                self.step.start = start
+                def done(*args, **kwargs):
+                    log["pair"] = BETWEEN  # building the next problem (its data, its init)
+                    return original_done(*args, **kwargs)
+
+                self.step.start, self.step.done = start, done
                 return self.step
 
             def __exit__(self, *exc):
@@ -55,7 +60,7 @@ class PairStatus(terminal.Status):
 
 
 def main() -> None:
-    log = {"pair": "before the first pair"}
+    log = {"pair": BETWEEN}
     compiles = collections.defaultdict(list)
 
     def listener(event, seconds, **kwargs):
@@ -75,6 +80,9 @@ def main() -> None:
               f"{sum(x for x in compiles[p] if x < 0.1):>9.3f}")
     print(f"per pair: {statistics.mean(big):.2f} compilations of 0.1 s or more (median {statistics.median(big):g}), "
           f"{statistics.mean(small):.1f} small ones")
+    between = compiles[BETWEEN]
+    print(f"building the {len(result['options']['problems'])} problems (data, init; not a pair's): "
+          f"{len(between)} compilations, {sum(between):.2f} s")
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def bench_rows(result: dict, wide: bool = False):
                      _num(r["median_steps_to_target"], ".0f"), _num(None if time is None else 1e3 * time, ".3g"),
                      interval(None if ci is None else [1e3 * v for v in ci]),
                      _num(math.inf if gap is None else (0.0 if abs(gap) < 1e-15 else gap), ".2g"),
-                     *([_num(r["hessian_evaluations"], ".0f"), f"{r['compile_seconds']['tuning_sweep']:.2f}"]
+                     *([_num(r["hessian_evaluations"], ".0f"), f"{sum(r['compile_seconds'].values()):.2f}"]
                        if wide else [])])
         last = r["problem"]
     return columns, rows, bold

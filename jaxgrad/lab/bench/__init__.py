@@ -2,19 +2,20 @@
 
 Protocol (printed with every result):
 
-1. Every optimizer with a learning rate is tuned on the same log grid by one
-   compiled sweep per (problem, optimizer) over ``tune_seeds`` seeds; optimizers
-   that set their own step (L-BFGS's line search, Newton's methods) run at their
-   defaults.
+1. Every (problem, optimizer) is compiled once, as a program of one run; the
+   tuning, the evaluation and the timing below are calls of it (settings and
+   keys are data). Every optimizer with a learning rate is tuned on the same log
+   grid over ``tune_seeds`` seeds; optimizers that set their own step (L-BFGS's
+   line search, Newton's methods) run at their defaults.
 2. The best setting has the fewest diverged runs, then the fewest median steps
    to the problem's target (ties: the smaller median final loss, diverged runs
    counting as +inf): the rule of jaxgrad.lab.stats.
 3. It is re-run with fresh seeds (keys ``10_000 + s``), and those runs are what is
    reported: success rate (with a Wilson 95% interval), median steps to target
-   over the successes (with a bootstrap 95% interval), time to
-   target (steady-state time per step of one run, measured with the compiled
-   program blocked on, times those steps; compile time apart), the final loss
-   gap and the Hessian evaluations (Newton: one per step).
+   over the successes (with a bootstrap 95% interval), time to target (time
+   per step of one run times those steps: the median wall time of the runs with
+   the best setting, each blocked on, over its steps; compile time apart), the
+   final loss gap and the Hessian evaluations (Newton: one per step).
 4. A user's optimizer (``--optimizer SPEC``: a registry name or a factory, with
    ``key=value`` hyperparameters) runs under the same protocol, tuned on the same
    grid when it takes a ``learning_rate`` that is not fixed.
@@ -42,7 +43,8 @@ import numpy as np
 import optax
 
 from jaxgrad import files, optimizers, problems, timing
-from jaxgrad.engine import plan_sweep
+from jaxgrad.engine import plan_sweep, settings_of
+from jaxgrad.engine.sweeps import seed_keys
 from jaxgrad.errors import InputError, did_you_mean
 from jaxgrad.lab import stats
 from jaxgrad.lab.bench.schema import BenchConfig, parse_bench_config
@@ -226,40 +228,35 @@ def _steps_to(loss: np.ndarray, threshold: np.ndarray) -> np.ndarray:
     return np.where(hit.any(-1), hit.argmax(-1), -1)
 
 
-def _plan(problem, optimizer, fixed, grid, seeds, steps, keys, samples=None):
-    """The pair's tuning sweep; ``samples``: Halton samples of a log range over the grid's span instead."""
-    sweep_grid = {"learning_rate": list(grid)} if grid else {}
-    if grid and samples:
-        sweep_grid = {"learning_rate": search.log_uniform(min(grid), max(grid))}
-    return plan_sweep(problem, optimizer, sweep_grid, seeds, steps, keys=keys, fixed=fixed,
-                      samples=samples or search.DEFAULT_SAMPLES)
+def _settings(grid, samples) -> list[dict]:
+    """The tuning settings: the learning-rate grid, or ``samples`` Halton points of a log range over
+    its span; ``[{}]`` for an optimizer that sets its own step."""
+    if not grid:
+        return [{}]
+    if samples:
+        return settings_of({"learning_rate": search.log_uniform(min(grid), max(grid))}, samples)
+    return [{"learning_rate": float(v)} for v in grid]
 
 
-def _evaluate(plan, executable, setting: dict, keys) -> tuple:
-    """``setting`` on every key, run by the tuning sweep's own executable (new values and keys are
-    data: no compile): as many calls as ``len(keys)`` needs, the spare rows of the last repeating keys.
-    Returns the trace's loss and diverged_at over the keys, and the seconds of the calls."""
-    n, rows = len(keys), plan.n_runs
-    losses, diverged, seconds = [], [], 0.0
-    for lo in range(0, n, rows):
-        chunk = keys[np.arange(lo, lo + rows) % n]  # the last call's spare rows repeat keys (discarded)
-        trace, s = timing.timed(lambda c=chunk: plan.with_runs([setting] * rows, c).run(executable))
-        seconds += s
-        losses.append(np.asarray(trace.loss, np.float64)[:, 0])
-        diverged.append(np.asarray(trace.diverged_at)[:, 0])
-    return np.concatenate(losses)[:n], np.concatenate(diverged)[:n], seconds
+class _Pair:
+    """A (problem, optimizer)'s one compiled program: one run of one setting per call.
 
+    Tuning, evaluation and timing are calls of it (a new setting or key is data), so each call
+    is also a measurement of one run alone: ``python benchmarks/bench_timing.py`` shows that
+    timing runs computed together instead would shift optimizers' relative costs by up to 2.7x.
+    """
 
-def _time_per_step(problem, optimizer, fixed: dict, steps: int, repeats: int = 3) -> tuple[float, float]:
-    """Steady-state seconds per step of one run (its one-run program compiled first, blocked on,
-    median of ``repeats``), and the compile seconds."""
-    plan = plan_sweep(problem, optimizer, {}, 1, steps, fixed=fixed)
-    executable, compile_s = timing.compiled(plan)
-    times = []
-    for r in range(repeats):
-        keys = jax.random.PRNGKey(r + 1)[None]
-        times.append(timing.timed(lambda k=keys: plan.with_runs([{}], k).run(executable).loss)[1])
-    return statistics.median(times) / steps, compile_s
+    def __init__(self, problem, optimizer, fixed: dict, setting: dict, steps: int):
+        self.plan = plan_sweep(problem, optimizer, {k: [v] for k, v in setting.items()}, steps=steps,
+                               keys=seed_keys(1), fixed=fixed)
+        self.executable, self.compile_seconds = timing.compiled(self.plan)
+
+    def runs(self, setting: dict, keys) -> tuple[np.ndarray, np.ndarray, list[float]]:
+        """``setting`` on every key, one call each: the loss curves, diverged_at and each call's seconds."""
+        out = [timing.timed(lambda plan=self.plan.with_runs([setting], k[None]): plan.run(self.executable))
+               for k in np.asarray(keys)]
+        return (np.stack([np.asarray(t.loss, np.float64)[0, 0] for t, _ in out]),
+                np.asarray([int(t.diverged_at[0, 0]) for t, _ in out]), [s for _, s in out])
 
 
 def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, status=None, extra: tuple = ()) -> dict:
@@ -299,25 +296,28 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
                 steps = opts.steps
                 if c.newton and spec.hessian_steps is not None:
                     steps = min(steps, spec.hessian_steps)
-                tune_keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(opts.tune_seeds))
-                plan = _plan(problem, c.optimizer, fixed, grid, opts.tune_seeds, steps, tune_keys, opts.tune_samples)
-                executable, tune_compile = timing.compiled(plan)
-                trace, tune_run = timing.timed(lambda: plan.run(executable))
-                loss = np.asarray(trace.loss, np.float64)
+                tune_keys = seed_keys(opts.tune_seeds)
+                settings = _settings(grid, opts.tune_samples)
+                pair = _Pair(problem, c.optimizer, fixed, settings[0], steps)
+                tuned_runs = [pair.runs(setting, tune_keys) for setting in settings]
+                loss = np.stack([r[0] for r in tuned_runs])
+                diverged_at = np.stack([r[1] for r in tuned_runs])
                 steps_to = _steps_to(loss, _target(spec, problem, loss[..., 0]))
                 big = steps + 1
-                diverged = np.sum(np.asarray(trace.diverged_at) >= 0, axis=-1)
+                diverged = np.sum(diverged_at >= 0, axis=-1)
                 score = [(float(np.median(np.where(s >= 0, s, big))), stats.median(stats.finals(l[:, -1], d >= 0)))
-                         for s, l, d in zip(steps_to, loss, np.asarray(trace.diverged_at))]
+                         for s, l, d in zip(steps_to, loss, diverged_at)]
                 # the rule of jaxgrad.lab.stats: fewest diverged runs, then fewest median steps, then the final loss
                 best = stats.best(diverged.tolist(), [sc[0] for sc in score], [sc[1] for sc in score])
-                setting = trace.settings[best]
-                eval_keys = jax.vmap(jax.random.PRNGKey)(10_000 + jnp.arange(opts.eval_seeds))
-                ev_loss, ev_diverged, eval_run = _evaluate(plan, executable, setting, eval_keys)
+                setting = settings[best]
+                eval_keys = seed_keys(10_000 + np.arange(opts.eval_seeds))
+                ev_loss, ev_diverged, eval_calls = pair.runs(setting, eval_keys)
                 ev_steps = _steps_to(ev_loss, _target(spec, problem, ev_loss[:, 0]))
                 ev_div = ev_diverged >= 0
                 ok = (ev_steps >= 0) & ~ev_div
-                per_step, single_compile = _time_per_step(problem, c.optimizer, {**fixed, **setting}, steps)
+                # a run's time per step: the median call with the best setting (its tuning runs and the
+                # evaluation's; the first call after compiling left out, as a warm-up)
+                per_step = statistics.median(eval_calls + tuned_runs[best][2][best == 0:]) / steps
                 median_steps = float(np.median(ev_steps[ok])) if ok.any() else None
                 steps_ci = stats.median_ci(ev_steps[ok])
                 gap = stats.finals(ev_loss[:, -1], ev_div) - (problem.minimum if problem.minimum is not None else 0.0)
@@ -329,7 +329,7 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
                     "tuning": [{"setting": s, "median_steps_to_target": None if sc[0] >= big else float(sc[0]),
                                 "median_final_loss": float(sc[1]),
                                 "diverged": int(diverged[i])}
-                               for i, (s, sc) in enumerate(zip(trace.settings, score))],
+                               for i, (s, sc) in enumerate(zip(settings, score))],
                     "success_rate": float(ok.mean()),
                     "success_ci": stats.wilson(int(ok.sum()), ok.size),
                     "median_steps_to_target": median_steps,
@@ -340,9 +340,8 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
                     "eval_steps_to_target": [int(v) if k else None for v, k in zip(ev_steps, ok)],
                     "eval_diverged": int(ev_div.sum()),
                     "eval_final_gap": gap.tolist(),
-                    "compile_seconds": {"tuning_sweep": tune_compile, "evaluation": 0.0,
-                                        "single_run": single_compile},
-                    "run_seconds": {"tuning_sweep": tune_run, "evaluation": eval_run},
+                    "compile_seconds": {"program": pair.compile_seconds},
+                    "run_seconds": {"tuning": sum(sum(r[2]) for r in tuned_runs), "evaluation": sum(eval_calls)},
                     "median_final_gap" if problem.minimum is not None else "median_final_loss": stats.median(gap),
                     "hessian_evaluations": median_steps if c.newton else None,
                     "steps": steps,
@@ -354,7 +353,7 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
     device = jax.devices()[0]
     wall = time.perf_counter() - started
     compile_s = sum(sum(r["compile_seconds"].values()) for r in results)
-    run_s = sum(sum(r["run_seconds"].values()) + 3 * r["seconds_per_step"] * r["steps"] for r in results)
+    run_s = sum(sum(r["run_seconds"].values()) for r in results)
     return {
         "schema_version": 2,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -1,0 +1,67 @@
+"""Is the bench's time per step honest? Its program against a one-run program, side by side.
+
+Run: ``python benchmarks/bench_timing.py [--rounds 5]``. The bench compiles one program per
+(problem, optimizer) that runs ``tune_seeds`` (4) runs of a setting together, and reports a
+run's time per step as a call's wall time over its steps and its 4 runs. The alternative is a
+second program per pair that runs one run alone (one more compile per pair). For a few pairs
+of the full suite this compiles both, calls them interleaved (``--rounds`` times each, float64,
+the bench's step budgets) and prints each figure in microseconds per step:
+
+- ``alone``: one run in its own program (the median call over its steps);
+- ``in 4``: the bench's figure (the median call of 4 runs over its steps and 4);
+- the ratio of the two, and, the figure the performance profiles use, each optimizer's cost
+  relative to SGD on the same problem under either measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import jax
+import numpy as np
+
+from jaxgrad import problems
+from jaxgrad.engine.sweeps import seed_keys
+from jaxgrad.lab import bench
+
+PAIRS = {
+    "quadratic-k100": ("sgd", "adam", "lbfgs", "newton"),
+    "rosenbrock-10d": ("sgd", "adam", "lbfgs", "newton"),
+    "logistic-regression": ("sgd", "adam", "lbfgs", "newton", "gauss-newton"),
+    "mlp": ("sgd", "adam", "lbfgs", "newton-cg", "newton"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=200, help="steps per run (Newton on the MLP: at most 40)")
+    args = parser.parse_args()
+    jax.config.update("jax_enable_x64", True)
+    specs = {s.name: s for s in bench.SUITE}
+    print(f"time per step, microseconds (median of {args.rounds} interleaved calls), jax {jax.__version__}, "
+          f"{jax.devices()[0].platform}")
+    print(f"{'pair':<34}{'alone':>10}{'in 4':>10}{'ratio':>8}{'vs sgd alone':>14}{'vs sgd in 4':>13}")
+    for pname, names in PAIRS.items():
+        spec = specs[pname]
+        problem = problems.make(spec.problem, **spec.options)
+        base = None
+        for oname in names:
+            c = bench.OPTIMIZERS[oname]
+            steps = min(args.steps, spec.hessian_steps) if c.newton and spec.hessian_steps else args.steps
+            setting = {"learning_rate": 1e-3} if c.tuned else {}
+            alone = bench._Pair(problem, c.optimizer, c.fixed, [setting], steps, seed_keys(1))
+            batch = bench._Pair(problem, c.optimizer, c.fixed, [setting], steps, seed_keys(4))
+            one, four = [], []
+            for r in range(args.rounds):  # interleaved, fresh keys each call
+                one.append(alone(setting, seed_keys([100 + r]))[2] / steps)
+                four.append(batch(setting, seed_keys(200 + 4 * r + np.arange(4)))[2] / (4 * steps))
+            a, b = 1e6 * statistics.median(one), 1e6 * statistics.median(four)
+            base = base or (a, b)
+            print(f"{pname + ' / ' + oname:<34}{a:>10.3g}{b:>10.3g}{b / a:>8.2f}{a / base[0]:>14.2f}"
+                  f"{b / base[1]:>13.2f}")
+
+
+if __name__ == "__main__":
+    main()
