@@ -1,16 +1,16 @@
-"""Is the bench's time per step honest? Its program against a one-run program, side by side.
+"""Is the bench's time per step honest? One run alone against runs computed together.
 
 Run: ``python benchmarks/bench_timing.py [--rounds 5]``. The bench compiles one program per
-(problem, optimizer) that runs ``tune_seeds`` (4) runs of a setting together, and reports a
-run's time per step as a call's wall time over its steps and its 4 runs. The alternative is a
-second program per pair that runs one run alone (one more compile per pair). For a few pairs
-of the full suite this compiles both, calls them interleaved (``--rounds`` times each, float64,
-the bench's step budgets) and prints each figure in microseconds per step:
+(problem, optimizer), a program of one run, and times each run alone. The alternative, which
+would let the tuning sweep over its 4 seeds in one call, is to time a call of 4 runs and divide
+by 4. For a few pairs of the full suite this compiles both, calls them interleaved
+(``--rounds`` times each, float64) and prints each figure in microseconds per step:
 
-- ``alone``: one run in its own program (the median call over its steps);
-- ``in 4``: the bench's figure (the median call of 4 runs over its steps and 4);
-- the ratio of the two, and, the figure the performance profiles use, each optimizer's cost
-  relative to SGD on the same problem under either measure.
+- ``alone``: one run in its own program (the bench's figure);
+- ``in 4``: a call of 4 runs over its steps and 4;
+- the ratio of the two, and, what the performance profiles use, each optimizer's cost
+  relative to SGD on the same problem under either measure. Where the two relative costs
+  differ, timing runs together would change the bench's verdicts on time.
 """
 
 from __future__ import annotations
