@@ -37,6 +37,21 @@ _POINTS_BUDGET = 256 * 2**20  # bytes of materialised grid points kept between c
 QUANTITIES = ("value", "grad", "grad_norm", "directional", "hessian", "eigenvalues", "kind", "laplacian", "jacobian")
 
 
+def _small_hessian(f: Callable) -> Callable:
+    """The Hessian of a point of at most 3 coordinates forward over forward (d^2 directional
+    second derivatives, cheap at this d), otherwise as :func:`jaxgrad.hessian` does.
+
+    For the kind field: reverse mode's transpose of a point's indexing writes each Hessian row
+    as a padded (N, d, d) array; an output that reads every entry several times (the kind's
+    comparisons) makes XLA:CPU materialise those arrays instead of fusing them, 3-8x the
+    eigenvalue field at 10^6 points. Forward over forward has no transposes, and the kind field
+    then costs about what the eigenvalue field does (``python benchmarks/kind_field.py``).
+    """
+    forward = jax.jacfwd(jax.jacfwd(f))
+    reverse = derivatives.hessian(f)
+    return lambda x: forward(x) if x.shape[-1] <= 3 else reverse(x)
+
+
 @derivatives.weak_memo
 def _quantity(f: Callable, name: str, direction: tuple[float, ...] | None) -> Callable:
     if name == "value":
@@ -53,7 +68,7 @@ def _quantity(f: Callable, name: str, direction: tuple[float, ...] | None) -> Ca
     if name == "eigenvalues":
         return lambda x: eigvalsh(derivatives.hessian(f)(x))
     if name == "kind":
-        return lambda x: kind_code(eigvalsh(derivatives.hessian(f)(x)))
+        return lambda x: kind_code(eigvalsh(_small_hessian(f)(x)))
     if name == "laplacian":
         return lambda x: jnp.trace(derivatives.hessian(f)(x))
     return derivatives.jacobian(f, mode="fwd")
