@@ -145,6 +145,13 @@ def test_bench_file_errors_name_the_file_and_the_field(tmp_path, capsys, text, m
     assert err.startswith("error: ") and message in err and "Traceback" not in err and len(err.splitlines()) == 1
 
 
+def test_profiles_say_when_an_optimizer_ran_on_fewer_problems():
+    rows = [("quadratic", "sgd"), ("quadratic", "newton"), ("mlp", "sgd"), ("mlp", "gauss-newton"),
+            ("mlp", "newton")]
+    fake = {"results": [{"problem": p, "optimizer": o} for p, o in rows]}
+    assert bench.profile_labels(fake) == ["sgd", "newton", "gauss-newton (1 of 2 run)"]
+
+
 def test_evaluation_reuses_the_tuning_program_and_equals_a_fresh_sweep():
     from jaxgrad import cache
     from jaxgrad.lab import bench as bench_module

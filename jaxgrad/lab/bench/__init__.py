@@ -384,6 +384,16 @@ def cost_table(bench: dict, key: str) -> tuple[list[str], list[str], np.ndarray]
     return probs, opts, costs
 
 
+def profile_labels(bench: dict) -> list[str]:
+    """The profiles' legend, in cost_table's order: an optimizer that does not run on every problem
+    (Gauss-Newton and natural gradient need a data problem) says on how many it ran, since the
+    others count against it."""
+    probs = list(dict.fromkeys(r["problem"] for r in bench["results"]))
+    opts = list(dict.fromkeys(r["optimizer"] for r in bench["results"]))
+    ran = {o: sum(r["optimizer"] == o for r in bench["results"]) for o in opts}
+    return [o if ran[o] == len(probs) else f"{o} ({ran[o]} of {len(probs)} run)" for o in opts]
+
+
 def write_outputs(bench: dict, out: Path) -> list[Path]:
     """bench.json, performance profiles (steps, time) and learning-rate sensitivity, as files."""
     from jaxgrad.pictures import house, plots
@@ -401,7 +411,8 @@ def write_outputs(bench: dict, out: Path) -> list[Path]:
         probs, opts, costs = cost_table(bench, key)
         rho = performance_profile(costs, taus)
         fig, (ax,) = house.figure(1, 6.8, 4.6)
-        plots.performance_profiles(ax, taus, rho, opts, what, len(probs), styles=[style[o] for o in opts])
+        plots.performance_profiles(ax, taus, rho, profile_labels(bench), what, len(probs),
+                                   styles=[style[o] for o in opts])
         save_figure(fig, out / f"profile_{what}.png")
         written.append(out / f"profile_{what}.png")
     tuned = [r for r in bench["results"] if r["tuned"]]
