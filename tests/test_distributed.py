@@ -29,7 +29,7 @@ API_SCRIPT = textwrap.dedent(
     distributed.initialize()  # from JAXGRAD_* (set by jaxgrad launch); a plain run without them
     import jax, jax.numpy as jnp
     import jaxgrad as jg
-    from jaxgrad.fields.quantities import quantity
+    from jaxgrad.fields.quantities import plan_field, quantity
 
     f = lambda p: p[0] ** 2 * p[1] + jnp.exp(p[0] * p[1])
     out = {"processes": np.asarray(jax.process_count())}
@@ -40,6 +40,13 @@ API_SCRIPT = textwrap.dedent(
                     grid = jg.Grid((-1.5, -1.0), (1.0, 2.0), num)
                     out[f"{dtype}-{name}-{num}"] = np.asarray(jg.field(quantity(f, name), grid))
             out[f"{dtype}-points"] = np.asarray(jg.field(quantity(f, "grad"), jnp.linspace(-1, 1, 2002).reshape(1001, 2)))
+            # x^T A x, a matrix product per point: a small field whole on every process, a large one
+            # split (its plan says over how many devices), the bits of one process either way
+            q = jg.problems.make("quadratic", dim=2, condition_number=50.0)
+            for num in ((67, 67), (301, 301)):
+                grid = jg.Grid((-6.4, -6.0), (1.6, 2.3), num)
+                out[f"{dtype}-quadratic-{num}"] = np.asarray(jg.field(q.loss, grid))
+                out[f"{dtype}-quadratic-{num}-devices"] = np.asarray(plan_field(q.loss, grid).devices)
     for problem in (jg.problems.make("rosenbrock"), jg.problems.make("quadratic", dim=5)):
         t = jg.sweep(problem, "adam", {"learning_rate": [1e-3, 1e-2, 3e-2]}, seeds=3, steps=60)
         out[f"sweep-{problem.name}"] = np.asarray(t.loss)
@@ -77,9 +84,12 @@ def test_fields_sweeps_and_basins_are_bit_identical_to_one_process(tmp_path, pro
         assert "Gloo" not in proc.stdout  # gloo's connection lines are kept off standard output
         results[n] = dict(np.load(path))
         assert int(results[n]["processes"]) == n
+    for dtype in ("float32", "float64"):  # fields under 16,384 points a device stay whole (MIN_SHARE)
+        assert int(results[processes][f"{dtype}-quadratic-(67, 67)-devices"]) == 1
+        assert int(results[processes][f"{dtype}-quadratic-(301, 301)-devices"]) == processes
     for n in set(results) - {1}:
         for key, value in results[1].items():
-            if key != "processes":
+            if key != "processes" and not key.endswith("-devices"):
                 np.testing.assert_array_equal(results[n][key], value, err_msg=f"{key} with {n} processes")
     # and the single process is right: the kind field against the closed-form Hessian's signs
     x, y = np.meshgrid(np.linspace(-1.5, 1.0, 41), np.linspace(-1.0, 2.0, 29), indexing="ij")

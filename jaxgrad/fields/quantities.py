@@ -31,6 +31,11 @@ from jaxgrad.fields.points import eigvalsh, kind_code
 __all__ = ["QUANTITIES", "quantity", "field", "plan_field", "FieldPlan", "DEFAULT_MEMORY_BUDGET"]
 
 DEFAULT_MEMORY_BUDGET = 2**30  # bytes of working memory per device for one chunk
+# Over several processes a field is split only when every device gets at least this many points;
+# a smaller one is computed whole by every process. Splitting it would cost more in gathering than
+# it saves, and below about 4,000 points a share's matrix products (a quadratic form's x^T A x per
+# point) are emitted by XLA:CPU with other kernels than one process's, which rounds differently.
+MIN_SHARE = 2**14
 _WORKING_SET_FACTOR = 4  # live intermediates per point, in units of (input + output) bytes
 _POINTS_BUDGET = 256 * 2**20  # bytes of materialised grid points kept between calls (all grids together)
 
@@ -194,6 +199,8 @@ def plan_field(
         raise InputError("a field needs at least one point")
     if n >= 2**31 and not jax.config.jax_enable_x64:
         raise InputError(f"{n} points need 64-bit indices: enable float64 (jax_enable_x64)")
+    if n_dev > 1 and distributed.multiprocess() and n < n_dev * MIN_SHARE:
+        n_dev = 1  # computed whole by every process (see MIN_SHARE)
     leaves, treedef = jax.tree_util.tree_flatten(args)
     structs = tuple(jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)) for a in leaves)
     out = _out_struct(fn, d, dtype, treedef, structs)
@@ -218,12 +225,15 @@ def plan_field(
         # gradient 0.93-0.94x raw jit(vmap) on (N, 2) points against 1.04-1.08x from the (N, 2)
         # layout, float64 0.90-0.92x against 1.06-1.08x; Hessians 0.96-1.02x; over 4 devices
         # 0.86-1.08x a hand-written shard_map against 1.02-1.16x; the same bits. Not across
-        # processes (their results are gathered flat, see _call) nor when padding is needed.
+        # Split over devices or processes the columns are padded to whole shares (copies of the last
+        # point) and each device runs the same vmap over its columns: the bits of one device. The
+        # (N, d) layout does not give them for a function with a matrix product (a quadratic's
+        # x^T A x: 13,534 of a 201 x 201 grid's values differed by an ulp).
         local = -(-n // n_dev)
         batch = _choose_batch(local, bytes_per_point, memory_budget, chunk_size)
-        columns = batch is None and (n_dev == 1 or (n % n_dev == 0 and not distributed.multiprocess()))
+        columns = batch is None
         if columns:
-            program = functools.partial(_columns_program, fn=fn, shape=shape, mesh=mesh)
+            program = functools.partial(_columns_program, fn=fn, shape=shape, mesh=mesh, n=n)
         else:
             program = functools.partial(_points_program, fn=fn, batch=batch, mesh=mesh, n=n, shape=shape)
         points = _grid_points(where, dtype, local * n_dev, n_dev, columns)
@@ -360,6 +370,9 @@ def _call(plan: FieldPlan, first, args) -> jax.Array:
     elif isinstance(first, tuple):  # a grid's axes
         first = tuple(distributed.to_global(a, whole) for a in first)
     args = jax.tree_util.tree_map(lambda a: distributed.to_global(a, whole), args)
+    if plan.program._partial.func is _columns_program:  # per-device results gathered flat, as points'
+        flat = distributed.gather(plan.program(first, args, flat=True))
+        return flat[: plan.size].reshape(plan.shape + plan.out_shape)
     if plan.program._partial.func is not _points_program:  # a grid too large to materialise
         return distributed.gather(plan.program(first, args))
     # the points program's per-device results as they are, unpadded and shaped here: any
@@ -525,15 +538,21 @@ def _points_program(points, args, *, fn, batch, mesh, n, shape, n_pad=None, flat
     return _distribute(out.reshape(shape + out.shape[1:]), mesh, len(shape))
 
 
-@functools.partial(jax.jit, static_argnames=("fn", "shape", "mesh"))
-def _columns_program(columns, args, *, fn, shape, mesh):
-    """``fn`` at every point of a grid given as coordinate columns ``(d, N)`` (split along N
-    over ``mesh``), shaped ``shape + out``."""
+@functools.partial(jax.jit, static_argnames=("fn", "shape", "mesh", "n", "flat"))
+def _columns_program(columns, args, *, fn, shape, mesh, n, flat=False):
+    """``fn`` at the first ``n`` points of a grid given as coordinate columns ``(d, N)`` (split
+    along N over ``mesh``; padded columns dropped), shaped ``shape + out``.
+
+    ``flat``: the padded per-point results, sharded as the columns are (for several processes).
+    """
 
     def evaluate(cols, args):
         return jax.vmap(lambda x: fn(x, *args), in_axes=1)(cols)
 
     out = _spread(evaluate, columns, args, mesh=mesh, axis=1)
+    if flat:
+        return out
+    out = _unpad(out, n)
     return _distribute(out.reshape(shape + out.shape[1:]), mesh, len(shape))
 
 
@@ -544,7 +563,7 @@ _POINTS = cache.memo("grid points", maxsize=None, budget=_POINTS_BUDGET, size=la
 
 def _grid_points(grid: Grid, dtype, padded: int, n_dev: int, columns: bool = False) -> jax.Array:
     """``grid``'s points, padded to ``padded`` with copies of the last and laid out over the
-    devices; ``columns``: as ``(d, N)`` coordinate columns (split along N, never padded)."""
+    devices; ``columns``: as ``(d, N)`` coordinate columns (split and padded along N)."""
     key = (grid, dtype, padded, n_dev, columns)
     points = _POINTS.get(key)
     if points is not None:
@@ -553,7 +572,7 @@ def _grid_points(grid: Grid, dtype, padded: int, n_dev: int, columns: bool = Fal
     sharding = NamedSharding(_mesh(n_dev), spec) if n_dev > 1 else None
     if sharding is not None and distributed.multiprocess():  # every process fills its own shards
         points = distributed.to_global(_make_points(_axes(grid, dtype), padded=padded,
-                                                    sharding=None), sharding)
+                                                    sharding=None, columns=columns), sharding)
     else:
         points = _make_points(_axes(grid, dtype), padded=padded, sharding=sharding,
                               columns=columns)
@@ -563,8 +582,10 @@ def _grid_points(grid: Grid, dtype, padded: int, n_dev: int, columns: bool = Fal
 @functools.partial(jax.jit, static_argnames=("padded", "sharding", "columns"))
 def _make_points(axes, *, padded, sharding, columns=False):
     coords = [c.reshape(-1) for c in jnp.meshgrid(*axes, indexing="ij")]
-    if columns:  # (d, N), never padded
+    if columns:  # (d, N), the last column repeated to ``padded``
         points = jnp.stack(coords)
+        if padded > points.shape[1]:
+            points = jnp.concatenate([points, jnp.repeat(points[:, -1:], padded - points.shape[1], axis=1)], axis=1)
     else:
         points = distributed.pad_rows(jnp.stack(coords, axis=-1), padded)
     return points if sharding is None else jax.lax.with_sharding_constraint(points, sharding)
