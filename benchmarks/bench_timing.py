@@ -21,7 +21,8 @@ import statistics
 import jax
 import numpy as np
 
-from jaxgrad import problems
+from jaxgrad import problems, timing
+from jaxgrad.engine import plan_sweep
 from jaxgrad.engine.sweeps import seed_keys
 from jaxgrad.lab import bench
 
@@ -51,12 +52,15 @@ def main() -> None:
             c = bench.OPTIMIZERS[oname]
             steps = min(args.steps, spec.hessian_steps) if c.newton and spec.hessian_steps else args.steps
             setting = {"learning_rate": 1e-3} if c.tuned else {}
-            alone = bench._Pair(problem, c.optimizer, c.fixed, [setting], steps, seed_keys(1))
-            batch = bench._Pair(problem, c.optimizer, c.fixed, [setting], steps, seed_keys(4))
+            grid = {k: [v] for k, v in setting.items()}
+            plans = {n: plan_sweep(problem, c.optimizer, grid, steps=steps, keys=seed_keys(n), fixed=c.fixed)
+                     for n in (1, 4)}
+            executables = {n: timing.compiled(plan)[0] for n, plan in plans.items()}
             one, four = [], []
             for r in range(args.rounds):  # interleaved, fresh keys each call
-                one.append(alone(setting, seed_keys([100 + r]))[2] / steps)
-                four.append(batch(setting, seed_keys(200 + 4 * r + np.arange(4)))[2] / (4 * steps))
+                for n, out in ((1, one), (4, four)):
+                    plan = plans[n].with_runs([setting] * n, seed_keys(100 + 4 * r + np.arange(n)))
+                    out.append(timing.timed(lambda p=plan, n=n: p.run(executables[n]))[1] / (n * steps))
             a, b = 1e6 * statistics.median(one), 1e6 * statistics.median(four)
             base = base or (a, b)
             print(f"{pname + ' / ' + oname:<34}{a:>10.3g}{b:>10.3g}{b / a:>8.2f}{a / base[0]:>14.2f}"
