@@ -60,6 +60,8 @@ def test_the_run_page_holds_the_table_every_figure_the_config_and_versions(run_d
         for s in g["settings"]:
             assert stats.fmt(stats.setting_median(s)) in text and f"{s['best_final_loss']:.4g}" in text
     assert 'name = "quickstart"' in text and summary["versions"]["jax"] in text
+    html_text = (run_dir / "index.html").read_text()  # headers break where the terminal's do, hyphens joined
+    assert "<th>steps<br>to tol</th>" in html_text and "-<br>" not in html_text
 
 
 def _check_in_chromium(page: Path, tmp_path: Path, width: int = 390) -> dict:

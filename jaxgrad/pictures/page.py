@@ -59,7 +59,7 @@ h1 { font-size: 1.5rem; margin: 0.5rem 0; } h2 { font-size: 1.2rem; margin-top: 
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { padding: 0.2rem 0.6rem; border-bottom: 1px solid var(--rule); white-space: nowrap; }
-th { text-align: right; } th:first-child, td:first-child { text-align: left; }
+th { text-align: right; vertical-align: bottom; } th:first-child, td:first-child { text-align: left; }
 td { text-align: right; } td.label { text-align: left; }
 th:first-child, td:first-child { position: sticky; left: 0; background: var(--bg); }
 tr.problem td { font-weight: 600; padding-top: 0.8rem; }
@@ -151,9 +151,21 @@ def _about(summary: dict) -> str:
 _MARKS = {tables.WINNER: ("★", "the problem's winner"), tables.CHOSEN: ("›", "the optimizer's chosen setting")}
 
 
+def _head(header: str) -> str:
+    """A column's header in two lines where the terminal breaks it between words ("steps\\nto tol"),
+    one word where it hyphenates one ("suc-\\ncess"): narrow columns, so a wide table fits a page."""
+    lines = [""]
+    for part in header.split("\n"):
+        if lines[-1].endswith("-"):
+            lines[-1] = lines[-1][:-1] + part
+        else:
+            lines.append(part)
+    return "<br>".join(_e(line) for line in lines if line)
+
+
 def _table(columns, rows, bold=()) -> str:
     """The rows of :mod:`jaxgrad.pictures.tables` as HTML (a label's leading spaces become its indent)."""
-    heads = "".join(f"<th>{_e(c.name)}</th>" for c in columns)
+    heads = "".join(f"<th>{_head(c.header)}</th>" for c in columns)
     out = [f'<div class="scroll cards"><table><thead><tr>{heads}</tr></thead><tbody>']
     for r, row in enumerate(rows):
         if row is None:

@@ -116,7 +116,7 @@ def bench_rows(result: dict, wide: bool = False):
                      f"{100 * r['success_rate']:.0f}%",
                      "-" if success is None else f"{100 * success[0]:.0f}–{100 * success[1]:.0f}%",
                      _num(r["median_steps_to_target"], ".0f"), _num(None if time is None else 1e3 * time, ".3g"),
-                     interval(None if ci is None else [1e3 * v for v in ci]),
+                     interval(None if ci is None else [1e3 * v for v in ci], ".3g"),
                      _num(math.inf if gap is None else (0.0 if abs(gap) < 1e-15 else gap), ".2g"),
                      *([_num(r["hessian_evaluations"], ".0f"), f"{sum(r['compile_seconds'].values()):.2f}"]
                        if wide else [])])
