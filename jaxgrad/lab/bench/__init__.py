@@ -317,7 +317,8 @@ def run_suite(config: BenchConfig | dict | None = None, quick: bool = False, sta
                 ok = (ev_steps >= 0) & ~ev_div
                 # a run's time per step: the median call with the best setting (its tuning runs and the
                 # evaluation's; the first call after compiling left out, as a warm-up)
-                per_step = statistics.median(eval_calls + tuned_runs[best][2][best == 0:]) / steps
+                warm = tuned_runs[best][2][1:] if best == 0 else tuned_runs[best][2]
+                per_step = statistics.median(eval_calls + warm) / steps
                 median_steps = float(np.median(ev_steps[ok])) if ok.any() else None
                 steps_ci = stats.median_ci(ev_steps[ok])
                 gap = stats.finals(ev_loss[:, -1], ev_div) - (problem.minimum if problem.minimum is not None else 0.0)
