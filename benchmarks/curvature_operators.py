@@ -28,15 +28,11 @@ draws new probes: the statistical error, the same for both at equal probes).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
-if hasattr(os, "sched_setaffinity"):
-    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+import one_core  # noqa: E402, F401  (benchmarks/one_core.py: one core, one XLA thread)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
