@@ -224,7 +224,7 @@ def plan_field(
         # out, looped over in that shape). Measured at 10^6 points, paired rounds: float32
         # gradient 0.93-0.94x raw jit(vmap) on (N, 2) points against 1.04-1.08x from the (N, 2)
         # layout, float64 0.90-0.92x against 1.06-1.08x; Hessians 0.96-1.02x; over 4 devices
-        # 0.86-1.08x a hand-written shard_map against 1.02-1.16x; the same bits. Not across
+        # 0.86-1.08x a hand-written shard_map against 1.02-1.16x; the same bits.
         # Split over devices or processes the columns are padded to whole shares (copies of the last
         # point) and each device runs the same vmap over its columns: the bits of one device. The
         # (N, d) layout does not give them for a function with a matrix product (a quadratic's
@@ -370,12 +370,9 @@ def _call(plan: FieldPlan, first, args) -> jax.Array:
     elif isinstance(first, tuple):  # a grid's axes
         first = tuple(distributed.to_global(a, whole) for a in first)
     args = jax.tree_util.tree_map(lambda a: distributed.to_global(a, whole), args)
-    if plan.program._partial.func is _columns_program:  # per-device results gathered flat, as points'
-        flat = distributed.gather(plan.program(first, args, flat=True))
-        return flat[: plan.size].reshape(plan.shape + plan.out_shape)
-    if plan.program._partial.func is not _points_program:  # a grid too large to materialise
+    if plan.program._partial.func not in (_points_program, _columns_program):  # a grid too large to materialise
         return distributed.gather(plan.program(first, args))
-    # the points program's per-device results as they are, unpadded and shaped here: any
+    # points and columns: the per-device results as they are, unpadded and shaped here: any
     # reshaping or resharding in the program changes XLA's fusions, and the rounding with them
     flat = distributed.gather(plan.program(first, args, flat=True))
     return flat[: plan.size].reshape(plan.shape + plan.out_shape)
